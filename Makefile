@@ -1,0 +1,47 @@
+# One entry point for learners, instructors and maintainers. Every target bootstraps what it needs:
+# on a fresh machine `make lab` or `make test` creates .venv and installs the pinned environment first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+KERNEL := course-lib
+
+.DEFAULT_GOAL := help
+.PHONY: help setup lab test test-fast notebooks exercises lock bench clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation --config-settings editable_mode=compat -e .
+	$(BIN)/python -m ipykernel install --user --name $(KERNEL) --display-name "Python (course_lib)" >/dev/null
+	@touch $@
+
+setup: $(STAMP) ## Create .venv with the pinned packages and register the Jupyter kernel
+
+lab: setup ## Open the course in JupyterLab
+	$(BIN)/jupyter lab notebooks/
+
+test: setup ## Run everything: unit tests, every notebook and solution (nbval), exercise integrity
+	$(BIN)/python -m pytest
+
+test-fast: setup ## Unit tests only (no notebooks)
+	$(BIN)/python -m pytest tests -m "not notebooks"
+
+notebooks: setup ## Re-execute the lessons and solutions in place, storing their outputs and run times
+	$(BIN)/python tools/run_notebooks.py notebooks solutions
+
+exercises: setup ## Regenerate exercises/ from solutions/
+	$(BIN)/python tools/make_exercises.py
+
+lock: setup ## Refresh requirements.lock and environment.yml from the installed environment
+	$(BIN)/python tools/lock.py
+
+bench: setup ## Run the benchmarks and print their tables (see BENCHMARKS.md)
+	$(BIN)/python benchmarks/bench_parallel.py
+
+clean: ## Remove .venv, caches and results
+	rm -rf $(VENV) .pytest_cache build *.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

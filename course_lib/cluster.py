@@ -1,0 +1,130 @@
+"""Start (or join) Ray with settings that suit a laptop.
+
+Introduced in notebooks/00_welcome.ipynb and used by every lesson that touches Ray.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from contextlib import contextmanager
+
+DEFAULT_OBJECT_STORE_MB = 512
+# Ray refuses an object store below 75 MiB; ask for a little more so its own bookkeeping fits.
+MIN_OBJECT_STORE_MB = 80
+
+# Variables the Ray worker processes inherit. One thread per worker: two cores shared by several
+# torch processes each spawning a thread pool of its own made RLlib's PPO 7x slower here.
+_THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def init_ray(
+    num_cpus: int | None = None,
+    *,
+    object_store_mb: int = DEFAULT_OBJECT_STORE_MB,
+    threads_per_worker: int = 1,
+    address: str | None = None,
+    quiet: bool = True,
+    **ray_init_kwargs,
+):
+    """Start a local Ray sized for a laptop, or join a running cluster; safe to call twice.
+
+    - ``num_cpus``: logical CPUs Ray may schedule on (default: the cores of this machine).
+    - ``object_store_mb``: shared-memory object store size; small, so a lesson stays under 3 GB.
+    - ``threads_per_worker``: OMP/MKL threads of each worker process (torch reads them at import).
+    - ``address``: join this cluster; ``RAY_ADDRESS`` in the environment does the same. Sizing
+      arguments are then the cluster's business and must be left out.
+    - ``quiet``: keep Ray's start-up log lines (and the token-authentication notice) out of
+      the notebook; ``print`` output of tasks and actors is still shown.
+
+    No dashboard is started. Returns Ray's context object (``.address_info`` holds the addresses).
+    If Ray is already running in this process the call returns its context and changes nothing.
+    """
+    import ray
+
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    _validate(num_cpus, object_store_mb, threads_per_worker, address)
+    # Usage statistics would try to reach the internet; courses run offline as often as not.
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    level = logging.ERROR if quiet else logging.INFO
+    if ray.is_initialized():
+        _warn_if_resized(ray, num_cpus)
+        # ray.init(ignore_reinit_error=True) returns the running context, and logs that it did.
+        saved_disable = logging.root.manager.disable
+        if quiet:
+            logging.disable(logging.INFO)
+        try:
+            return ray.init(ignore_reinit_error=True)
+        finally:
+            logging.disable(saved_disable)
+
+    if address:
+        return ray.init(address=address, logging_level=level, **ray_init_kwargs)
+
+    with _worker_environment(threads_per_worker):
+        return ray.init(
+            num_cpus=num_cpus or os.cpu_count(),
+            object_store_memory=object_store_mb * 1024**2,
+            include_dashboard=False,
+            logging_level=level,
+            **ray_init_kwargs,
+        )
+
+
+def _validate(num_cpus, object_store_mb, threads_per_worker, address) -> None:
+    if num_cpus is not None and (isinstance(num_cpus, bool) or not isinstance(num_cpus, int) or num_cpus < 1):
+        raise ValueError(
+            f"init_ray(num_cpus={num_cpus!r}): expected a whole number of CPUs >= 1, such as "
+            f"num_cpus=2, or leave it out to use this machine's {os.cpu_count()} cores."
+        )
+    if isinstance(object_store_mb, bool) or not isinstance(object_store_mb, int) or object_store_mb < MIN_OBJECT_STORE_MB:
+        raise ValueError(
+            f"init_ray(object_store_mb={object_store_mb!r}): expected a size in MB of at least "
+            f"{MIN_OBJECT_STORE_MB} (Ray's minimum); the default is {DEFAULT_OBJECT_STORE_MB}."
+        )
+    if isinstance(threads_per_worker, bool) or not isinstance(threads_per_worker, int) or threads_per_worker < 1:
+        raise ValueError(
+            f"init_ray(threads_per_worker={threads_per_worker!r}): expected a whole number >= 1; "
+            "1 is right for a laptop where many worker processes share few cores."
+        )
+    if address is not None and not isinstance(address, str):
+        raise TypeError(
+            f"init_ray(address={address!r}): expected a string such as 'auto' or 'ray://host:10001'."
+        )
+    if address and num_cpus is not None:
+        raise ValueError(
+            f"init_ray(num_cpus={num_cpus}) cannot resize the cluster at {address!r}: "
+            "a cluster you join decides its own CPUs. Drop num_cpus=, or unset RAY_ADDRESS "
+            "to start a local Ray instead."
+        )
+
+
+def _warn_if_resized(ray, num_cpus) -> None:
+    have = int(ray.cluster_resources().get("CPU", 0))
+    if num_cpus is not None and num_cpus != have:
+        import warnings
+
+        warnings.warn(
+            f"Ray is already running with {have} CPUs, so init_ray(num_cpus={num_cpus}) changed "
+            "nothing. Call ray.shutdown() first to restart it with a different size.",
+            stacklevel=3,
+        )
+
+
+@contextmanager
+def _worker_environment(threads_per_worker: int):
+    """Set the thread variables while Ray's processes start, so workers inherit them.
+
+    The driver keeps its own settings: it is restored afterwards, so a learner process that
+    trains a network in the notebook may still use every core.
+    """
+    saved = {name: os.environ.get(name) for name in _THREAD_VARS}
+    os.environ.update({name: str(threads_per_worker) for name in _THREAD_VARS})
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

@@ -1,0 +1,32 @@
+"""Environments: find them by name, write your own, wrap them, and check them before training.
+
+Introduced in notebooks/03_environments.ipynb.
+"""
+
+from course_lib.envs.checker import EnvCheckError, EnvCheckReport, check_env
+from course_lib.envs.examples import Corridor, MyEnv, SlowEnv, make_slow_cartpole
+from course_lib.envs.registry import (
+    EnvContext,
+    get_env_creator,
+    make_env,
+    register_env,
+    registered_envs,
+)
+from course_lib.envs.wrappers import ClipReward, OneHotObservation
+
+__all__ = [
+    "ClipReward",
+    "Corridor",
+    "EnvCheckError",
+    "EnvCheckReport",
+    "EnvContext",
+    "MyEnv",
+    "OneHotObservation",
+    "SlowEnv",
+    "check_env",
+    "get_env_creator",
+    "make_env",
+    "make_slow_cartpole",
+    "register_env",
+    "registered_envs",
+]

@@ -1,0 +1,196 @@
+"""Find environments by name: a course registry in front of gymnasium's.
+
+An environment can be named four ways, as in RLlib 2021 (``trainer = PPOTrainer(env=...)``):
+
+* a name given to :func:`register_env` (course envs such as ``"Corridor"`` register at import),
+* a gymnasium id such as ``"CartPole-v1"``,
+* an env class, called with ``env_config``,
+* any creator callable ``creator(env_config) -> env``.
+
+Course names are looked up first, so registering a name that is also a gymnasium id shadows the
+gymnasium env (with a warning). Re-registering a course name replaces it silently: re-running a
+notebook cell that calls ``register_env`` is the common case, not a mistake.
+
+The registry is a plain dict in this process. A Ray actor runs in another process and does not see
+names registered in a notebook, so code that builds envs on workers resolves the name here first,
+with :func:`get_env_creator`, and ships the creator (a picklable callable) to the workers.
+"""
+
+import difflib
+import functools
+import inspect
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import gymnasium
+
+EnvCreator = Callable[[dict], Any]
+
+_REGISTRY: dict[str, EnvCreator] = {}
+
+
+class EnvContext(dict):
+    """The ``env_config`` dict handed to env creators, plus which copy of the env this is.
+
+    Introduced in notebooks/03_environments.ipynb.
+
+    ``worker_index`` is 0 on the local worker and 1..N on remote rollout workers; ``vector_index``
+    numbers the envs of one vectorized worker. An env can use them to differ per copy, for example
+    to pick a different map or seed on each worker. It behaves as a normal dict everywhere else.
+    """
+
+    def __init__(
+        self, env_config: dict | None = None, worker_index: int = 0, vector_index: int = 0
+    ):
+        super().__init__(env_config or {})
+        for name, value in (("worker_index", worker_index), ("vector_index", vector_index)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise TypeError(f"EnvContext {name} must be an int >= 0, got {value!r}.")
+        self.worker_index = worker_index
+        self.vector_index = vector_index
+
+    def __repr__(self) -> str:
+        return (
+            f"EnvContext({dict.__repr__(self)}, worker_index={self.worker_index}, "
+            f"vector_index={self.vector_index})"
+        )
+
+
+def register_env(name: str, creator: EnvCreator) -> None:
+    """Register ``creator(env_config) -> env`` under ``name`` so that ``make_env(name)`` finds it.
+
+    Introduced in notebooks/03_environments.ipynb.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise TypeError(f"register_env needs a non-empty string name, got {name!r}.")
+    if not callable(creator):
+        raise TypeError(
+            f"register_env({name!r}, creator): creator must be callable, got {creator!r} of type "
+            f"{type(creator).__name__}. Pass a function that takes env_config and returns an env, "
+            "e.g. register_env('my_env', lambda env_config: MyEnv(env_config))."
+        )
+    if name in gymnasium.registry:
+        warnings.warn(
+            f"register_env({name!r}) shadows the gymnasium env with the same id: "
+            f"make_env({name!r}) will now build your env instead. Pick another name to keep both.",
+            stacklevel=2,
+        )
+    _REGISTRY[name] = creator
+
+
+def registered_envs() -> list[str]:
+    """Return the sorted names registered with :func:`register_env` (gymnasium ids not included).
+
+    Introduced in notebooks/03_environments.ipynb.
+    """
+    return sorted(_REGISTRY)
+
+
+def get_env_creator(name_or_class: str | EnvCreator) -> EnvCreator:
+    """Turn an env name, gymnasium id, class or creator into ``creator(env_config) -> env``.
+
+    Introduced in notebooks/03_environments.ipynb.
+
+    The creator is a plain picklable callable, so it can be sent to Ray actors, which do not share
+    this process's registry.
+    """
+    if isinstance(name_or_class, str):
+        if name_or_class in _REGISTRY:
+            return _REGISTRY[name_or_class]
+        if name_or_class in gymnasium.registry:
+            return functools.partial(_make_gymnasium_env, name_or_class)
+        raise ValueError(_unknown_env_message(name_or_class))
+    if callable(name_or_class):
+        return name_or_class
+    raise TypeError(
+        "An environment is named by a registered name or gymnasium id (str), an env class, or a "
+        f"creator function env_config -> env; got {name_or_class!r} of type "
+        f"{type(name_or_class).__name__}."
+    )
+
+
+def make_env(
+    name_or_class: str | EnvCreator,
+    env_config: dict | None = None,
+    *,
+    worker_index: int | None = None,
+    vector_index: int | None = None,
+) -> Any:
+    """Build one environment from a registered name, a gymnasium id, an env class or a creator.
+
+    Introduced in notebooks/03_environments.ipynb.
+
+    Course creators and classes receive ``env_config`` wrapped in an :class:`EnvContext` carrying
+    ``worker_index`` and ``vector_index`` (default: those of ``env_config`` if it already is an
+    EnvContext, else 0). Gymnasium ids are built with ``gymnasium.make(id, **env_config)``, so
+    ``env_config`` holds keyword arguments of that env, e.g. ``{"max_episode_steps": 200}``.
+    """
+    if env_config is None:
+        env_config = {}
+    if not isinstance(env_config, dict):
+        raise TypeError(
+            f"env_config must be a dict of settings for the env, got {env_config!r} of type "
+            f"{type(env_config).__name__}. Use {{}} for no settings."
+        )
+    if worker_index is None:
+        worker_index = getattr(env_config, "worker_index", 0)
+    if vector_index is None:
+        vector_index = getattr(env_config, "vector_index", 0)
+    context = EnvContext(env_config, worker_index=worker_index, vector_index=vector_index)
+
+    creator = get_env_creator(name_or_class)
+    _check_takes_env_config(creator, name_or_class)
+    env = creator(context)
+    if not (hasattr(env, "reset") and hasattr(env, "step")):
+        raise TypeError(
+            f"The creator for {_describe(name_or_class)} returned an object of type "
+            f"{type(env).__name__}, not an environment (an object with reset() and step()). "
+            "Check that it ends with `return env`."
+        )
+    return env
+
+
+def _check_takes_env_config(creator: EnvCreator, name_or_class: Any) -> None:
+    """Fail with a fix when ``creator`` cannot be called with a single env_config argument."""
+    try:
+        signature = inspect.signature(creator)
+    except (TypeError, ValueError):
+        return  # No signature to inspect (e.g. a builtin): let the call itself speak.
+    try:
+        signature.bind({})
+    except TypeError:
+        raise TypeError(
+            f"{_describe(name_or_class)} cannot be called with one argument, env_config: "
+            "environments are built as creator(env_config). Give the class an "
+            "`__init__(self, env_config)` that reads its settings from the dict, or register a "
+            "creator that adapts it, e.g. "
+            "register_env('name', lambda env_config: EnvClass(**env_config))."
+        ) from None
+
+
+def _make_gymnasium_env(env_id: str, env_config: dict) -> gymnasium.Env:
+    """Build gymnasium env ``env_id`` with ``env_config`` as keyword arguments of gymnasium.make."""
+    return gymnasium.make(env_id, **env_config)
+
+
+def _unknown_env_message(name: str) -> str:
+    """Say that ``name`` is unknown, suggest close matches and list what is registered."""
+    candidates = list(_REGISTRY) + list(gymnasium.registry)
+    close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.6)
+    suggestion = ""
+    if close:
+        others = f" (or {', '.join(map(repr, close[1:]))})" if len(close) > 1 else ""
+        suggestion = f" Did you mean {close[0]!r}{others}?"
+    return (
+        f"Unknown environment {name!r}.{suggestion} Registered course envs: {registered_envs()}. "
+        "Any gymnasium id also works (see gymnasium.pprint_registry()), and so does an env class "
+        "or a creator function registered with register_env(name, creator)."
+    )
+
+
+def _describe(name_or_class: Any) -> str:
+    """A short human name for an env spec, for error messages."""
+    if isinstance(name_or_class, str):
+        return repr(name_or_class)
+    return getattr(name_or_class, "__qualname__", repr(name_or_class))

@@ -1,0 +1,69 @@
+"""Shared fixtures: one Ray instance for the whole unit-test session, and a guard that no Ray
+process outlives the suite (notebook kernels start and stop their own Ray)."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+
+import psutil
+import pytest
+
+RAY_PROCESS_NAMES = ("raylet", "gcs_server", "plasma_store", "ray::", "default_worker.py", "dashboard", "log_monitor.py")
+
+
+# Every process this test run starts (notebook kernels, Ray's processes) inherits this variable,
+# so the leak check below ignores Ray instances that other programs on the machine are running.
+RUN_MARKER = "COURSE_LIB_TEST_RUN"
+
+
+def ray_processes() -> set[int]:
+    """PIDs of Ray's processes (raylet, GCS, workers, monitors) started by this test run."""
+    found = set()
+    for proc in psutil.process_iter(["pid", "name", "cmdline"]):
+        try:
+            text = " ".join([proc.info["name"] or "", *(proc.info["cmdline"] or [])])
+            if any(name in text for name in RAY_PROCESS_NAMES) and proc.environ().get(RUN_MARKER) == os.environ[RUN_MARKER]:
+                found.add(proc.info["pid"])
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return found
+
+
+def pytest_sessionstart(session):
+    os.environ[RUN_MARKER] = uuid.uuid4().hex
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Fail the run if Ray processes started during it are still alive after a grace period."""
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()
+    deadline = time.monotonic() + 30
+    while (left := ray_processes()) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    if left:
+        names = sorted({" ".join(psutil.Process(p).cmdline()[:2]) for p in left if psutil.pid_exists(p)})
+        session.config.pluginmanager.get_plugin("terminalreporter").write_line(
+            f"FAILED: {len(left)} Ray processes outlived the test suite: {names[:5]}", red=True
+        )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """A Ray instance shared by every unit test that needs one (starting Ray costs ~8 s here)."""
+    import os
+
+    import ray
+
+    import course_lib
+
+    # Workers unpickle classes defined in test modules by importing them, so they need tests/ too.
+    tests_dir = os.path.dirname(__file__)
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [tests_dir, os.environ.get("PYTHONPATH")]))
+    course_lib.init_ray(num_cpus=2)
+    yield ray
+    ray.shutdown()

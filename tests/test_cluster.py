@@ -1,0 +1,95 @@
+"""init_ray: sized for a laptop, idempotent, joins a cluster, explains bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+import course_lib
+from course_lib.cluster import _worker_environment
+
+
+@pytest.mark.parametrize(
+    "kwargs, expected",
+    [
+        ({"num_cpus": 0}, "num_cpus=0"),
+        ({"num_cpus": -2}, "whole number of CPUs >= 1"),
+        ({"num_cpus": 2.5}, "whole number of CPUs"),
+        ({"num_cpus": True}, "whole number of CPUs"),
+        ({"num_cpus": "2"}, "such as num_cpus=2"),
+        ({"object_store_mb": 10}, "at least 80"),
+        ({"threads_per_worker": 0}, "threads_per_worker=0"),
+    ],
+)
+def test_init_ray_rejects_bad_sizes_with_a_fix(kwargs, expected):
+    with pytest.raises(ValueError, match=expected):
+        course_lib.init_ray(**kwargs)
+
+
+def test_init_ray_rejects_a_non_string_address():
+    with pytest.raises(TypeError, match="ray://host:10001"):
+        course_lib.init_ray(address=6379)
+
+
+def test_worker_environment_is_restored_for_the_driver(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")
+    monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
+    with _worker_environment(1):
+        assert os.environ["OMP_NUM_THREADS"] == os.environ["MKL_NUM_THREADS"] == "1"
+    assert os.environ["OMP_NUM_THREADS"] == "7"
+    assert "MKL_NUM_THREADS" not in os.environ
+
+
+def test_ray_is_sized_for_a_laptop(ray_session):
+    resources = ray_session.cluster_resources()
+    assert resources["CPU"] == 2
+    assert resources["object_store_memory"] == course_lib.cluster.DEFAULT_OBJECT_STORE_MB * 1024**2
+
+
+def test_workers_use_one_thread_each(ray_session):
+    @ray_session.remote(num_cpus=2)
+    def threads():
+        import torch
+
+        return os.environ.get("OMP_NUM_THREADS"), torch.get_num_threads()
+
+    assert ray_session.get(threads.remote()) == ("1", 1)
+
+
+def test_second_call_returns_the_running_instance(ray_session):
+    node = ray_session.get_runtime_context().get_node_id()
+    context = course_lib.init_ray()
+    assert context.address_info["node_id"] == node
+    assert not context.dashboard_url
+
+
+def test_second_call_with_another_size_warns(ray_session):
+    with pytest.warns(UserWarning, match="already running with 2 CPUs"):
+        course_lib.init_ray(num_cpus=1)
+    assert ray_session.cluster_resources()["CPU"] == 2
+
+
+JOIN_SCRIPT = """
+import json, ray, course_lib
+course_lib.init_ray()
+print(json.dumps({"node": ray.get_runtime_context().get_node_id(), "cpus": ray.cluster_resources()["CPU"]}))
+"""
+
+
+def test_ray_address_joins_the_running_cluster(ray_session):
+    address = ray_session.get_runtime_context().gcs_address
+    env = {**os.environ, "RAY_ADDRESS": address}
+    done = subprocess.run([sys.executable, "-c", JOIN_SCRIPT], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    joined = json.loads(done.stdout.strip().splitlines()[-1])
+    assert joined == {"node": ray_session.get_runtime_context().get_node_id(), "cpus": 2.0}
+
+
+def test_joining_a_cluster_refuses_to_resize_it(ray_session, monkeypatch):
+    monkeypatch.setenv("RAY_ADDRESS", ray_session.get_runtime_context().gcs_address)
+    with pytest.raises(ValueError, match="cannot resize the cluster"):
+        course_lib.init_ray(num_cpus=4)

@@ -1,0 +1,1 @@
+"""Maintainer tools of the course repository (not part of course_lib)."""

@@ -1,0 +1,56 @@
+"""Refresh requirements.lock and environment.yml from the installed .venv.
+
+requirements.lock pins every package (what `make setup` installs); environment.yml pins the
+direct dependencies for conda users, at the same versions. tests/test_packaging.py checks that the
+two agree and that the pins satisfy pyproject.toml's ranges.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LOCK_HEADER = """# Exact versions the course is tested with (Python 3.11, Linux x86-64).
+# Installed by `make setup`; regenerate with `make lock` after changing pyproject.toml.
+# torch==2.13.0 must stay pinned: an unpinned torch pulls several GB of CUDA packages.
+"""
+# The packages a learner's environment is defined by; conda resolves the rest from these pins.
+DIRECT = [
+    "ray", "torch", "gymnasium", "numpy", "matplotlib", "tqdm", "ipywidgets", "pyyaml", "psutil",
+    "pandas", "pyarrow", "tensorboardX", "jupyterlab", "ipykernel", "pytest", "nbval", "nbclient",
+    "nbformat", "pytest-timeout", "setuptools",
+]
+
+
+def canonical(name: str) -> str:
+    return name.lower().replace("_", "-")
+
+
+def frozen() -> dict[str, str]:
+    text = subprocess.run([sys.executable, "-m", "pip", "freeze", "--all", "--exclude-editable"], check=True, capture_output=True, text=True).stdout
+    pins = {}
+    for line in text.splitlines():
+        name, _, version = line.partition("==")
+        if version and canonical(name) not in {"pip", "wheel"}:
+            pins[name] = version.split("+")[0]  # torch 2.13.0+cpu: the local tag names the wheel, not the release
+    return pins
+
+
+def main() -> int:
+    pins = frozen()
+    lock = LOCK_HEADER + "".join(f"{name}=={version}\n" for name, version in sorted(pins.items(), key=lambda kv: canonical(kv[0])))
+    (ROOT / "requirements.lock").write_text(lock)
+    by_name = {canonical(n): (n, v) for n, v in pins.items()}
+    lines = ["# Conda environment for the course: the same pins as requirements.lock (checked by the tests).",
+             "# conda env create -f environment.yml && conda activate course-lib && pip install --no-deps -e .",
+             "name: course-lib", "channels:", "  - conda-forge", "dependencies:", "  - python=3.11", "  - pip", "  - pip:"]
+    lines += [f"      - {by_name[canonical(d)][0]}{'[tune]' if d == 'ray' else ''}=={by_name[canonical(d)][1]}" for d in DIRECT]
+    (ROOT / "environment.yml").write_text("\n".join(lines) + "\n")
+    print(f"requirements.lock: {len(pins)} pins; environment.yml: {len(DIRECT)} direct pins")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
