@@ -6,6 +6,8 @@ failure names the likely mistake. Introduced in notebooks/00_welcome.ipynb ("How
 
 from ._common import CheckFailed
 from .environments import check_guess_number
+from .models import check_custom_model
+from .policies import check_pg_with_baseline, check_reinforce_loss
 from .ray_actors import check_cartpole_actor, check_pool_map, check_scoreboard
 from .ray_tasks import check_as_completed, check_batched_map, check_parallel_map
 from .sample_batches import check_discount_cumsum, check_gae
@@ -16,11 +18,14 @@ __all__ = [
     "check_as_completed",
     "check_batched_map",
     "check_cartpole_actor",
+    "check_custom_model",
     "check_discount_cumsum",
     "check_gae",
     "check_guess_number",
     "check_mul",
     "check_parallel_map",
+    "check_pg_with_baseline",
     "check_pool_map",
+    "check_reinforce_loss",
     "check_scoreboard",
 ]
