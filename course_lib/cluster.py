@@ -63,6 +63,8 @@ def init_ray(
 
     with _worker_environment(threads_per_worker):
         return ray.init(
+            # "local": always a fresh instance, never a cluster some other program left running.
+            address="local",
             num_cpus=num_cpus or os.cpu_count(),
             object_store_memory=object_store_mb * 1024**2,
             include_dashboard=False,

@@ -164,21 +164,28 @@ def compare_strategies(
 ) -> list[SpeedupResult]:
     """Time ``busy_work`` over ``n_tasks`` items for each task size and strategy (medians).
 
+    The strategies take turns within each repeat, so a burst of load from elsewhere on the
+    machine hits all of them rather than skewing one.
+
     Ray must already be running (``course_lib.init_ray()``). The Pool is started once with
     "spawn" and warmed up before timing, like Ray's already-running workers; "spawn" also keeps
     the Pool from forking a process that holds Ray's threads.
     """
     import multiprocessing
 
+    import ray
+
     unknown = set(strategies) - set(STRATEGIES)
     if unknown:
         raise ValueError(f"Unknown strategies {sorted(unknown)}; choose from {list(STRATEGIES)}.")
+    timed = list(dict.fromkeys(["serial", *strategies]))  # serial is the reference for every speedup
     processes = processes or os.cpu_count()
     items = list(range(n_tasks))
+    chunk_size = max(1, math.ceil(n_tasks / (2 * int(ray.cluster_resources().get("CPU", 1)))))
     runners = {
         "serial": lambda n: run_serial(busy_work, items, n),
         "ray": lambda n: run_ray(busy_work, items, n),
-        "ray_batched": lambda n: run_ray_batched(busy_work, items, n),
+        "ray_batched": lambda n: run_ray_batched(busy_work, items, n, chunk_size=chunk_size),
     }
     results = []
     sizes = list(iteration_counts)
@@ -189,10 +196,17 @@ def compare_strategies(
     with multiprocessing.get_context("spawn").Pool(processes) as pool:
         runners["pool"] = lambda n: run_pool(pool, busy_work, items, n)
         for n in sizes:
-            serial = timeit(lambda: runners["serial"](n), repeat=repeat).median
-            for name in strategies:
-                seconds = serial if name == "serial" else timeit(lambda: runners[name](n), repeat=repeat).median
-                results.append(SpeedupResult(name, n, n_tasks, seconds, serial))
+            times = {name: [] for name in timed}
+            for name in timed:  # warm-up: worker start-up and imports are not part of the figure
+                runners[name](n)
+            # Round-robin repeats: a burst of load from a neighbour hits every strategy alike.
+            for _ in range(repeat):
+                for name in timed:
+                    start = time.perf_counter()
+                    runners[name](n)
+                    times[name].append(time.perf_counter() - start)
+            serial = statistics.median(times["serial"])
+            results.extend(SpeedupResult(name, n, n_tasks, statistics.median(times[name]), serial) for name in strategies)
     return results
 
 
@@ -224,7 +238,7 @@ def plot_speedup(results: Sequence[SpeedupResult], ax=None, n_cpus: int | None =
         ax.plot([r.task_ms for r in rows], [r.speedup for r in rows], marker="o", label=strategy)
     ax.axhline(1.0, color="gray", linestyle="--", linewidth=1, label="serial (break-even)")
     n_cpus = n_cpus or os.cpu_count()
-    ax.axhline(n_cpus, color="green", linestyle=":", linewidth=1, label=f"ideal ({n_cpus} cores)")
+    ax.axhline(n_cpus, color="black", linestyle=":", linewidth=1, label=f"ideal ({n_cpus} cores)")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("work per task, ms (serial)")

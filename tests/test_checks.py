@@ -268,3 +268,28 @@ def test_pool_map_detects_unordered_results():
 
     with pytest.raises(checks.CheckFailed, match="out of order"):
         checks.check_pool_map(unordered)
+
+
+class ScoreboardStub(ScoreboardRight):
+    def record(self, episode_return):
+        raise NotImplementedError("Exercise 2.1: keep the return")
+
+
+class ScoreboardWithoutMean:
+    def __init__(self):
+        self.returns = []
+
+
+def test_a_stub_inside_an_actor_method_surfaces_as_not_implemented():
+    import ray
+
+    with pytest.raises(NotImplementedError, match="Exercise 2.1") as raised:
+        checks.check_scoreboard(ray.remote(ScoreboardStub))
+    assert type(raised.value) is NotImplementedError  # not Ray's wrapper: the exercise tests read the type name
+
+
+def test_a_missing_actor_method_is_named():
+    import ray
+
+    with pytest.raises(checks.CheckFailed, match="has no method mean"):
+        checks.check_scoreboard(ray.remote(ScoreboardWithoutMean))

@@ -16,12 +16,33 @@ def _report_returns(board, returns):
 
 
 def _call(exercise: str, name: str, method: str, ref_factory):
+    """Call an actor method and fetch the result; errors raised by the learner's code come back as they are."""
     import ray
 
     try:
-        return ray.get(ref_factory())
-    except AttributeError as err:
+        ref = ref_factory()
+    except AttributeError as err:  # raised here, by the handle: the class has no such method
         raise CheckFailed(exercise, f"{name} has no method {method}(): {err}") from None
+    return get_unwrapped(ref)
+
+
+def get_unwrapped(refs):
+    """``ray.get``, but a stub's NotImplementedError raised in a worker comes back as itself.
+
+    Ray wraps an error from remote code in ``RayTaskError`` (twice when a task called an actor that
+    raised); unwrapping it makes an unfinished exercise fail with its own message and type.
+    """
+    import ray
+
+    try:
+        return ray.get(refs)
+    except ray.exceptions.RayTaskError as err:
+        cause = err
+        while isinstance(cause, ray.exceptions.RayTaskError):
+            cause = cause.cause
+        if isinstance(cause, NotImplementedError):
+            raise NotImplementedError(*cause.args) from None
+        raise
 
 
 def check_scoreboard(Scoreboard) -> None:
@@ -36,7 +57,7 @@ def check_scoreboard(Scoreboard) -> None:
         raise CheckFailed("2.1", f"mean() before any record() should be 0.0, got {empty_mean!r}.")
     batches = [[10.0, 20.0, 30.0], [5.0], [12.5, 7.5, 40.0, 25.0]]
     reporter = ray.remote(num_cpus=0.25)(_report_returns)
-    ray.get([reporter.remote(board, returns) for returns in batches])
+    get_unwrapped([reporter.remote(board, returns) for returns in batches])
     every = [r for returns in batches for r in returns]
     count = _call("2.1", "Scoreboard", "count", lambda: board.count.remote())
     if count == 0:
