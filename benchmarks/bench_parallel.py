@@ -15,7 +15,7 @@ import ray
 import course_lib
 from course_lib import parallel
 
-SIZES = [100, 1_000, 10_000, 100_000, 1_000_000]
+SIZES = [100, 1_000, 10_000, 100_000, 1_000_000, 3_000_000]
 
 
 def noop(x):
