@@ -21,8 +21,11 @@ $(STAMP): requirements.lock pyproject.toml
 
 setup: $(STAMP) ## Create .venv with the pinned packages and register the Jupyter kernel
 
-lab: setup ## Open the course in JupyterLab
-	$(BIN)/jupyter lab notebooks/
+# Containers often run as root, which Jupyter refuses without this flag.
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
+
+lab: setup ## Open the course in JupyterLab, starting at lesson 00
+	$(BIN)/jupyter lab $(ROOT_FLAG) notebooks/00_welcome.ipynb
 
 test: setup ## Run everything: unit tests, every notebook and solution (nbval), exercise integrity
 	$(BIN)/python -m pytest
