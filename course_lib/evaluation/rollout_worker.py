@@ -89,6 +89,9 @@ class RolloutWorker:
         self.policy_map = {DEFAULT_POLICY_ID: policy_class(self.observation_space, self.action_space, policy_config)}
         self.filters = {DEFAULT_POLICY_ID: make_filter(self.config["observation_filter"], self.observation_space)}
         self.callbacks = make_callbacks(self.config["callbacks"])
+        model_config = getattr(self.policy_map[DEFAULT_POLICY_ID], "model", None)
+        model_config = getattr(model_config, "model_config", {})
+        self._model_reads_prev = bool(model_config.get("lstm_use_prev_action") or model_config.get("lstm_use_prev_reward"))
         self._zero_action = np.zeros(self.action_space.shape, dtype=self.action_space.dtype)
         self._slots = [_EnvSlot(env) for env in self.envs]
         self._metrics: list[RolloutMetrics] = []
@@ -181,6 +184,7 @@ class RolloutWorker:
         policy = self.policy_map[DEFAULT_POLICY_ID]
         slot.state = policy.get_initial_state()
         slot.prev_action, slot.prev_reward = self._zero_action, 0.0
+        policy.exploration.on_episode_start(policy, environment=slot.env, episode=slot.episode)
         self.callbacks.on_episode_start(worker=self, base_env=self.envs, policies=self.policy_map, episode=slot.episode, env_index=index)
 
     def _filter(self, raw_obs):
@@ -199,13 +203,11 @@ class RolloutWorker:
         for _ in range(num_steps):
             obs_batch = np.stack([slot.obs for slot in self._slots])
             state_batches = [np.stack(s) for s in zip(*(slot.state for slot in self._slots))] if self._slots[0].state else None
-            actions, state_outs, extra = policy.compute_actions(
-                obs_batch,
-                state_batches,
-                prev_action_batch=np.stack([np.asarray(slot.prev_action) for slot in self._slots]),
-                prev_reward_batch=np.array([slot.prev_reward for slot in self._slots], np.float32),
-                explore=self.config["explore"],
-            )
+            prev = {}
+            if self._model_reads_prev:
+                prev = {"prev_action_batch": np.stack([np.asarray(slot.prev_action) for slot in self._slots]),
+                        "prev_reward_batch": np.array([slot.prev_reward for slot in self._slots], np.float32)}
+            actions, state_outs, extra = policy.compute_actions(obs_batch, state_batches, explore=self.config["explore"], **prev)
             for index, slot in enumerate(self._slots):
                 action = actions[index]
                 raw_next, reward, terminated, truncated, info = slot.env.step(action)
@@ -228,6 +230,7 @@ class RolloutWorker:
                 slot.obs, slot.prev_action, slot.prev_reward = next_obs, action, float(reward)
                 slot.state = [s[index] for s in state_outs]
                 if terminated or truncated:
+                    policy.exploration.on_episode_end(policy, environment=slot.env, episode=episode)
                     self.callbacks.on_episode_end(worker=self, base_env=self.envs, policies=self.policy_map, episode=episode, env_index=index)
                     self._metrics.append(RolloutMetrics(episode.length, episode.total_reward, dict(episode.agent_rewards), dict(episode.custom_metrics), dict(episode.hist_data)))
                     rows[index].append(episode)

@@ -115,7 +115,7 @@ class TorchCategorical(TorchDistributionWrapper):
 
     def __init__(self, inputs, model=None):
         super().__init__(inputs, model)
-        self.dist = Categorical(logits=self.inputs)
+        self.dist = Categorical(logits=self.inputs, validate_args=False)
 
     @staticmethod
     def required_model_output_shape(action_space, model_config) -> int:
@@ -147,7 +147,7 @@ class TorchMultiCategorical(ActionDistribution):
                 f"number of inputs {self.inputs.shape[-1]}, got {input_lens!r}."
             )
         self.input_lens = [int(n) for n in input_lens]
-        self.cats = [Categorical(logits=part) for part in torch.split(self.inputs, self.input_lens, dim=-1)]
+        self.cats = [Categorical(logits=part, validate_args=False) for part in torch.split(self.inputs, self.input_lens, dim=-1)]
 
     @staticmethod
     def required_model_output_shape(action_space, model_config) -> int:

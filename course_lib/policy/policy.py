@@ -21,6 +21,11 @@ POLICY_DEFAULTS: dict[str, Any] = {
     "grad_clip": None,
     "model": {},
     "explore": True,
+    # How actions are chosen from the action distribution (lesson 08): a class name and its arguments.
+    "exploration_config": {"type": "StochasticSampling"},
+    # Where this policy runs: a trainer passes them, and per-worker exploration reads them.
+    "num_workers": 0,
+    "worker_index": 0,
     "seed": None,
     "num_gpus": 0,
 }
@@ -123,12 +128,17 @@ class Policy:
         raise NotImplementedError
 
     def get_state(self) -> dict:
-        """Everything needed to resume: weights plus counters (subclasses add optimizer state)."""
-        return {"weights": self.get_weights(), "global_timestep": self.global_timestep}
+        """Everything needed to resume: weights, counters, exploration state (subclasses add the optimizer's)."""
+        state = {"weights": self.get_weights(), "global_timestep": self.global_timestep}
+        if hasattr(self, "exploration"):
+            state["exploration"] = self.exploration.get_state()
+        return state
 
     def set_state(self, state: dict) -> None:
         self.set_weights(state["weights"])
         self.global_timestep = state["global_timestep"]
+        if "exploration" in state and hasattr(self, "exploration"):
+            self.exploration.set_state(state["exploration"])
 
     def get_initial_state(self) -> list[np.ndarray]:
         """Recurrent state at an episode's start, one array per state tensor; [] if feed-forward."""

@@ -3,7 +3,8 @@
 The flow of one call:
 
 - acting: obs ``(B, *obs_shape)`` -> preprocessor -> model -> distribution inputs ``(B, num_outputs)``
-  -> action distribution -> sample (explore) or most likely action (no explore);
+  -> action distribution -> ``self.exploration`` picks the action (a sample, epsilon-greedy, noise...;
+  the most likely action when not exploring);
 - learning: SampleBatch -> tensors (``train_batch``) -> ``loss(model, dist_class, train_batch)``
   -> backward -> optional gradient clipping -> optimizer step.
 
@@ -18,6 +19,8 @@ import copy
 import numpy as np
 import torch
 
+from course_lib import exploration
+from course_lib.callbacks import make_callbacks
 from course_lib.models import ModelCatalog, chop_into_sequences, sequence_mask
 from course_lib.policy.policy import Policy
 from course_lib.sample_batch import SampleBatch
@@ -58,7 +61,16 @@ class TorchPolicy(Policy):
         self.preprocessor = ModelCatalog.get_preprocessor(observation_space)
         self.dist_class, self.num_outputs = ModelCatalog.get_action_dist(action_space, self.config["model"])
         self.model = self.make_model(self.num_outputs).to(self.device)
+        self.exploration = exploration.from_config(
+            self.config["exploration_config"],
+            action_space=action_space,
+            policy_config=self.config,
+            model=self.model,
+            num_workers=self.config["num_workers"],
+            worker_index=self.config["worker_index"],
+        )
         self.optimizer = self.make_optimizer()
+        self.callbacks = make_callbacks(self.config.get("callbacks"))
         self.max_seq_len = self.model.model_config.get("max_seq_len", 20)
 
     # --- hooks a subclass (or build_policy) overrides -----------------------------------------
@@ -87,12 +99,12 @@ class TorchPolicy(Policy):
             return {}
 
     def exploration_action(self, action_dist, explore: bool, timestep: int):
-        """``(actions, logp)``: a sample when exploring, the most likely action otherwise."""
-        if explore:
-            actions = action_dist.sample()
-            return actions, action_dist.sampled_action_logp()
-        actions = action_dist.deterministic_sample()
-        return actions, torch.zeros(len(actions), device=self.device)
+        """``(actions, logp)`` chosen by ``self.exploration`` (see ``"exploration_config"``, lesson 08)."""
+        return self.exploration.get_exploration_action(action_distribution=action_dist, timestep=timestep, explore=explore)
+
+    def get_exploration_info(self) -> dict:
+        """Current exploration values for logging, e.g. ``{"cur_epsilon": 0.3}``."""
+        return self.exploration.get_info()
 
     # --- acting -------------------------------------------------------------------------------
 
@@ -107,7 +119,7 @@ class TorchPolicy(Policy):
         batch_size = len(input_dict[SampleBatch.OBS])
         state = self._state_tensors(state_batches, batch_size)
         seq_lens = torch.ones(batch_size, dtype=torch.int32) if state else None
-        self.model.eval()
+        self._set_training(False)
         with torch.no_grad():
             actions, logp, dist_inputs, state_out, action_dist = self._act(input_dict, state, seq_lens, explore, timestep)
             extra = self.extra_action_out(input_dict, state, self.model, action_dist) if action_dist is not None else {}
@@ -137,7 +149,7 @@ class TorchPolicy(Policy):
         obs = self._obs_tensor(obs_batch)
         state = self._state_tensors(state_batches, len(obs))
         seq_lens = torch.ones(len(obs), dtype=torch.int32) if state else None
-        self.model.eval()
+        self._set_training(False)
         with torch.no_grad():
             self.model({SampleBatch.OBS: obs}, state, seq_lens)
             return _numpy(self.model.value_function())
@@ -154,12 +166,19 @@ class TorchPolicy(Policy):
 
     def learn_on_batch(self, samples: SampleBatch) -> dict:
         """One gradient step on the whole batch; returns ``{"learner_stats": {...}}``."""
+        stats: dict = {}
+        self.callbacks.on_learn_on_batch(policy=self, train_batch=samples, result=stats)
         train_batch = self._lazy_tensor_dict(samples)
         grad_norm, loss = self._backward(train_batch)
         self.optimizer.step()
-        stats = {"total_loss": loss.item(), "grad_gnorm": grad_norm, "cur_lr": self.optimizer.param_groups[0]["lr"]}
+        stats.update({"total_loss": loss.item(), "grad_gnorm": grad_norm, "cur_lr": self.optimizer.param_groups[0]["lr"]})
         stats.update({k: float(v) for k, v in self.stats(train_batch).items()})
         return {"learner_stats": stats}
+
+    def _set_training(self, training: bool) -> None:
+        # Module.train()/eval() walk every submodule: cheap once, costly on every sampling step.
+        if self.model.training != training:
+            self.model.train(training)
 
     def compute_gradients(self, samples: SampleBatch):
         """``(gradients, info)``: one numpy array per parameter; the weights do not change."""
@@ -176,7 +195,7 @@ class TorchPolicy(Policy):
         self.optimizer.step()
 
     def _backward(self, train_batch: dict) -> tuple[float, torch.Tensor]:
-        self.model.train()
+        self._set_training(True)
         loss = self.loss(self.model, self.dist_class, train_batch)
         self.optimizer.zero_grad()
         loss.backward()
