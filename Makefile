@@ -45,6 +45,7 @@ lock: setup ## Refresh requirements.lock and environment.yml from the installed 
 bench: setup ## Run the benchmarks and print their tables (see BENCHMARKS.md)
 	$(BIN)/python benchmarks/bench_parallel.py
 	$(BIN)/python benchmarks/bench_sample_batch.py
+	$(BIN)/python benchmarks/bench_rollout.py
 
 clean: ## Remove .venv, caches and results
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -221,7 +221,7 @@ class TorchPolicy(Policy):
             seq_lens = torch.as_tensor(seq_lens, device=self.device)
             train_batch[SEQ_LENS] = seq_lens
             train_batch[LOSS_MASK] = sequence_mask(seq_lens, self.max_seq_len).reshape(-1)
-        train_batch.update({k: torch.as_tensor(np.asarray(v), device=self.device) for k, v in columns.items()})
+        train_batch.update({k: torch.as_tensor(_writable(np.asarray(v)), device=self.device) for k, v in columns.items()})
         return train_batch
 
     # --- state --------------------------------------------------------------------------------
@@ -251,6 +251,11 @@ class TorchPolicy(Policy):
 
     def get_initial_state(self) -> list[np.ndarray]:
         return [np.asarray(s) for s in self.model.get_initial_state()]
+
+
+def _writable(array: np.ndarray) -> np.ndarray:
+    """Batches fetched with ray.get are read-only views of the object store; torch wants its own copy then."""
+    return array if array.flags.writeable else array.copy()
 
 
 def _numpy(value):
