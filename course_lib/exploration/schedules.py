@@ -77,6 +77,8 @@ class LinearSchedule(Schedule):
 
     def value(self, t: float) -> float:
         fraction = min(max(t, 0) / self.schedule_timesteps, 1.0)
+        if fraction == 1.0:  # exactly final_p, not final_p plus rounding error
+            return self.final_p
         return self.initial_p + fraction * (self.final_p - self.initial_p)
 
     def __repr__(self) -> str:

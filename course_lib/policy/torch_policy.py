@@ -238,7 +238,7 @@ class TorchPolicy(Policy):
                 f"These weights belong to a different model: missing {missing[:3]}, unexpected {unexpected[:3]}, "
                 f"wrong shape {wrong_shape[:3]}. Were they saved from a policy with another 'model' config?"
             )
-        self.model.load_state_dict({k: torch.as_tensor(np.asarray(v)) for k, v in weights.items()})
+        self.model.load_state_dict({k: torch.as_tensor(_writable(np.asarray(v))) for k, v in weights.items()})
 
     def get_state(self) -> dict:
         # A snapshot: the optimizer's own state_dict shares tensors that the next step changes in place.
