@@ -224,3 +224,15 @@ def test_pg_learns_to_prefer_the_rewarded_action():
         policy.learn_on_batch(batch)
     probs = torch.softmax(torch.as_tensor(policy.compute_actions(obs[:1])[2]["action_dist_inputs"]), dim=1)
     assert probs[0, 1] > 0.9
+
+
+def test_on_learn_on_batch_fires_before_learning_and_adds_to_the_stats():
+    from course_lib.callbacks import DefaultCallbacks
+
+    class Counting(DefaultCallbacks):
+        def on_learn_on_batch(self, *, policy, train_batch, result, **kwargs):
+            result["rows_seen"] = train_batch.count
+
+    policy = PGTorchPolicy(OBS_SPACE, ACT_SPACE, {**SMALL, "callbacks": Counting})
+    stats = policy.learn_on_batch(policy.postprocess_trajectory(random_batch()))["learner_stats"]
+    assert stats["rows_seen"] == 40 and "total_loss" in stats
