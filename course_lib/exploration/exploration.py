@@ -17,7 +17,7 @@ import torch
 from gymnasium import spaces
 
 from course_lib.models.action_dist import ActionDistribution
-from course_lib.policy.policy import check_framework
+from course_lib.models.catalog import check_framework
 
 
 class Exploration:
@@ -35,7 +35,7 @@ class Exploration:
     """
 
     def __init__(self, action_space: spaces.Space, *, policy_config: dict, model, num_workers: int = 0, worker_index: int = 0, framework: str = "torch"):
-        check_framework({"framework": framework})
+        check_framework(framework)
         self.action_space = action_space
         self.policy_config = policy_config
         self.model = model

@@ -37,7 +37,8 @@ from course_lib.models.preprocessors import Preprocessor, get_preprocessor
 from course_lib.models.torch_model import TorchModelV2
 
 
-def _check_framework(framework: str) -> None:
+def check_framework(framework: str) -> None:
+    """The course is PyTorch-only; say so clearly instead of failing deep inside."""
     if framework != "torch":
         raise ValueError(
             f"framework={framework!r} is not supported: course_lib is PyTorch-only. Set \"framework\": \"torch\" "
@@ -99,7 +100,7 @@ class ModelCatalog:
         by space: Discrete -> TorchCategorical, MultiDiscrete -> TorchMultiCategorical (as a
         ``functools.partial`` with ``input_lens``), Box -> TorchDiagGaussian.
         """
-        _check_framework(framework)
+        check_framework(framework)
         config = merge_model_config(model_config)
         if config["custom_action_dist"] is not None:
             dist_class = _resolve(config["custom_action_dist"], cls._custom_action_dists, ActionDistribution,
@@ -137,7 +138,7 @@ class ModelCatalog:
         arguments. With ``use_lstm`` the inner model is built with ``num_outputs=None`` (features
         only) and LSTMWrapper adds the logits and value layers.
         """
-        _check_framework(framework)
+        check_framework(framework)
         config = merge_model_config(model_config)
         kwargs = dict(model_kwargs)
         if config["custom_model"] is not None:

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from course_lib.models.catalog import check_framework
 from course_lib.sample_batch import SampleBatch
 
 # The settings every policy reads; a trainer's config (lesson 11) is a superset of these.
@@ -31,16 +32,6 @@ POLICY_DEFAULTS: dict[str, Any] = {
 }
 
 
-def check_framework(config: dict) -> None:
-    """The course is PyTorch-only; say so clearly instead of failing somewhere deep inside."""
-    framework = config.get("framework", "torch")
-    if framework != "torch":
-        raise ValueError(
-            f'"framework": {framework!r} is not supported: course_lib is PyTorch-only. '
-            'Set "framework": "torch" (or leave it out).'
-        )
-
-
 class Policy:
     """Base class: maps observations to actions and learns from batches of experience.
 
@@ -55,7 +46,7 @@ class Policy:
         self.observation_space = observation_space
         self.action_space = action_space
         self.config = {**POLICY_DEFAULTS, **(config or {})}
-        check_framework(self.config)
+        check_framework(self.config.get("framework", "torch"))
         # Env steps this policy has acted in; schedules (exploration, lr) read it.
         self.global_timestep = 0
 
