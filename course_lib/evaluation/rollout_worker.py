@@ -263,7 +263,7 @@ class RolloutWorker:
         policy = self.policy_map[DEFAULT_POLICY_ID]
         columns = {key: [row[key] for row in episode_rows] for key in episode_rows[0]}
         batch = SampleBatch(columns)
-        original = batch.copy()
+        original = batch.copy(deep=False)  # postprocessing adds columns; the originals are not changed in place
         batch = policy.postprocess_trajectory(batch, None, episode)
         self.callbacks.on_postprocess_trajectory(
             worker=self, episode=episode, agent_id=DEFAULT_AGENT_ID, policy_id=DEFAULT_POLICY_ID,
