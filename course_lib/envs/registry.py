@@ -77,6 +77,11 @@ def register_env(name: str, creator: EnvCreator) -> None:
             stacklevel=2,
         )
     _REGISTRY[name] = creator
+    # Ray Tune runs each trainer in its own process, which does not share this module's registry:
+    # Tune's registry (kept by Ray for the whole job) carries the creator there.
+    from ray.tune.registry import register_env as register_with_tune
+
+    register_with_tune(name, creator)
 
 
 def registered_envs() -> list[str]:
@@ -100,6 +105,9 @@ def get_env_creator(name_or_class: str | EnvCreator) -> EnvCreator:
             return _REGISTRY[name_or_class]
         if name_or_class in gymnasium.registry:
             return functools.partial(_make_gymnasium_env, name_or_class)
+        creator = _creator_from_tune(name_or_class)
+        if creator is not None:
+            return creator
         raise ValueError(_unknown_env_message(name_or_class))
     if callable(name_or_class):
         return name_or_class
@@ -108,6 +116,15 @@ def get_env_creator(name_or_class: str | EnvCreator) -> EnvCreator:
         f"creator function env_config -> env; got {name_or_class!r} of type "
         f"{type(name_or_class).__name__}."
     )
+
+
+def _creator_from_tune(name: str) -> EnvCreator | None:
+    """The creator registered under ``name`` in another process of this Ray job (e.g. a notebook's)."""
+    from ray.tune.registry import ENV_CREATOR, _global_registry
+
+    if _global_registry.contains(ENV_CREATOR, name):
+        return _global_registry.get(ENV_CREATOR, name)
+    return None
 
 
 def make_env(

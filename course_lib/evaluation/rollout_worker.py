@@ -14,7 +14,7 @@ It works as a plain object (the "local worker" of a trainer) and as a Ray actor
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -23,6 +23,7 @@ from course_lib.envs import EnvContext
 from course_lib.evaluation.episode import DEFAULT_AGENT_ID, Episode
 from course_lib.evaluation.metrics import RolloutMetrics
 from course_lib.evaluation.observation_filter import make_filter
+from course_lib.evaluation.sampler_state import env_snapshot, episode_snapshot, is_plain, restore_env, restore_episode
 from course_lib.sample_batch import DEFAULT_POLICY_ID, SampleBatch
 
 # What a worker reads from the trainer config; WorkerSet and Trainer fill in the rest.
@@ -275,6 +276,53 @@ class RolloutWorker:
         """Metrics of the episodes finished since the last call (and forget them)."""
         metrics, self._metrics = self._metrics, []
         return metrics
+
+    # --- state for checkpoints (lesson 11) ----------------------------------------------------
+
+    def get_state(self) -> dict:
+        """Policies, filters and, when this worker samples, the episodes in progress (plain data)."""
+        state = {
+            "policies": {pid: p.get_state() for pid, p in self.policy_map.items()},
+            "filters": {pid: f.get_state() for pid, f in self.filters.items()},
+        }
+        if self.envs:
+            state["sampler"] = {
+                "started": self._started,
+                "rng": self._rng.bit_generator.state,
+                "metrics": [asdict(m) for m in self._metrics],
+                "slots": [self._slot_state(slot) for slot in self._slots],
+            }
+        return state
+
+    def _slot_state(self, slot: _EnvSlot) -> dict | None:
+        if slot.episode is None:
+            return None
+        saved = {"env": env_snapshot(slot.env), "episode": episode_snapshot(slot.episode), "obs": slot.obs,
+                 "state": list(slot.state), "prev_action": slot.prev_action, "prev_reward": slot.prev_reward,
+                 "pending": slot.pending}
+        # Rows keep info dicts; an env whose infos hold objects cannot be snapshotted, so its episodes restart.
+        return saved if is_plain(saved["pending"]) and is_plain(saved["episode"]) else None
+
+    def set_state(self, state: dict) -> None:
+        for pid, policy_state in state["policies"].items():
+            self.policy_map[pid].set_state(policy_state)
+        for pid, filter_state in state["filters"].items():
+            self.filters[pid].set_state(filter_state)
+        sampler = state.get("sampler")
+        if not self.envs or sampler is None:
+            return
+        self._rng.bit_generator.state = sampler["rng"]
+        self._metrics = [RolloutMetrics(**m) for m in sampler["metrics"]]
+        self._started = sampler["started"]
+        for index, (slot, saved) in enumerate(zip(self._slots, sampler["slots"])):
+            if saved is None:
+                if self._started:
+                    self._start_episode(index, slot)
+                continue
+            restore_env(slot.env, saved["env"])
+            slot.episode = restore_episode(saved["episode"])
+            slot.obs, slot.state = saved["obs"], [np.asarray(s) for s in saved["state"]]
+            slot.prev_action, slot.prev_reward, slot.pending = saved["prev_action"], saved["prev_reward"], saved["pending"]
 
     # --- plumbing for WorkerSet ---------------------------------------------------------------
 

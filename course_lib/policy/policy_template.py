@@ -67,6 +67,8 @@ def build_policy(
     def __init__(self, obs_space, action_space, config=None):
         defaults = get_default_config() if get_default_config else {}
         config = {**POLICY_DEFAULTS, **defaults, **(config or {})}
+        # The model config merges one level deeper, so {"fcnet_hiddens": [64]} keeps the default activation.
+        config["model"] = {**defaults.get("model", {}), **config["model"]}
         if before_init:
             before_init(self, obs_space, action_space, config)
         TorchPolicy.__init__(self, obs_space, action_space, config)

@@ -191,7 +191,7 @@ class TorchPolicy(Policy):
         if len(gradients) != len(params):
             raise ValueError(f"apply_gradients got {len(gradients)} gradients for a model with {len(params)} parameters.")
         for param, grad in zip(params, gradients):
-            param.grad = None if grad is None else torch.as_tensor(grad, device=self.device)
+            param.grad = None if grad is None else torch.as_tensor(_writable(np.asarray(grad)), device=self.device)
         self.optimizer.step()
 
     def _backward(self, train_batch: dict) -> tuple[float, torch.Tensor]:

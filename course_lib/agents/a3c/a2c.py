@@ -1,0 +1,27 @@
+"""A2C: synchronous advantage actor-critic, the seed's execution-plan example.
+
+Every round the rollout workers sample in parallel, the batches are concatenated, and the
+actor-critic policy takes one gradient step on the whole batch before the new weights go back
+to the workers (``default_execution_plan``, shown in notebooks/10_execution_plans.ipynb).
+Introduced in notebooks/12_algorithms.ipynb.
+"""
+
+from __future__ import annotations
+
+from course_lib.agents.a3c.a3c_torch_policy import A3C_POLICY_DEFAULTS, A3CTorchPolicy
+from course_lib.agents.config import COMMON_CONFIG
+from course_lib.agents.trainer import default_execution_plan
+from course_lib.agents.trainer_template import build_trainer
+
+DEFAULT_CONFIG = dict(
+    COMMON_CONFIG,
+    **A3C_POLICY_DEFAULTS,
+    num_workers=0,
+    num_envs_per_worker=8,
+    rollout_fragment_length=25,
+    train_batch_size=200,
+    model={"fcnet_hiddens": [64, 64]},
+)
+
+A2CTrainer = build_trainer("A2C", default_config=DEFAULT_CONFIG, default_policy=A3CTorchPolicy,
+                           execution_plan=default_execution_plan)

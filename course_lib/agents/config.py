@@ -1,0 +1,174 @@
+"""``COMMON_CONFIG``, the settings every trainer reads, and the merge-and-check of a user's config.
+
+Laid out in the seed's sections. Each algorithm adds its own keys on top (``ppo.DEFAULT_CONFIG``);
+a user's config is merged over those defaults and checked: an unknown key names the closest valid
+one, a value of the wrong type says which type was expected, and ``framework: "tf"`` explains that
+the course is PyTorch-only. Introduced in notebooks/11_trainers.ipynb.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+from typing import Any
+
+from course_lib.callbacks import DefaultCallbacks
+from course_lib.models.catalog import check_framework
+
+COMMON_CONFIG: dict[str, Any] = {
+    # === Settings for Rollout Worker processes ===
+    # Rollout worker actors that sample in parallel; 0 samples in the trainer's own process.
+    "num_workers": 2,
+    # Envs stepped together in each worker: one batched forward pass for all of them.
+    "num_envs_per_worker": 1,
+    # Steps per env in one worker.sample() call.
+    "rollout_fragment_length": 200,
+    # "truncate_episodes" cuts episodes at fragment ends (and bootstraps); "complete_episodes" never cuts.
+    "batch_mode": "truncate_episodes",
+    # === Settings for the Trainer process ===
+    "gamma": 0.99,
+    "lr": 1e-4,
+    # Env steps per training batch.
+    "train_batch_size": 200,
+    # The model of each policy (see MODEL_DEFAULTS, lesson 05).
+    "model": {},
+    # Clip the global gradient norm to this value (None: no clipping).
+    "grad_clip": None,
+    # === Debug Settings ===
+    # Level of course_lib's log messages: "DEBUG", "INFO", "WARN" or "ERROR".
+    "log_level": "WARN",
+    # A DefaultCallbacks subclass (lesson 09).
+    "callbacks": DefaultCallbacks,
+    # === Deep Learning Framework Settings ===
+    "framework": "torch",
+    # === Exploration Settings ===
+    # False: act greedily (the distribution's most likely action).
+    "explore": True,
+    "exploration_config": {"type": "StochasticSampling"},
+    # === Evaluation Settings ===
+    # Evaluate every this many train() calls (None: never).
+    "evaluation_interval": None,
+    "evaluation_num_episodes": 10,
+    # Overrides for the evaluation workers, e.g. {"explore": False} (the default).
+    "evaluation_config": {"explore": False},
+    # Extra rollout workers for evaluation; 0 evaluates in the trainer's process.
+    "evaluation_num_workers": 0,
+    # === Advanced Rollout Settings ===
+    # "NoFilter" or "MeanStdFilter" (running mean/std normalisation of Box observations).
+    "observation_filter": "NoFilter",
+    # One seed makes a run reproducible: torch, numpy, Python and every env are seeded from it.
+    "seed": None,
+    # The env: a registered name, a gymnasium id, or an env class (also Trainer(env=...)).
+    "env": None,
+    # Passed to the env creator as an EnvContext.
+    "env_config": {},
+    # Replace rollout workers whose process died, instead of failing.
+    "recreate_failed_workers": False,
+    # Episodes over which episode_reward_mean and friends are averaged.
+    "metrics_smoothing_episodes": 100,
+    # A train() call runs at least this long, and samples at least this many env steps.
+    "min_iter_time_s": 0.0,
+    "timesteps_per_iteration": 0,
+    # Seconds to wait for workers' episode metrics.
+    "collect_metrics_timeout": 180.0,
+    # === Resource Settings ===
+    "num_gpus": 0.0,
+    "num_cpus_per_worker": 1.0,
+    "num_gpus_per_worker": 0.0,
+    "num_cpus_for_driver": 1.0,
+    # === Settings for Multi-Agent Environments ===
+    "multiagent": {
+        # {policy_id: (policy_cls or None, obs_space, act_space, config overrides)}
+        "policies": {},
+        # policy_mapping_fn(agent_id, episode, **kwargs) -> policy_id
+        "policy_mapping_fn": None,
+        # Policy ids to train; None trains all of them.
+        "policies_to_train": None,
+        # "env_steps" or "agent_steps": what train_batch_size counts.
+        "count_steps_by": "env_steps",
+    },
+    # === Logger ===
+    # Where a standalone trainer writes its results folder (default ~/ray_results). Tune decides for itself.
+    "logger_config": {"logdir": None},
+}
+
+# Nested dicts whose keys are checked too (the model config is checked by the model catalog).
+_NESTED = ("multiagent", "logger_config")
+# Values that may be None or of a type other than the default's.
+_ANY_TYPE = {"seed", "env", "grad_clip", "evaluation_interval", "callbacks", "exploration_config", "model", "evaluation_config"}
+
+
+def merge_dicts(base: dict, overrides: dict) -> dict:
+    """A deep copy of ``base`` with ``overrides`` merged in, recursively for nested dicts."""
+    merged = copy.deepcopy(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict) and key != "exploration_config":
+            merged[key] = merge_dicts(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def merge_exploration(default: dict, user: dict | None) -> dict:
+    """The user's exploration_config over the default's, unless the user picks another ``type``."""
+    if not user:
+        return dict(default)
+    if "type" in user and user["type"] != default.get("type"):
+        return dict(user)
+    return {**default, **user}
+
+
+def _unknown_key_error(key: str, valid, where: str) -> ValueError:
+    close = difflib.get_close_matches(key, list(valid), n=1, cutoff=0.6)
+    hint = f" Did you mean {close[0]!r}?" if close else f" Valid keys: {', '.join(sorted(valid))}."
+    return ValueError(f"Unknown config key {key!r}{where}.{hint}")
+
+
+def _is_search_space(value) -> bool:
+    return isinstance(value, dict) and "grid_search" in value or type(value).__module__.startswith("ray.tune")
+
+
+def _check_type(key: str, value, default, where: str = "") -> None:
+    if _is_search_space(value):
+        raise TypeError(
+            f"Config key {key!r}{where} holds a Tune search space ({value!r}). Search spaces only work inside "
+            "tune.run(...) or Tuner(...), which pick one value per trial; a Trainer built directly needs a plain value."
+        )
+    if key in _ANY_TYPE or default is None:
+        return
+    expected = type(default)
+    if isinstance(value, bool) != (expected is bool):
+        ok = False
+    elif expected is float:
+        ok = isinstance(value, (int, float))
+    else:
+        ok = isinstance(value, expected)
+    if not ok:
+        raise TypeError(
+            f"Config key {key!r}{where} expects a {expected.__name__} (default {default!r}), "
+            f"got {value!r} of type {type(value).__name__}."
+        )
+
+
+def validate_config(config: dict, defaults: dict) -> None:
+    """Check a user's config against ``defaults`` (COMMON_CONFIG plus the algorithm's keys)."""
+    if not isinstance(config, dict):
+        raise TypeError(f"A trainer config is a dict such as {{'env': 'CartPole-v1', 'lr': 1e-3}}, got {type(config).__name__}.")
+    for key, value in config.items():
+        if key not in defaults:
+            raise _unknown_key_error(key, defaults, "")
+        _check_type(key, value, defaults[key])
+        if key in _NESTED:
+            if not isinstance(value, dict):
+                raise TypeError(f"Config key {key!r} expects a dict such as {defaults[key]!r}, got {value!r}.")
+            for sub_key, sub_value in value.items():
+                if sub_key not in defaults[key]:
+                    raise _unknown_key_error(sub_key, defaults[key], f" in {key!r}")
+                _check_type(sub_key, sub_value, defaults[key][sub_key], f" in {key!r}")
+    for key in config.get("evaluation_config") or {}:
+        if key not in defaults:
+            raise _unknown_key_error(key, defaults, " in 'evaluation_config'")
+    check_framework(config.get("framework", "torch"))
+    for key in ("num_workers", "num_envs_per_worker", "rollout_fragment_length", "train_batch_size", "evaluation_num_episodes"):
+        if key in config and config[key] < (0 if key == "num_workers" else 1):
+            raise ValueError(f"Config key {key!r} must be >= {0 if key == 'num_workers' else 1}, got {config[key]!r}.")

@@ -1,0 +1,6 @@
+"""Vanilla policy gradient (REINFORCE). Introduced in notebooks/12_algorithms.ipynb."""
+
+from course_lib.agents.pg.pg import DEFAULT_CONFIG, PGTrainer
+from course_lib.policy.pg import PGTorchPolicy
+
+__all__ = ["DEFAULT_CONFIG", "PGTorchPolicy", "PGTrainer"]

@@ -1,0 +1,6 @@
+"""PPO (proximal policy optimisation). Introduced in notebooks/12_algorithms.ipynb."""
+
+from course_lib.agents.ppo.ppo import DEFAULT_CONFIG, PPOTrainer
+from course_lib.agents.ppo.ppo_torch_policy import PPOTorchPolicy
+
+__all__ = ["DEFAULT_CONFIG", "PPOTorchPolicy", "PPOTrainer"]

@@ -1,0 +1,35 @@
+"""Trainers by name ("PG", "A2C", "PPO", "DQN"), for the CLI and for ``tune.run("PPO", ...)``.
+
+Introduced in notebooks/11_trainers.ipynb.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+
+# name -> (module, class); imported on first use so that listing names stays cheap.
+ALGORITHMS = {
+    "PG": ("course_lib.agents.pg", "PGTrainer"),
+    "A2C": ("course_lib.agents.a3c", "A2CTrainer"),
+    "PPO": ("course_lib.agents.ppo", "PPOTrainer"),
+    "DQN": ("course_lib.agents.dqn", "DQNTrainer"),
+}
+
+
+def get_trainer_class(name: str) -> type:
+    """The trainer class registered under ``name`` (case-sensitive, as in RLlib)."""
+    if name not in ALGORITHMS:
+        close = difflib.get_close_matches(str(name), list(ALGORITHMS) + [n.lower() for n in ALGORITHMS], n=1)
+        hint = f" Did you mean {close[0].upper()!r}?" if close else ""
+        raise ValueError(f"Unknown algorithm {name!r}.{hint} Available: {', '.join(ALGORITHMS)}.")
+    module, class_name = ALGORITHMS[name]
+    return getattr(importlib.import_module(module), class_name)
+
+
+def register_with_tune() -> None:
+    """Register every trainer with Ray Tune, so ``tune.run("PPO", ...)`` finds course_lib's PPO."""
+    from ray.tune.registry import register_trainable
+
+    for name in ALGORITHMS:
+        register_trainable(name, get_trainer_class(name), warn=False)

@@ -1,0 +1,288 @@
+"""``Trainer``: config + rollout workers + execution plan, as a real ``ray.tune.Trainable``.
+
+One ``train()`` call pulls one result from the execution plan (sample, learn, broadcast weights,
+report metrics), evaluates every ``evaluation_interval`` calls, and fires ``on_train_result``.
+Because it is a Trainable, ``tune.run(PPOTrainer, config=..., stop=...)`` and ``Tuner`` run it
+unchanged and write the results folder; a trainer built directly writes one too.
+
+``save()`` writes a checkpoint folder (tensors loaded with ``weights_only=True`` plus JSON
+metadata); ``restore(path)`` loads it. With ``num_workers=0`` and a seed, training after a restore
+is identical to training that never stopped: the checkpoint holds weights, optimizer moments,
+exploration and filter statistics, counters, random-generator states and the running episodes.
+
+Introduced in notebooks/11_trainers.ipynb.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import tempfile
+from datetime import datetime
+
+import numpy as np
+import torch
+from ray.tune import Trainable
+
+from course_lib.agents import checkpoint
+from course_lib.agents.config import COMMON_CONFIG, merge_dicts, merge_exploration, validate_config
+from course_lib.agents.result_logger import ResultLogger
+from course_lib.callbacks import make_callbacks
+from course_lib.envs import EnvContext, get_env_creator
+from course_lib.evaluation import WorkerSet, collect_episodes, summarize_episodes
+from course_lib.execution import ConcatBatches, ParallelRollouts, StandardMetricsReporting, TrainOneStep
+from course_lib.models import ModelCatalog
+from course_lib.sample_batch import DEFAULT_POLICY_ID
+
+logger = logging.getLogger("course_lib")
+
+# Evaluation envs are seeded away from the training envs, so they do not replay the same episodes.
+EVALUATION_SEED_OFFSET = 100_000
+
+
+def default_execution_plan(workers: WorkerSet, config: dict):
+    """The seed's A2C dataflow: sample in parallel -> concatenate -> one gradient step -> report."""
+    rollouts = ParallelRollouts(workers, mode="bulk_sync")
+    train_op = rollouts.combine(ConcatBatches(min_batch_size=config["train_batch_size"])).for_each(TrainOneStep(workers))
+    return StandardMetricsReporting(train_op, workers, config)
+
+
+class Trainer(Trainable):
+    """Base trainer; algorithms are made with ``build_trainer`` (see ``trainer_template``).
+
+    ``Trainer(config=None, env=None)``: ``env`` may also be given as ``config["env"]``.
+    Introduced in notebooks/11_trainers.ipynb.
+    """
+
+    _name = "Trainer"
+    _default_config = COMMON_CONFIG
+    _default_policy = None
+    _hooks: dict = {}
+    execution_plan = staticmethod(default_execution_plan)
+
+    def __init__(self, config: dict | None = None, env=None, **kwargs):
+        config = dict(config or {})
+        if env is not None:
+            config["env"] = env
+        super().__init__(config=config, **kwargs)
+
+    # --- set-up -------------------------------------------------------------------------------
+
+    @classmethod
+    def merge_trainer_configs(cls, defaults: dict, config: dict) -> dict:
+        """``defaults`` with ``config`` merged in, after checking every key and type of ``config``."""
+        validate_config(config, defaults)
+        merged = merge_dicts(defaults, {k: v for k, v in config.items() if k != "exploration_config"})
+        merged["exploration_config"] = merge_exploration(defaults["exploration_config"], config.get("exploration_config"))
+        return merged
+
+    def setup(self, config: dict) -> None:
+        self.config = config = self.merge_trainer_configs(self._default_config, config)
+        if config["env"] is None:
+            raise ValueError('No environment: pass Trainer(config, env="CartPole-v1") or set config["env"].')
+        level = config["log_level"].upper()
+        logger.setLevel({"WARN": "WARNING"}.get(level, level))
+        if self._hooks.get("validate_config"):
+            self._hooks["validate_config"](config)
+        if config["seed"] is not None:
+            random.seed(config["seed"])
+            np.random.seed(config["seed"])
+            torch.manual_seed(config["seed"])
+        self.env_creator = get_env_creator(config["env"])
+        self.callbacks = make_callbacks(config["callbacks"])
+        if self._hooks.get("validate_env"):
+            env = self.env_creator(EnvContext(config["env_config"], worker_index=0))
+            self._hooks["validate_env"](env, EnvContext(config["env_config"], worker_index=0))
+            env.close()
+        if self._hooks.get("before_init"):
+            self._hooks["before_init"](self)
+        self.workers = self._make_workers(config, config["num_workers"])
+        self.train_exec_impl = self.execution_plan(self.workers, config)
+        self.evaluation_workers = None
+        if config["evaluation_interval"]:
+            eval_config = merge_dicts(config, config["evaluation_config"])
+            if eval_config["seed"] is not None:
+                eval_config["seed"] += EVALUATION_SEED_OFFSET
+            # The evaluation's local worker samples itself, so it needs envs even when there are remote ones.
+            self.evaluation_workers = self._make_workers(eval_config, config["evaluation_num_workers"])
+        if self._hooks.get("after_init"):
+            self._hooks["after_init"](self)
+        self._result_logger = None if self._storage else ResultLogger(self.logdir, config)
+
+    def get_policy_class(self, config: dict):
+        """The policy class for ``config``: ``get_policy_class(config)`` if given and not None, else the default."""
+        chooser = self._hooks.get("get_policy_class")
+        policy_class = chooser(config) if chooser else None
+        policy_class = policy_class or self._default_policy
+        if policy_class is None:
+            raise ValueError(f"{self._name} has no policy: build it with build_trainer(..., default_policy=MyPolicy).")
+        return policy_class
+
+    def _make_workers(self, config: dict, num_workers: int) -> WorkerSet:
+        worker_config = dict(config, model=ModelCatalog.resolve_custom_names(config["model"]))
+        return WorkerSet(env_creator=self.env_creator, policy_class=self.get_policy_class(config),
+                         trainer_config=worker_config, num_workers=num_workers)
+
+    def _setup_logdir(self) -> None:
+        # Under Tune, Tune names the trial folder; standalone, name it like Tune would: PPO_CartPole-v1_<date>.
+        if self._storage:
+            return super()._setup_logdir()
+        from ray.train.constants import DEFAULT_STORAGE_PATH
+
+        root = (self.config.get("logger_config") or {}).get("logdir") or DEFAULT_STORAGE_PATH
+        os.makedirs(root, exist_ok=True)
+        env = self.config.get("env")
+        env_name = env if isinstance(env, str) else getattr(env, "__name__", "env")
+        prefix = f"{self._name}_{env_name}_{datetime.today():%Y-%m-%d_%H-%M-%S}_"
+        self._logdir = tempfile.mkdtemp(prefix=prefix, dir=root)
+
+    @classmethod
+    def default_resource_request(cls, config: dict):
+        """What Tune reserves per trial: one bundle for the trainer, one per rollout worker."""
+        from ray.tune.execution.placement_groups import PlacementGroupFactory
+
+        cf = merge_dicts(cls._default_config, {k: v for k, v in (config or {}).items() if k in cls._default_config})
+
+        def bundle(cpu, gpu):
+            return {"CPU": cpu, **({"GPU": gpu} if gpu else {})}
+
+        workers = cf["num_workers"] + (cf["evaluation_num_workers"] if cf["evaluation_interval"] else 0)
+        bundles = [bundle(cf["num_cpus_for_driver"], cf["num_gpus"])]
+        bundles += [bundle(cf["num_cpus_per_worker"], cf["num_gpus_per_worker"])] * workers
+        return PlacementGroupFactory(bundles, strategy="PACK")
+
+    # --- training -----------------------------------------------------------------------------
+
+    def step(self) -> dict:
+        result = next(self.train_exec_impl)
+        interval = self.config["evaluation_interval"]
+        if interval and (self.iteration + 1) % interval == 0:
+            result["evaluation"] = self.evaluate()
+        self.callbacks.on_train_result(trainer=self, result=result)
+        return result
+
+    def evaluate(self) -> dict:
+        """Run ``evaluation_num_episodes`` episodes with the current weights and ``evaluation_config``."""
+        if self.evaluation_workers is None:
+            raise RuntimeError('This trainer has no evaluation workers: set "evaluation_interval" (e.g. 1) in its config.')
+        if self._hooks.get("before_evaluate_fn"):
+            self._hooks["before_evaluate_fn"](self)
+        local = self.workers.local_worker()
+        eval_local = self.evaluation_workers.local_worker()
+        eval_local.set_weights(local.get_weights())
+        eval_local.sync_filters({pid: f.get_state() for pid, f in local.filters.items()})
+        self.evaluation_workers.sync_weights()
+        remote = self.evaluation_workers.remote_workers()
+        wanted = self.config["evaluation_num_episodes"]
+        episodes = []
+        while len(episodes) < wanted:
+            if remote:
+                self.evaluation_workers.sample()
+            else:
+                eval_local.sample()
+            episodes.extend(collect_episodes(eval_local if not remote else None, remote))
+        return summarize_episodes(episodes[:wanted])
+
+    def log_result(self, result: dict) -> None:
+        if self._result_logger is not None:
+            self._result_logger.on_result(result)
+
+    # --- acting -------------------------------------------------------------------------------
+
+    def get_policy(self, policy_id: str = DEFAULT_POLICY_ID):
+        return self.workers.local_worker().get_policy(policy_id)
+
+    def get_weights(self, policies: list[str] | None = None) -> dict:
+        return self.workers.local_worker().get_weights(policies)
+
+    def set_weights(self, weights: dict) -> None:
+        self.workers.local_worker().set_weights(weights)
+        self.workers.sync_weights()
+
+    def compute_single_action(self, observation, state=None, prev_action=None, prev_reward=None, *,
+                              policy_id: str = DEFAULT_POLICY_ID, explore: bool | None = None, full_fetch: bool = False):
+        """The action for one raw observation (through the observation filter, without updating it).
+
+        Returns the action, or ``(action, state_out, extra_fetches)`` when ``state`` is given
+        (recurrent policies) or ``full_fetch=True``.
+        """
+        worker = self.workers.local_worker()
+        if self.config["observation_filter"] != "NoFilter":
+            observation = worker.filters[policy_id](np.asarray(observation)[None], update=False)[0]
+        action, state_out, extra = self.get_policy(policy_id).compute_single_action(
+            observation, state, prev_action=prev_action, prev_reward=prev_reward, explore=explore)
+        if state is not None or full_fetch:
+            return action, state_out, extra
+        return action
+
+    def compute_action(self, observation, *args, **kwargs):
+        """The seed's name for ``compute_single_action`` (RLlib 2021 used both)."""
+        return self.compute_single_action(observation, *args, **kwargs)
+
+    # --- checkpoints --------------------------------------------------------------------------
+
+    def save(self, checkpoint_dir: str | None = None):
+        """Write a checkpoint and return its folder (``<logdir>/checkpoint_<iteration>`` by default).
+
+        Under Tune this is Tune's own save, which returns Tune's result object.
+        """
+        if self._storage:
+            return super().save(checkpoint_dir)
+        checkpoint_dir = checkpoint_dir or os.path.join(self.logdir, f"checkpoint_{self.iteration:06d}")
+        super().save(checkpoint_dir)
+        return checkpoint_dir
+
+    def save_checkpoint(self, checkpoint_dir: str) -> str:
+        metadata = {
+            "trainer": self._name, "iteration": self.iteration, "timesteps_total": self._timesteps_total,
+            "episodes_total": self._episodes_total, "time_total_s": self._time_total,
+            "env": self.config["env"] if isinstance(self.config["env"], str) else repr(self.config["env"]),
+            "config": {k: v for k, v in self.config.items() if isinstance(v, (int, float, str, bool, type(None)))},
+        }
+        checkpoint.save_state(checkpoint_dir, self.get_trainer_state(), metadata)
+        return checkpoint_dir
+
+    def load_checkpoint(self, checkpoint_dir: str) -> None:
+        metadata = checkpoint.load_metadata(checkpoint_dir)
+        if metadata.get("trainer") != self._name:
+            raise ValueError(
+                f"This checkpoint was written by a {metadata.get('trainer')!r} trainer; a {self._name!r} trainer "
+                f"cannot load it. Build a {metadata.get('trainer')} trainer (e.g. course-rl rollout --run "
+                f"{metadata.get('trainer')}) to restore it."
+            )
+        self.set_trainer_state(checkpoint.load_state(checkpoint_dir))
+        self._iteration = metadata["iteration"]
+        self._timesteps_total = metadata["timesteps_total"]
+        self._episodes_total = metadata["episodes_total"]
+        self._time_total = metadata["time_total_s"]
+
+    def get_trainer_state(self) -> dict:
+        """Everything a resumed run needs, as plain data (see ``checkpoint.to_storable``)."""
+        return {
+            "worker": self.workers.local_worker().get_state(),
+            "execution": self.train_exec_impl.shared_metrics.get_state(),
+            "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
+        }
+
+    def set_trainer_state(self, state: dict) -> None:
+        self.workers.local_worker().set_state(state["worker"])
+        self.train_exec_impl.shared_metrics.set_state(state["execution"])
+        self.workers.sync_weights()
+        self.workers.sync_filters()
+        torch.set_rng_state(state["rng"]["torch"])
+        np.random.set_state(state["rng"]["numpy"])
+        random.setstate(state["rng"]["python"])
+
+    # --- clean-up -----------------------------------------------------------------------------
+
+    def cleanup(self) -> None:
+        self.train_exec_impl.close()  # stops the threads of a Concurrently(mode="async") plan now
+        self.workers.stop()
+        if self.evaluation_workers is not None:
+            self.evaluation_workers.stop()
+        if self._result_logger is not None:
+            self._result_logger.close()
+
+    def __repr__(self) -> str:
+        return f"{self._name}(env={self.config.get('env')!r}, num_workers={self.config.get('num_workers')})"

@@ -1,0 +1,86 @@
+"""The names of the shared counters and timers, and ``StandardMetricsReporting``, which turns a
+training stream into one result dict per ``trainer.train()``.
+
+Introduced in notebooks/10_execution_plans.ipynb.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections import deque
+
+from course_lib.evaluation.metrics import collect_episodes, summarize_episodes
+from course_lib.execution.local_iterator import LocalIterator, NextValueNotReady
+
+# Counters in ``MetricsContext.counters``.
+STEPS_SAMPLED_COUNTER = "num_steps_sampled"
+AGENT_STEPS_SAMPLED_COUNTER = "num_agent_steps_sampled"
+STEPS_TRAINED_COUNTER = "num_steps_trained"
+AGENT_STEPS_TRAINED_COUNTER = "num_agent_steps_trained"
+LAST_TARGET_UPDATE_TS = "last_target_update_ts"
+NUM_TARGET_UPDATES = "num_target_updates"
+
+# Timers in ``MetricsContext.timers``; results report them as ``<name>_time_ms``.
+SAMPLE_TIMER = "sample"
+LEARN_ON_BATCH_TIMER = "learn"
+COMPUTE_GRADS_TIMER = "compute_grads"
+WORKER_UPDATE_TIMER = "update"
+GRAD_WAIT_TIMER = "grad_wait"
+APPLY_GRADS_TIMER = "apply_grad"
+
+# Where TrainOneStep and friends put the learner statistics: ``info[LEARNER_INFO][policy_id]``.
+LEARNER_INFO = "learner"
+
+
+def StandardMetricsReporting(train_op: LocalIterator, workers, config: dict, selected_workers: list | None = None) -> LocalIterator:
+    """One result dict per item: pulls ``train_op`` for one training iteration, then reports.
+
+    An iteration pulls at least one item, and goes on until ``config["min_iter_time_s"]`` seconds
+    passed and ``config["timesteps_per_iteration"]`` env steps were sampled (both default 0).
+    Episode statistics (``episode_reward_mean``...) summarize the last
+    ``config["metrics_smoothing_episodes"]`` (default 100) episodes, across iterations;
+    ``episodes_this_iter`` counts only the new ones. Episodes come from the local worker and
+    ``selected_workers`` (default: all remote workers).
+
+    Result keys added to the episode summary: ``timesteps_total``, ``timesteps_this_iter``,
+    ``agent_timesteps_total``, ``episodes_total``, ``num_healthy_workers``,
+    ``info`` (``{"learner": {policy_id: stats}, **counters}``) and ``timers`` (``{"<name>_time_ms": ...}``).
+    Introduced in notebooks/10_execution_plans.ipynb.
+    """
+    min_time_s = config.get("min_iter_time_s", 0) or 0
+    min_steps = config.get("timesteps_per_iteration", 0) or 0
+    window: deque = deque(maxlen=config.get("metrics_smoothing_episodes", 100))
+
+    def results():
+        episodes_total = 0
+        while True:
+            metrics = train_op.shared_metrics
+            steps_before = metrics.counters[STEPS_SAMPLED_COUNTER]
+            started = time.monotonic()
+            pulled = 0
+            while (pulled == 0 or time.monotonic() - started < min_time_s
+                   or metrics.counters[STEPS_SAMPLED_COUNTER] - steps_before < min_steps):
+                if not isinstance(next(train_op), NextValueNotReady):
+                    pulled += 1
+            episodes = collect_episodes(workers.local_worker(), selected_workers or workers.remote_workers(),
+                                        timeout_s=config.get("collect_metrics_timeout", 180))
+            window.extend(episodes)
+            episodes_total += len(episodes)
+            result = summarize_episodes(list(window))
+            info = copy.deepcopy(metrics.info)
+            info.setdefault(LEARNER_INFO, {})
+            info.update(metrics.counters)
+            result.update(
+                episodes_this_iter=len(episodes),
+                episodes_total=episodes_total,
+                timesteps_total=metrics.counters[STEPS_SAMPLED_COUNTER],
+                timesteps_this_iter=metrics.counters[STEPS_SAMPLED_COUNTER] - steps_before,
+                agent_timesteps_total=metrics.counters[AGENT_STEPS_SAMPLED_COUNTER],
+                num_healthy_workers=len(workers.remote_workers()),
+                info=info,
+                timers={f"{name}_time_ms": round(timer.mean * 1000, 3) for name, timer in metrics.timers.items()},
+            )
+            yield result
+
+    return train_op._derive(results, "StandardMetricsReporting")
