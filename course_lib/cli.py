@@ -34,7 +34,8 @@ examples:
   course-rl train --run PG --env CartPole-v1
   course-rl train --run PPO --env CartPole-v1 --stop '{"episode_reward_mean": 150}' \\
       --config '{"num_workers": 1, "lr": 0.0003}' --checkpoint-freq 5
-  course-rl train -f tuned_examples/cartpole-ppo.yaml --stop '{"training_iteration": 3}'
+  course-rl train -f ppo-cartpole.yaml --stop '{"training_iteration": 3}'
+      (FILE: a path, or the name of a file in tuned_examples/)
 
 tuned-example file (one experiment; command-line options override it):
   cartpole-ppo:
@@ -46,8 +47,8 @@ tuned-example file (one experiment; command-line options override it):
 
 ROLLOUT_EXAMPLES = """\
 examples:
-  course-rl rollout ~/ray_results/PG_CartPole/PG_CartPole-v1_a1b2c_00000_0_.../checkpoint_000010
-  course-rl rollout ~/ray_results/PG_CartPole/PG_CartPole-v1_a1b2c_00000_0_...   (its latest checkpoint)
+  course-rl rollout ~/ray_results/cartpole-pg/PG_CartPole-v1_5b27b_00000_0_2026-11-22_01-09-24/checkpoint_000004
+  course-rl rollout ~/ray_results/cartpole-pg/PG_CartPole-v1_5b27b_00000_0_2026-11-22_01-09-24   (latest checkpoint)
   course-rl rollout CHECKPOINT --run PG --env CartPole-v1 --episodes 3 --explore
 
 --run and --env default to the checkpoint's own algorithm and env.
@@ -136,29 +137,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 def train_command(args: argparse.Namespace) -> int:
     """``course-rl train``: check everything in this process, then run the experiment with Tune."""
+    experiment_name, experiment = _read_experiment_file(args.config_file) if args.config_file else (None, {})
+    command_line_config = _parse_json_dict(args.config, "--config")
+    stop = _parse_json_dict(args.stop, "--stop") if args.stop is not None else experiment.get("stop") or DEFAULT_STOP
+    for key, value in stop.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise UsageError(f"Stop criterion {key!r} should be a number (training stops once the result reaches it), got {value!r}.")
+
+    # Imported only now: a mistyped option should not wait for torch and Ray to load.
     import ray
     from ray import tune
 
     from course_lib import init_ray
     from course_lib.agents.config import merge_dicts
 
-    experiment_name, experiment = _read_experiment_file(args.config_file) if args.config_file else (None, {})
-    config = merge_dicts(experiment.get("config") or {}, _parse_json_dict(args.config, "--config"))
+    config = merge_dicts(experiment.get("config") or {}, command_line_config)
     if args.seed is not None:
         config["seed"] = args.seed
     run = args.run or experiment.get("run")
-    env = args.env or config.get("env") or experiment.get("env")
+    config["env"] = args.env or config.get("env") or experiment.get("env")
     if not run:
         raise UsageError("Which algorithm? Pass --run PG (or A2C, PPO, DQN), or -f a tuned-example file that names one.")
-    if not env:
+    if not config["env"]:
         raise UsageError("Which environment? Pass --env CartPole-v1 (any gymnasium id or registered course env).")
-    if args.stop is not None:
-        stop = _parse_json_dict(args.stop, "--stop")
-    elif experiment.get("stop"):
-        stop = experiment["stop"]
-    else:
-        stop = DEFAULT_STOP
-    config = {**config, "env": env}
     trainer_cls = _trainer_class(run)
     _check_config(trainer_cls, config)
     checkpoint_config = tune.CheckpointConfig(
@@ -170,15 +171,17 @@ def train_command(args: argparse.Namespace) -> int:
         print(f"No --stop given: stopping after {json.dumps(DEFAULT_STOP)}.")
     # Tune's newer console output prints a banner and a staging-folder path; the legacy one at
     # verbose=0 prints nothing, leaving the console to PrintProgress and the summary.
-    os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
-    with _reported_as_usage_error(ValueError):
-        init_ray(num_cpus=args.num_cpus, runtime_env={"worker_process_setup_hook": _quiet_checkpoint_logs})
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    stop_criteria = _stop_criteria(stop)
     try:
+        with _reported_as_usage_error(ValueError):
+            init_ray(num_cpus=args.num_cpus, runtime_env={"worker_process_setup_hook": _quiet_checkpoint_logs})
+        _check_cpus(trainer_cls, config, ray.cluster_resources().get("CPU", 0))
         analysis = tune.run(
             trainer_cls,
             name=args.name or experiment_name,
             config=config,
-            stop=stop,
+            stop=stop_criteria,
             checkpoint_config=checkpoint_config,
             storage_path=os.path.abspath(os.path.expanduser(args.storage_path)),
             verbose=0,
@@ -187,7 +190,9 @@ def train_command(args: argparse.Namespace) -> int:
         )
     finally:
         ray.shutdown()
-    return _print_summary(analysis, run, env)
+    if stop_criteria.unknown_key_error:
+        raise UsageError(stop_criteria.unknown_key_error)
+    return _print_summary(analysis, run, config["env"])
 
 
 def _quiet_checkpoint_logs() -> None:
@@ -210,9 +215,11 @@ def _read_experiment_file(path: str) -> tuple[str, dict]:
         raise UsageError(f"{file} should hold one experiment, 'name: {{run: PPO, env: CartPole-v1, stop: {{...}}, "
                          f"config: {{...}}}}'; found {type(experiments).__name__} with {len(experiments or ())} entries.")
     name, experiment = next(iter(experiments.items()))
-    for key in experiment:
+    for key, value in experiment.items():
         if key not in EXPERIMENT_KEYS:
             raise UsageError(f"{file}: unknown key {key!r} in experiment {name!r}. Valid keys: {', '.join(EXPERIMENT_KEYS)}.")
+        if key in ("stop", "config") and not isinstance(value, dict):
+            raise UsageError(f"{file}: {key!r} of experiment {name!r} should be a mapping such as {{lr: 0.001}}, got {value!r}.")
     return str(name), experiment
 
 
@@ -255,6 +262,18 @@ def _check_config(trainer_cls: type, config: dict) -> None:
             trainer_cls._hooks["validate_config"](merged)
 
 
+def _check_cpus(trainer_cls: type, config: dict, cpus: float) -> None:
+    """Fail now if one trial needs more CPUs than Ray has: Tune would wait for them forever."""
+    trial_config = _first_grid_values(config)
+    needed = trainer_cls.default_resource_request(trial_config).required_resources.get("CPU", 0)
+    if needed > cpus:
+        workers = trainer_cls.merge_trainer_configs(trainer_cls._default_config, trial_config)["num_workers"]
+        fitting = max(0, workers - math.ceil(needed - cpus))
+        raise UsageError(f"{trainer_cls._name} with num_workers={workers} needs {needed:g} CPUs (the trainer's and one "
+                         f"per rollout worker) but Ray has {cpus:g}. Pass --num-cpus {math.ceil(needed)} (Ray then "
+                         f"shares the cores), or --config '{{\"num_workers\": {fitting}}}'.")
+
+
 def _first_grid_values(config: dict) -> dict:
     """``config`` with each ``{"grid_search": [a, b]}`` replaced by ``a``, so one trial's config can be checked."""
     def first(value):
@@ -283,14 +302,46 @@ def _progress_callback():
                   f"reward_mean {result.get('episode_reward_mean', math.nan):8.2f}  "
                   f"time {result.get('time_total_s', 0.0):7.1f}s", flush=True)
 
-        def on_trial_error(self, iteration, trials, trial, **info):
-            print(f"Trial {trial} failed; see {trial.error_file}", file=sys.stderr, flush=True)
-
     return PrintProgress()
+
+
+def _stop_criteria(stop: dict):
+    """Tune's ``stop`` dict as a Stopper that also catches a misspelled metric.
+
+    Tune stops a trial once ``result[key] >= value`` for any key (nested keys as ``info/learner/x``),
+    but it ignores a key that no result holds, so a typo would train forever. Here such a key
+    stops the experiment at its first result and is remembered, for ``unknown_key_error``.
+    """
+    import difflib
+
+    from ray import tune
+    from ray.tune.utils import flatten_dict
+
+    class StopCriteria(tune.Stopper):
+        def __init__(self):
+            self.unknown_key_error = None
+
+        def __call__(self, trial_id, result):
+            flat = flatten_dict(result, delimiter="/")
+            for key, value in stop.items():
+                if key not in flat:
+                    close = difflib.get_close_matches(key, list(flat), n=1)
+                    hint = f" Did you mean {close[0]!r}?" if close else f" Results hold: {', '.join(sorted(flat))}."
+                    self.unknown_key_error = f"Unknown --stop key {key!r}: no result has it, so the run stopped after one iteration.{hint}"
+                    return True
+                if flat[key] >= value:
+                    return True
+            return False
+
+        def stop_all(self):
+            return self.unknown_key_error is not None
+
+    return StopCriteria()
 
 
 def _print_summary(analysis, run: str, env: str) -> int:
     """Where the results and checkpoints are; exit code 1 if a trial failed."""
+    from ray.air.constants import EXPR_ERROR_FILE
     from ray.tune.experiment.trial import Trial
 
     print(f"\nExperiment folder: {analysis.experiment_path}")
@@ -301,7 +352,9 @@ def _print_summary(analysis, run: str, env: str) -> int:
         if trial.status == Trial.ERROR:
             failed += 1
             lines = [line for line in (trial.get_error() or "").splitlines() if line.strip()]
-            print(f"  error: {lines[-1] if lines else 'unknown'}  (full trace: {trial.error_file})", file=sys.stderr)
+            print(f"  failed: {lines[-1] if lines else 'see the traceback above'}", file=sys.stderr)
+            print(f"  full traceback: {Path(trial.path, EXPR_ERROR_FILE)}", file=sys.stderr)
+            continue
         if trial.checkpoint is None:
             print("  no checkpoint (use --checkpoint-freq N or --checkpoint-at-end)")
             continue
@@ -319,23 +372,27 @@ def _print_summary(analysis, run: str, env: str) -> int:
 
 def rollout_command(args: argparse.Namespace) -> int:
     """``course-rl rollout``: restore a checkpoint in this process and play episodes with it."""
-    import torch
-
-    from course_lib.agents import checkpoint
-    from course_lib.envs import make_env
-
     for option in ("episodes", "steps"):
         if getattr(args, option) is not None and getattr(args, option) < 1:
             raise UsageError(f"--{option} must be at least 1, got {getattr(args, option)}.")
+    command_line_config = _parse_json_dict(args.config, "--config")
+
+    import logging
+
+    import torch
+
+    from course_lib.agents import checkpoint
+    from course_lib.agents.config import merge_dicts
+    from course_lib.envs import make_env
+
     checkpoint_dir = _find_checkpoint(args.checkpoint)
-    with _reported_as_usage_error(FileNotFoundError):
-        metadata = checkpoint.load_metadata(checkpoint_dir)
+    metadata = checkpoint.load_metadata(checkpoint_dir)
     run = args.run or metadata.get("trainer")
     if run != metadata.get("trainer"):
         raise UsageError(f"{checkpoint_dir} was written by a {metadata.get('trainer')!r} trainer, not {run!r}. "
                          f"Use --run {metadata.get('trainer')}, or leave --run out.")
     trainer_cls = _trainer_class(run)
-    config = {**_training_config(checkpoint_dir, trainer_cls), **_parse_json_dict(args.config, "--config"), **ROLLOUT_OVERRIDES}
+    config = {**merge_dicts(_training_config(checkpoint_dir, trainer_cls), command_line_config), **ROLLOUT_OVERRIDES}
     config["env"] = args.env or config.get("env") or metadata.get("env")
     _check_config(trainer_cls, config)
     episodes_wanted = args.episodes or (math.inf if args.steps else DEFAULT_ROLLOUT_EPISODES)
@@ -346,6 +403,8 @@ def rollout_command(args: argparse.Namespace) -> int:
         config["logger_config"] = {"logdir": logdir}
         trainer = trainer_cls(config=config)
         try:
+            # Tune's Trainable logs each restore at INFO; the line below says the same, readably.
+            logging.getLogger("ray.tune.trainable").setLevel(logging.WARNING)
             with _reported_as_usage_error(ValueError):
                 trainer.restore(checkpoint_dir)
             if args.seed is not None:
@@ -443,8 +502,8 @@ def list_command(args: argparse.Namespace) -> int:
 
 def _summary(docstring: str | None) -> str:
     """First line of a docstring, without its "Introduced in notebooks/..." pointer."""
-    first_line = (docstring or "").strip().splitlines()[0] if (docstring or "").strip() else ""
-    return re.sub(r"\s*Introduced in \S+\.?", "", first_line).strip()
+    lines = (docstring or "").strip().splitlines()
+    return re.sub(r"\s*Introduced in \S+\.?", "", lines[0]).strip() if lines else ""
 
 
 def _describe_experiment_file(file: Path) -> str:

@@ -1,4 +1,5 @@
-"""``course-rl``, run as a learner runs it: in a subprocess, from a scratch folder."""
+"""``course-rl``: the learner's flows (train, rollout, list) run in a subprocess from a scratch folder,
+as a learner runs them; the mistakes, which stop before Ray starts, through ``main()`` in this process."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from course_lib.cli import UsageError, _check_cpus, _stop_criteria, main
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -79,55 +82,93 @@ def test_rollout_prints_episode_returns_and_their_mean(trained):
     assert mean == pytest.approx(sum(returns) / 3, abs=0.01)
 
 
-def test_rollout_of_a_trial_folder_uses_its_latest_checkpoint(trained):
-    cwd, trial_dir, _ = trained
-    run = course_rl("rollout", str(trial_dir), "--steps", "30", cwd=cwd)
-    assert run.returncode == 0, run.stderr
-    assert "Using the latest checkpoint" in run.stdout and "checkpoint_000001" in run.stdout
-    assert "Traceback" not in run.stderr
+def test_rollout_of_a_trial_folder_uses_its_latest_checkpoint(trained, capsys):
+    _, trial_dir, _ = trained
+    assert main(["rollout", str(trial_dir), "--steps", "30"]) == 0
+    out = capsys.readouterr().out
+    assert f"Using the latest checkpoint in {trial_dir}: checkpoint_000001" in out
+    assert "(PG, iteration 2) in CartPole-v1" in out  # --run and --env read from the checkpoint
 
 
-def test_rollout_with_another_algorithm_exits_2(trained):
-    cwd, trial_dir, _ = trained
-    run = course_rl("rollout", str(trial_dir / "checkpoint_000001"), "--run", "PPO", cwd=cwd)
+def test_rollout_with_another_algorithm_exits_2(trained, capsys):
+    _, trial_dir, _ = trained
+    assert main(["rollout", str(trial_dir / "checkpoint_000001"), "--run", "PPO"]) == 2
+    assert "written by a 'PG' trainer, not 'PPO'. Use --run PG" in capsys.readouterr().err
+
+
+def test_rollout_of_a_folder_that_is_not_a_checkpoint_exits_2(tmp_path, capsys):
+    assert main(["rollout", str(tmp_path), "--run", "PG", "--env", "CartPole-v1"]) == 2
+    assert "is not a course_lib checkpoint" in capsys.readouterr().err
+
+
+def test_unknown_algorithm_exits_2_with_the_closest_name_and_no_traceback(tmp_path):
+    run = course_rl("train", "--run", "PPX", "--env", "CartPole-v1", "--storage-path", "results", cwd=tmp_path)
     assert run.returncode == 2
-    assert "written by a 'PG' trainer" in run.stderr and "Traceback" not in run.stderr
-
-
-def test_rollout_of_a_folder_that_is_not_a_checkpoint_exits_2(tmp_path):
-    run = course_rl("rollout", str(tmp_path), "--run", "PG", "--env", "CartPole-v1", cwd=tmp_path)
-    assert run.returncode == 2
-    assert "is not a course_lib checkpoint" in run.stderr and "Traceback" not in run.stderr
+    assert run.stderr.strip() == ("course-rl train: error: Unknown algorithm 'PPX'. Did you mean 'PPO'? "
+                                  "Available: PG, A2C, PPO, DQN.")
+    assert not (tmp_path / "results").exists()  # stopped before Ray and Tune started
 
 
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--run", "PPX"], "Did you mean 'PPO'"),
         (["--config", '{"lr": }'], "--config is not valid JSON"),
-        (["--config", '{"num_worker": 1}'], "Did you mean 'num_workers'"),
+        (["--stop", "[1]"], "--stop should be a JSON object"),
+        (["--stop", '{"episode_reward_mean": "high"}'], "Stop criterion 'episode_reward_mean' should be a number"),
+        (["--config", '{"num_worker": 1}'], "Unknown config key 'num_worker'. Did you mean 'num_workers'?"),
+        (["--config", '{"lr": "fast"}'], "Config key 'lr' expects a float"),
         (["--env", "CartPole-v9"], "Unknown environment 'CartPole-v9'"),
         (["-f", "no_such_file.yaml"], "No such file: 'no_such_file.yaml'"),
     ],
-    ids=["unknown-algorithm", "bad-json", "unknown-config-key", "unknown-env", "missing-file"],
+    ids=["bad-json", "stop-not-a-dict", "stop-not-a-number", "unknown-config-key", "wrong-type", "unknown-env", "missing-file"],
 )
-def test_train_mistakes_exit_2_with_one_clear_line(tmp_path, args, message):
-    defaults = {"--run": "PG", "--env": "CartPole-v1"}
-    for option, value in defaults.items():
+def test_train_mistakes_exit_2_with_one_clear_line(tmp_path, monkeypatch, capsys, args, message):
+    monkeypatch.chdir(tmp_path)
+    for option, value in {"--run": "PG", "--env": "CartPole-v1"}.items():
         if option not in args:
             args = [*args, option, value]
-    run = course_rl("train", *args, "--storage-path", "results", cwd=tmp_path)
-    assert run.returncode == 2
-    assert message in run.stderr and "Traceback" not in run.stderr
-    assert len(run.stderr.strip().splitlines()) == 1
-    assert not (tmp_path / "results").exists()  # stopped before Ray and Tune started
+    assert main(["train", *args, "--storage-path", "results"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("course-rl train: error: ") and message in err
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "results").exists()
 
 
-def test_list_shows_algorithms_and_tuned_examples(tmp_path):
+def test_experiment_file_with_an_unknown_key_names_the_valid_ones(tmp_path, capsys):
+    (tmp_path / "bad.yaml").write_text("cartpole-pg:\n  run: PG\n  env: CartPole-v1\n  stopp: {training_iteration: 1}\n")
+    assert main(["train", "-f", str(tmp_path / "bad.yaml")]) == 2
+    assert "unknown key 'stopp' in experiment 'cartpole-pg'. Valid keys: run, env, stop" in capsys.readouterr().err
+
+
+def test_misspelled_stop_metric_stops_the_run_and_names_the_metric():
+    stop = _stop_criteria({"episode_reward_man": 100})
+    result = {"training_iteration": 1, "episode_reward_mean": 21.5, "info": {"learner": {}}}
+    assert stop("trial", result) and stop.stop_all()
+    assert "Unknown --stop key 'episode_reward_man'" in stop.unknown_key_error
+    assert "Did you mean 'episode_reward_mean'?" in stop.unknown_key_error
+
+
+def test_stop_criteria_compare_nested_metrics_like_tune():
+    stop = _stop_criteria({"info/learner/loss": 0.5})
+    assert not stop("trial", {"info": {"learner": {"loss": 0.4}}})
+    assert stop("trial", {"info": {"learner": {"loss": 0.5}}}) and not stop.stop_all()
+
+
+def test_a_trial_needing_more_cpus_than_ray_has_is_refused_with_both_fixes():
+    from course_lib.agents.pg import PGTrainer
+
+    with pytest.raises(UsageError, match=r"num_workers=2 needs 3 CPUs .* but Ray has 2\. Pass --num-cpus 3 .*"
+                                         r"--config '\{\"num_workers\": 1\}'"):
+        _check_cpus(PGTrainer, {"env": "CartPole-v1", "num_workers": 2}, cpus=2)
+    _check_cpus(PGTrainer, {"env": "CartPole-v1", "num_workers": 1}, cpus=2)
+
+
+def test_list_shows_algorithms_and_tuned_examples(tmp_path, monkeypatch, capsys):
     (tmp_path / "tuned_examples").mkdir()
     (tmp_path / "tuned_examples" / "cartpole-pg.yaml").write_text(EXPERIMENT_FILE)
-    run = course_rl("list", cwd=tmp_path)
-    assert run.returncode == 0, run.stderr
+    monkeypatch.chdir(tmp_path)
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
     for name in ("PG", "A2C", "PPO", "DQN"):
-        assert re.search(rf"^  {name} ", run.stdout, re.M)
-    assert re.search(r"cartpole-pg\.yaml +PG on CartPole-v1", run.stdout)
+        assert re.search(rf"^  {name} +\S", out, re.M)
+    assert re.search(r"cartpole-pg\.yaml +PG on CartPole-v1", out)

@@ -99,6 +99,12 @@ class Trainer(Trainable):
             self._hooks["before_init"](self)
         self.workers = self._make_workers(config, config["num_workers"])
         self.train_exec_impl = self.execution_plan(self.workers, config)
+        if not hasattr(self.train_exec_impl, "__next__"):
+            self.workers.stop()
+            raise TypeError(
+                f"The execution plan of {self._name} returned {self.train_exec_impl!r}, not an iterator of result dicts. "
+                "End it with `return StandardMetricsReporting(train_op, workers, config)`."
+            )
         self.evaluation_workers = None
         if config["evaluation_interval"]:
             eval_config = merge_dicts(config, config["evaluation_config"])
@@ -257,17 +263,22 @@ class Trainer(Trainable):
         self._episodes_total = metadata["episodes_total"]
         self._time_total = metadata["time_total_s"]
 
+    def _shared_metrics(self):
+        """The plan's counters and episode window (None for a plan that is a plain iterator)."""
+        return getattr(self.train_exec_impl, "shared_metrics", None)
+
     def get_trainer_state(self) -> dict:
         """Everything a resumed run needs, as plain data (see ``checkpoint.to_storable``)."""
         return {
             "worker": self.workers.local_worker().get_state(),
-            "execution": self.train_exec_impl.shared_metrics.get_state(),
+            "execution": self._shared_metrics().get_state() if self._shared_metrics() else {},
             "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
         }
 
     def set_trainer_state(self, state: dict) -> None:
         self.workers.local_worker().set_state(state["worker"])
-        self.train_exec_impl.shared_metrics.set_state(state["execution"])
+        if state["execution"]:
+            self._shared_metrics().set_state(state["execution"])
         self.workers.sync_weights()
         self.workers.sync_filters()
         torch.set_rng_state(state["rng"]["torch"])
@@ -277,7 +288,8 @@ class Trainer(Trainable):
     # --- clean-up -----------------------------------------------------------------------------
 
     def cleanup(self) -> None:
-        self.train_exec_impl.close()  # stops the threads of a Concurrently(mode="async") plan now
+        if hasattr(self.train_exec_impl, "close"):
+            self.train_exec_impl.close()  # stops the threads of a Concurrently(mode="async") plan now
         self.workers.stop()
         if self.evaluation_workers is not None:
             self.evaluation_workers.stop()

@@ -5,7 +5,9 @@ failure names the likely mistake. Introduced in notebooks/00_welcome.ipynb ("How
 """
 
 from ._common import CheckFailed
+from .algorithms import check_clipped_surrogate, check_minimal_ppo_loss
 from .environments import check_guess_number
+from .execution import check_execution_plan, check_replay_plan
 from .exploration import check_decaying_boltzmann
 from .models import check_custom_model
 from .policies import check_pg_with_baseline, check_reinforce_loss
@@ -13,6 +15,8 @@ from .ray_actors import check_cartpole_actor, check_pool_map, check_scoreboard
 from .rollouts import check_parallel_training_step, check_pole_angle_callbacks
 from .ray_tasks import check_as_completed, check_batched_map, check_parallel_map
 from .sample_batches import check_discount_cumsum, check_gae
+from .trainers import check_evaluation_loop, check_resume
+from .tune import check_tune_search
 from .welcome import check_mul
 
 __all__ = [
@@ -20,17 +24,24 @@ __all__ = [
     "check_as_completed",
     "check_batched_map",
     "check_cartpole_actor",
+    "check_clipped_surrogate",
     "check_custom_model",
     "check_decaying_boltzmann",
     "check_discount_cumsum",
+    "check_evaluation_loop",
+    "check_execution_plan",
     "check_gae",
     "check_guess_number",
+    "check_minimal_ppo_loss",
     "check_mul",
     "check_parallel_map",
     "check_parallel_training_step",
     "check_pg_with_baseline",
     "check_pole_angle_callbacks",
     "check_pool_map",
+    "check_replay_plan",
     "check_reinforce_loss",
+    "check_resume",
     "check_scoreboard",
+    "check_tune_search",
 ]

@@ -7,7 +7,7 @@ callbacks (notebooks/09_callbacks.ipynb).
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -21,6 +21,15 @@ class RolloutMetrics:
     agent_rewards: dict = field(default_factory=dict)
     custom_metrics: dict = field(default_factory=dict)
     hist_data: dict = field(default_factory=dict)
+
+
+def metrics_to_plain(episode: RolloutMetrics) -> dict:
+    """One episode's metrics as plain data for a checkpoint (the ``(agent, policy)`` keys become lists)."""
+    return {**asdict(episode), "agent_rewards": [[*key, reward] for key, reward in episode.agent_rewards.items()]}
+
+
+def metrics_from_plain(saved: dict) -> RolloutMetrics:
+    return RolloutMetrics(**{**saved, "agent_rewards": {(agent, policy): r for agent, policy, r in saved["agent_rewards"]}})
 
 
 def summarize_episodes(episodes: list[RolloutMetrics]) -> dict:

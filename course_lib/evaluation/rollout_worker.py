@@ -14,14 +14,14 @@ It works as a plain object (the "local worker" of a trainer) and as a Ray actor
 from __future__ import annotations
 
 import random
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from course_lib.callbacks import make_callbacks
 from course_lib.envs import EnvContext
 from course_lib.evaluation.episode import DEFAULT_AGENT_ID, Episode
-from course_lib.evaluation.metrics import RolloutMetrics
+from course_lib.evaluation.metrics import RolloutMetrics, metrics_from_plain, metrics_to_plain
 from course_lib.evaluation.observation_filter import make_filter
 from course_lib.evaluation.sampler_state import env_snapshot, episode_snapshot, is_plain, restore_env, restore_episode
 from course_lib.sample_batch import DEFAULT_POLICY_ID, SampleBatch
@@ -289,7 +289,7 @@ class RolloutWorker:
             state["sampler"] = {
                 "started": self._started,
                 "rng": self._rng.bit_generator.state,
-                "metrics": [asdict(m) for m in self._metrics],
+                "metrics": [metrics_to_plain(m) for m in self._metrics],
                 "slots": [self._slot_state(slot) for slot in self._slots],
             }
         return state
@@ -312,7 +312,7 @@ class RolloutWorker:
         if not self.envs or sampler is None:
             return
         self._rng.bit_generator.state = sampler["rng"]
-        self._metrics = [RolloutMetrics(**m) for m in sampler["metrics"]]
+        self._metrics = [metrics_from_plain(m) for m in sampler["metrics"]]
         self._started = sampler["started"]
         for index, (slot, saved) in enumerate(zip(self._slots, sampler["slots"])):
             if saved is None:

@@ -75,13 +75,20 @@ class MetricsContext:
         self.timers: defaultdict[str, TimerStat] = defaultdict(TimerStat)
         self.info: dict = {}
         self.current_actor = None
+        # The last finished episodes that result statistics average over (StandardMetricsReporting).
+        self.episode_window: deque = deque()
 
     def get_state(self) -> dict:
-        """The counters as a plain dict, for a checkpoint (timers and info are rebuilt while running)."""
-        return {"counters": dict(self.counters)}
+        """Counters and the episode window as plain data, for a checkpoint (timers and info are rebuilt while running)."""
+        from course_lib.evaluation.metrics import metrics_to_plain
+
+        return {"counters": dict(self.counters), "episode_window": [metrics_to_plain(e) for e in self.episode_window]}
 
     def set_state(self, state: dict) -> None:
+        from course_lib.evaluation.metrics import metrics_from_plain
+
         self.counters = defaultdict(int, state["counters"])
+        self.episode_window = deque(map(metrics_from_plain, state["episode_window"]), maxlen=self.episode_window.maxlen)
 
 
 class _SharedMetrics:

@@ -20,6 +20,7 @@ STEPS_TRAINED_COUNTER = "num_steps_trained"
 AGENT_STEPS_TRAINED_COUNTER = "num_agent_steps_trained"
 LAST_TARGET_UPDATE_TS = "last_target_update_ts"
 NUM_TARGET_UPDATES = "num_target_updates"
+EPISODES_COUNTER = "num_episodes"
 
 # Timers in ``MetricsContext.timers``; results report them as ``<name>_time_ms``.
 SAMPLE_TIMER = "sample"
@@ -50,12 +51,13 @@ def StandardMetricsReporting(train_op: LocalIterator, workers, config: dict, sel
     """
     min_time_s = config.get("min_iter_time_s", 0) or 0
     min_steps = config.get("timesteps_per_iteration", 0) or 0
-    window: deque = deque(maxlen=config.get("metrics_smoothing_episodes", 100))
+    window_size = config.get("metrics_smoothing_episodes", 100)
 
     def results():
-        episodes_total = 0
         while True:
             metrics = train_op.shared_metrics
+            if metrics.episode_window.maxlen != window_size:
+                metrics.episode_window = deque(metrics.episode_window, maxlen=window_size)
             steps_before = metrics.counters[STEPS_SAMPLED_COUNTER]
             started = time.monotonic()
             pulled = 0
@@ -65,15 +67,15 @@ def StandardMetricsReporting(train_op: LocalIterator, workers, config: dict, sel
                     pulled += 1
             episodes = collect_episodes(workers.local_worker(), selected_workers or workers.remote_workers(),
                                         timeout_s=config.get("collect_metrics_timeout", 180))
-            window.extend(episodes)
-            episodes_total += len(episodes)
-            result = summarize_episodes(list(window))
+            metrics.episode_window.extend(episodes)
+            metrics.counters[EPISODES_COUNTER] += len(episodes)
+            result = summarize_episodes(list(metrics.episode_window))
             info = copy.deepcopy(metrics.info)
             info.setdefault(LEARNER_INFO, {})
             info.update(metrics.counters)
             result.update(
                 episodes_this_iter=len(episodes),
-                episodes_total=episodes_total,
+                episodes_total=metrics.counters[EPISODES_COUNTER],
                 timesteps_total=metrics.counters[STEPS_SAMPLED_COUNTER],
                 timesteps_this_iter=metrics.counters[STEPS_SAMPLED_COUNTER] - steps_before,
                 agent_timesteps_total=metrics.counters[AGENT_STEPS_SAMPLED_COUNTER],

@@ -13,21 +13,21 @@ from course_lib.agents.trainer_template import build_trainer
 from course_lib.execution import ConcatBatches, ParallelRollouts, StandardizeFields, StandardMetricsReporting, TrainOneStep
 from course_lib.sample_batch import SampleBatch
 
-DEFAULT_CONFIG = dict(
-    COMMON_CONFIG,
+DEFAULT_CONFIG = {
+    **COMMON_CONFIG,
     **PPO_POLICY_DEFAULTS,
     # RLlib 2021's lr (5e-5) and lambda (1.0) learn CartPole-sized problems slowly; these are safer starts.
-    lr=3e-4,
+    "lr": 3e-4,
     # GAE: lambda < 1 trades a little critic bias for much less variance.
-    **{"lambda": 0.95},
-    num_workers=0,
-    num_envs_per_worker=8,
-    rollout_fragment_length=250,
-    train_batch_size=2000,
+    "lambda": 0.95,
+    "num_workers": 0,
+    "num_envs_per_worker": 8,
+    "rollout_fragment_length": 250,
+    "train_batch_size": 2000,
     # SGD: epochs over each train batch, and rows per minibatch.
-    num_sgd_iter=10,
-    sgd_minibatch_size=256,
-)
+    "num_sgd_iter": 10,
+    "sgd_minibatch_size": 256,
+}
 
 
 def validate_config(config: dict) -> None:
