@@ -128,6 +128,19 @@ def test_resumed_training_is_identical_to_uninterrupted(trainer_cls, config, log
     resumed.stop()
 
 
+def test_restoring_with_another_number_of_envs_starts_fresh_episodes(logdir, tmp_path):
+    config = {**logdir, "seed": 0, "num_envs_per_worker": 2, "rollout_fragment_length": 50, "train_batch_size": 100}
+    trainer = PGTrainer(config=config, env="CartPole-v1")
+    trainer.train()
+    path = trainer.save(str(tmp_path / "two_envs"))
+    trainer.stop()
+    wider = PGTrainer(config={**config, "num_envs_per_worker": 4}, env="CartPole-v1")
+    with pytest.warns(UserWarning, match="episodes start afresh"):
+        wider.restore(path)
+    assert wider.train()["timesteps_this_iter"] == 200
+    wider.stop()
+
+
 def test_restoring_another_algorithms_checkpoint_is_refused(logdir, tmp_path):
     pg = PGTrainer(config={**logdir, "num_envs_per_worker": 1, "rollout_fragment_length": 50, "train_batch_size": 50}, env="CartPole-v1")
     path = pg.save(str(tmp_path / "pg"))
@@ -167,13 +180,14 @@ def test_on_train_result_fires_with_the_result(logdir):
         seen = []
 
         def on_train_result(self, *, trainer, result, **kwargs):
-            Record.seen.append((type(trainer).__name__, result["timesteps_total"]))
+            Record.seen.append((type(trainer).__name__, result["timesteps_total"], result["training_iteration"]))
             result["callback_ok"] = True
 
     trainer = PGTrainer(config={**logdir, "callbacks": Record, "num_envs_per_worker": 1, "rollout_fragment_length": 50, "train_batch_size": 50}, env="CartPole-v1")
     result = trainer.train()
     trainer.stop()
-    assert Record.seen == [("PG", 50)] and result["callback_ok"]
+    assert Record.seen == [("PG", 50, 1)] and result["callback_ok"]
+    assert json.loads(open(os.path.join(trainer.logdir, "result.json")).readline())["callback_ok"] is True
 
 
 def test_build_trainer_runs_hooks_in_the_seeds_order(logdir):

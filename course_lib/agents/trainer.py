@@ -165,7 +165,6 @@ class Trainer(Trainable):
         interval = self.config["evaluation_interval"]
         if interval and (self.iteration + 1) % interval == 0:
             result["evaluation"] = self.evaluate()
-        self.callbacks.on_train_result(trainer=self, result=result)
         return result
 
     def evaluate(self) -> dict:
@@ -191,6 +190,8 @@ class Trainer(Trainable):
         return summarize_episodes(episodes[:wanted])
 
     def log_result(self, result: dict) -> None:
+        # Called by Trainable.train() once it has added training_iteration, time_total_s, ... to the result.
+        self.callbacks.on_train_result(trainer=self, result=result)
         if self._result_logger is not None:
             self._result_logger.on_result(result)
 

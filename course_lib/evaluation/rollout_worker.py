@@ -14,6 +14,7 @@ It works as a plain object (the "local worker" of a trainer) and as a Ray actor
 from __future__ import annotations
 
 import random
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -310,6 +311,13 @@ class RolloutWorker:
             self.filters[pid].set_state(filter_state)
         sampler = state.get("sampler")
         if not self.envs or sampler is None:
+            return
+        if len(sampler["slots"]) != len(self._slots):
+            warnings.warn(
+                f"The checkpoint's worker ran {len(sampler['slots'])} envs, this one runs {len(self._slots)} "
+                "(num_envs_per_worker differs): its episodes start afresh instead of continuing where they stopped.",
+                stacklevel=2,
+            )
             return
         self._rng.bit_generator.state = sampler["rng"]
         self._metrics = [metrics_from_plain(m) for m in sampler["metrics"]]
