@@ -8,7 +8,7 @@ from __future__ import annotations
 import difflib
 import importlib
 
-# name -> (module, class); imported on first use so that listing names stays cheap.
+# name -> (module, class). Importing course_lib.agents imports all four (to register them with Tune).
 ALGORITHMS = {
     "PG": ("course_lib.agents.pg", "PGTrainer"),
     "A2C": ("course_lib.agents.a3c", "A2CTrainer"),

@@ -5,6 +5,7 @@ Introduced in notebooks/03_environments.ipynb.
 
 from course_lib.envs.checker import EnvCheckError, EnvCheckReport, check_env
 from course_lib.envs.examples import Corridor, MyEnv, SlowEnv, make_slow_cartpole
+from course_lib.envs.multi_agent import MultiAgentEnv, RockPaperScissors, make_multi_agent
 from course_lib.envs.registry import (
     EnvContext,
     get_env_creator,
@@ -20,12 +21,15 @@ __all__ = [
     "EnvCheckError",
     "EnvCheckReport",
     "EnvContext",
+    "MultiAgentEnv",
     "MyEnv",
     "OneHotObservation",
+    "RockPaperScissors",
     "SlowEnv",
     "check_env",
     "get_env_creator",
     "make_env",
+    "make_multi_agent",
     "make_slow_cartpole",
     "register_env",
     "registered_envs",
