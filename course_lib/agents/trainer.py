@@ -42,9 +42,17 @@ EVALUATION_SEED_OFFSET = 100_000
 
 
 def default_execution_plan(workers: WorkerSet, config: dict):
-    """The seed's A2C dataflow: sample in parallel -> concatenate -> one gradient step -> report."""
+    """The seed's A2C dataflow: sample in parallel -> concatenate -> one gradient step -> report.
+
+    Multi-agent (lesson 14): ``train_batch_size`` counts ``multiagent.count_steps_by`` and only
+    ``multiagent.policies_to_train`` learn (None: every policy).
+    """
+    multiagent = config["multiagent"]
     rollouts = ParallelRollouts(workers, mode="bulk_sync")
-    train_op = rollouts.combine(ConcatBatches(min_batch_size=config["train_batch_size"])).for_each(TrainOneStep(workers))
+    train_op = (
+        rollouts.combine(ConcatBatches(min_batch_size=config["train_batch_size"], count_steps_by=multiagent["count_steps_by"]))
+        .for_each(TrainOneStep(workers, policies=multiagent["policies_to_train"]))
+    )
     return StandardMetricsReporting(train_op, workers, config)
 
 

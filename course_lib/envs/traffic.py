@@ -1,4 +1,4 @@
-"""Traffic lights on a grid of intersections: a multi-agent env and the controllers it is compared with.
+"""A grid of traffic lights as a multi-agent env, and the controllers it is compared with.
 
 Introduced in notebooks/15_custom_multi_agent_trainer.ipynb.
 
@@ -25,6 +25,10 @@ One ``step(action_dict)``, in order:
 Reward of an agent: minus the number of vehicles waiting at its four approaches this step. Summed
 over agents and steps it is minus the total vehicle-steps spent waiting, the quantity behind
 ``mean_waiting_time`` (see :meth:`TrafficGridEnv.metrics`).
+
+Baselines to compare a learned policy with are callables ``controller(obs, env) -> action_dict``:
+:class:`FixedTimeController`, :class:`MaxPressureController` and :class:`LongestQueueController`;
+:func:`run_controller` runs one episode with any of them and :func:`plot_queues` draws it.
 """
 
 import difflib
@@ -50,17 +54,17 @@ class TrafficGridEnv(MultiAgentEnv):
     Introduced in notebooks/15_custom_multi_agent_trainer.ipynb.
 
     * observation of an agent, ``Box(0, 1, shape=(11,), float32)``: its 4 incoming queues
-      ``[N, S, E, W]`` scaled by 1/20 and clipped at 1; its phase one-hot ``[NS, EW]``; steps since
-      its last switch, scaled by 1/10 and clipped; the 4 queues its approaches feed into
-      (downstream, 0 where vehicles leave the grid), scaled like its own.
+      ``[N, S, E, W]``, then the 4 queues those approaches feed into (0 where vehicles leave the
+      grid), all scaled by 1/20 and clipped at 1; its phase one-hot ``[NS, EW]``; the steps since
+      its last switch, scaled by 1/10 and clipped at 1.
     * action of an agent: ``Discrete(2)``, the phase it asks for (0 = NS green, 1 = EW green).
       Every agent acts every step.
     * reward of an agent: minus the vehicles waiting at its approaches this step.
     * infos of an agent: ``waiting`` (its waiting vehicles), ``queued`` (its queued vehicles after
       arrivals), ``network_waiting`` and ``in_network`` (the same for the whole grid).
 
-    State, all ``np.int64``: ``queues`` ``(rows, cols, 4)``, ``phase`` and ``since_switch``
-    ``(rows, cols)``, ``time_step``; totals ``arrivals``, ``departures`` (vehicles that left the
+    State: integer arrays ``queues`` ``(rows, cols, 4)``, ``phase`` and ``since_switch``
+    ``(rows, cols)``; counters ``time_step``, ``arrivals``, ``departures`` (vehicles that left the
     grid) and ``total_waiting`` (vehicle-steps). The grid starts empty, so at every step
     ``queues.sum() == arrivals - departures``: no vehicle is created or lost.
 
@@ -86,7 +90,6 @@ class TrafficGridEnv(MultiAgentEnv):
         self.arrival_rate = _arrival_rates(config["arrival_rate"])
         self.seed = config["seed"]
         self.possible_agents = [agent_id(r, c) for r in range(self.rows) for c in range(self.cols)]
-        self.agents = list(self.possible_agents)
         self.observation_space = spaces.Box(0.0, 1.0, shape=(OBS_DIM,), dtype=np.float32)
         self.action_space = spaces.Discrete(2)
         self._sources, self._targets, self._exits, self._entry_rates = self._lane_links()
@@ -126,7 +129,9 @@ class TrafficGridEnv(MultiAgentEnv):
         if self.queues is None or self.time_step >= self.episode_length:
             raise RuntimeError("step() was called before reset() or after the episode ended "
                                "(truncateds['__all__'] was True); call env.reset() first.")
-        requested = self._requested_phases(action_dict)
+        self.check_action_dict(action_dict, self.possible_agents)
+        requested = np.array([action_dict[agent] for agent in self.possible_agents])
+        requested = requested.reshape(self.rows, self.cols)
         switch = (requested != self.phase) & (self.since_switch >= self.yellow + self.min_green)
         self.phase = np.where(switch, requested, self.phase)
         self.since_switch[switch] = 0
@@ -147,10 +152,11 @@ class TrafficGridEnv(MultiAgentEnv):
         self.time_step += 1
         self.arrivals += int(arrived.sum())
         self.departures += departed
-        self.total_waiting += int(waiting.sum())
+        network_waiting = int(waiting.sum())
+        self.total_waiting += network_waiting
         queued = self.queues.sum(axis=2).ravel()
         truncated = self.time_step >= self.episode_length
-        network = {"network_waiting": int(waiting.sum()), "in_network": int(queued.sum())}
+        network = {"network_waiting": network_waiting, "in_network": int(queued.sum())}
         rewards, infos = {}, {}
         for index, agent in enumerate(self.possible_agents):
             rewards[agent] = -float(waiting[index])
@@ -159,11 +165,6 @@ class TrafficGridEnv(MultiAgentEnv):
         truncateds = dict.fromkeys(self.possible_agents, truncated) | {ALL_AGENTS: truncated}
         return self._observations(), rewards, terminateds, truncateds, infos
 
-    def _requested_phases(self, action_dict: dict) -> np.ndarray:
-        """The actions as a ``(rows, cols)`` array, after checking every agent sent a 0 or 1."""
-        self.check_action_dict(action_dict, self.possible_agents)
-        return np.array([action_dict[agent] for agent in self.possible_agents]).reshape(self.rows, self.cols)
-
     def downstream_queues(self) -> np.ndarray:
         """``(rows, cols, 4)``: the queue each approach feeds into; 0 where vehicles leave."""
         downstream = np.zeros(self.queues.size, dtype=np.int64)
@@ -171,10 +172,10 @@ class TrafficGridEnv(MultiAgentEnv):
         return downstream.reshape(self.queues.shape)
 
     def _observations(self) -> dict:
-        scale = lambda queues: np.minimum(queues, QUEUE_SCALE) / QUEUE_SCALE  # noqa: E731
+        queues = np.concatenate([self.queues, self.downstream_queues()], axis=-1)
         phase = np.stack([self.phase == NS, self.phase == EW], axis=-1)
         clock = np.minimum(self.since_switch, CLOCK_SCALE)[..., None] / CLOCK_SCALE
-        parts = [scale(self.queues), phase, clock, scale(self.downstream_queues())]
+        parts = [np.minimum(queues, QUEUE_SCALE) / QUEUE_SCALE, phase, clock]
         obs = np.concatenate(parts, axis=-1).astype(np.float32).reshape(-1, OBS_DIM)
         return dict(zip(self.possible_agents, obs))
 
@@ -195,7 +196,10 @@ class TrafficGridEnv(MultiAgentEnv):
 
 
 def agent_id(row: int, col: int) -> str:
-    """The id of the intersection at ``(row, col)``: ``"i_<row>_<col>"``."""
+    """The id of the intersection at ``(row, col)``: ``"i_<row>_<col>"``.
+
+    Introduced in notebooks/15_custom_multi_agent_trainer.ipynb.
+    """
     return f"i_{row}_{col}"
 
 
@@ -222,9 +226,12 @@ class FixedTimeController:
     """
 
     def __init__(self, cycle: int = 20, ns_share: float = 0.5):
-        self.cycle = _positive_int(cycle, "cycle", minimum=2)
-        self.ns_steps = round(self.cycle * ns_share)
-        if not 0 < self.ns_steps < self.cycle:
+        if isinstance(cycle, bool) or not isinstance(cycle, int) or cycle < 2:
+            raise ValueError(f"FixedTimeController(cycle=...) is the cycle length in steps, an "
+                             f"int >= 2; got {cycle!r}.")
+        self.cycle = cycle
+        self.ns_steps = round(cycle * ns_share)
+        if not 0 < self.ns_steps < cycle:
             raise ValueError(f"ns_share must leave both phases at least one step of the {cycle}-"
                              f"step cycle; got ns_share={ns_share!r}.")
 
@@ -234,12 +241,16 @@ class FixedTimeController:
 
 
 class MaxPressureController:
-    """Give green to the pair of approaches with the larger pressure, sum of (queue - downstream).
+    """Give green to the phase with the larger pressure, per intersection.
 
     Introduced in notebooks/15_custom_multi_agent_trainer.ipynb.
 
-    Pressure counts how many vehicles a green would let move towards emptier roads; ties keep the
-    current phase. Reads the env's exact queues, not the clipped observation.
+    The pressure of a phase sums, over its two green approaches, the queue minus the queue it
+    feeds into (0 for vehicles leaving the grid); ties keep the current phase. It reads the env's
+    exact queues, not the clipped observation. Max-pressure keeps queues bounded whenever any
+    controller can, so it pulls ahead of fixed time as demand nears capacity; on this grid,
+    where roads never fill up, holding vehicles back for a long downstream queue costs it against
+    the plain longest-queue rule.
     """
 
     def __call__(self, obs: dict, env: TrafficGridEnv) -> dict:
@@ -299,7 +310,8 @@ def plot_queues(history: dict, *, total: bool = False, label: str | None = None,
     else:
         for column, agent in enumerate(history["agent_ids"]):
             ax.plot(queues[:, column], label=agent)
-    ax.set_title(title or ("Vehicles queued in the grid" if total else "Vehicles queued per intersection"))
+    default_title = "Vehicles queued in the grid" if total else "Vehicles queued per intersection"
+    ax.set_title(title or default_title)
     ax.set_xlabel("step")
     ax.set_ylabel("vehicles queued")
     ax.legend()
@@ -319,7 +331,9 @@ def intersection_groups(rows: int, cols: int, scheme: str = "rows") -> dict:
         close = difflib.get_close_matches(str(scheme), GROUP_SCHEMES, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise ValueError(f"Unknown grouping scheme {scheme!r}.{hint} Schemes: {GROUP_SCHEMES}.")
-    rows, cols = _positive_int(rows, "rows"), _positive_int(cols, "cols")
+    if any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in (rows, cols)):
+        raise ValueError(f"intersection_groups needs the grid size as ints >= 1 (the env's rows "
+                         f"and cols); got rows={rows!r}, cols={cols!r}.")
     name = {"rows": lambda r, c: f"row_{r}", "cols": lambda r, c: f"col_{c}",
             "all": lambda r, c: "all", "each": agent_id}[scheme]
     return {agent_id(r, c): name(r, c) for r in range(rows) for c in range(cols)}

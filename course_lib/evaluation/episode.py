@@ -33,11 +33,14 @@ class Episode:
         self.hist_data: dict[str, list] = {}
         self.custom_metrics: dict[str, float] = {}
         self._policy_for = policy_for or (lambda agent_id: "default_policy")
+        self._agent_to_policy: dict = {}  # policy_for's answers: an agent keeps its policy all episode
         self._last: dict[str, dict] = defaultdict(dict)
 
     def policy_for(self, agent_id=DEFAULT_AGENT_ID) -> str:
-        """The id of the policy that controls ``agent_id`` in this episode."""
-        return self._policy_for(agent_id)
+        """The id of the policy that controls ``agent_id`` in this episode (asked once per agent, then cached)."""
+        if agent_id not in self._agent_to_policy:
+            self._agent_to_policy[agent_id] = self._policy_for(agent_id)
+        return self._agent_to_policy[agent_id]
 
     def last_observation_for(self, agent_id=DEFAULT_AGENT_ID):
         """The last observation the policy saw for ``agent_id`` (after the observation filter)."""

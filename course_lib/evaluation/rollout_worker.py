@@ -22,10 +22,12 @@ import numpy as np
 from course_lib.callbacks import make_callbacks
 from course_lib.envs import EnvContext
 from course_lib.evaluation.episode import DEFAULT_AGENT_ID, Episode
+from course_lib.envs.multi_agent import MultiAgentEnv
 from course_lib.evaluation.metrics import RolloutMetrics, metrics_from_plain, metrics_to_plain
+from course_lib.evaluation.multi_agent_sampler import MultiAgentSampler, build_policy_map
 from course_lib.evaluation.observation_filter import make_filter
 from course_lib.evaluation.sampler_state import env_snapshot, episode_snapshot, is_plain, restore_env, restore_episode
-from course_lib.sample_batch import DEFAULT_POLICY_ID, SampleBatch
+from course_lib.sample_batch import DEFAULT_POLICY_ID, MultiAgentBatch, SampleBatch
 
 # What a worker reads from the trainer config; WorkerSet and Trainer fill in the rest.
 WORKER_DEFAULTS = {
@@ -37,6 +39,8 @@ WORKER_DEFAULTS = {
     "seed": None,
     "callbacks": None,
     "explore": True,
+    # Lesson 14: {"policies": {pid: (cls, obs_space, act_space, overrides)}, "policy_mapping_fn": fn, "count_steps_by": ...}
+    "multiagent": {},
 }
 BATCH_MODES = ("truncate_episodes", "complete_episodes")
 
@@ -83,21 +87,36 @@ class RolloutWorker:
         self.envs = [env_creator(EnvContext(self.config["env_config"], worker_index=worker_index, vector_index=i)) for i in range(num_envs)]
         self._env_seeds = [None if worker_seed is None else worker_seed + i for i in range(num_envs)]
         spaces_from = self.envs[0] if self.envs else env_creator(EnvContext(self.config["env_config"], worker_index=worker_index))
-        self.observation_space, self.action_space = spaces_from.observation_space, spaces_from.action_space
-        if not self.envs:
-            spaces_from.close()
         policy_config = {**self.config, "worker_index": worker_index, "num_workers": num_workers,
                          "seed": None if worker_seed is None else worker_seed}
-        self.policy_map = {DEFAULT_POLICY_ID: policy_class(self.observation_space, self.action_space, policy_config)}
-        self.filters = {DEFAULT_POLICY_ID: make_filter(self.config["observation_filter"], self.observation_space)}
         self.callbacks = make_callbacks(self.config["callbacks"])
+        self._metrics: list[RolloutMetrics] = []
+        self._started = False
+        self._slots = []
+        self.multi_agent = isinstance(spaces_from, MultiAgentEnv) or bool((self.config.get("multiagent") or {}).get("policies"))
+        if self.multi_agent:
+            # Lesson 14: one policy per policy id, and a sampler that keeps one trajectory per agent.
+            self.policy_map = build_policy_map(spaces_from, policy_class, policy_config, self)
+            self.filters = {pid: make_filter(self.config["observation_filter"], p.observation_space) for pid, p in self.policy_map.items()}
+            self.observation_space = getattr(self.policy_map.get(DEFAULT_POLICY_ID), "observation_space", None)
+            self.action_space = getattr(self.policy_map.get(DEFAULT_POLICY_ID), "action_space", None)
+            self._sampler = MultiAgentSampler(self, self.envs, self._env_seeds)
+        else:
+            self.observation_space, self.action_space = spaces_from.observation_space, spaces_from.action_space
+            self.policy_map = {DEFAULT_POLICY_ID: policy_class(self.observation_space, self.action_space, policy_config)}
+            self.filters = {DEFAULT_POLICY_ID: make_filter(self.config["observation_filter"], self.observation_space)}
+            self._sampler = None
+            self._init_single_agent()
+        if not self.envs:
+            spaces_from.close()
+
+    def _init_single_agent(self) -> None:
+        """The single-agent sampler's per-env slots and what the policy reads besides observations."""
         model_config = getattr(self.policy_map[DEFAULT_POLICY_ID], "model", None)
         model_config = getattr(model_config, "model_config", {})
         self._model_reads_prev = bool(model_config.get("lstm_use_prev_action") or model_config.get("lstm_use_prev_reward"))
         self._zero_action = np.zeros(self.action_space.shape, dtype=self.action_space.dtype)
         self._slots = [_EnvSlot(env) for env in self.envs]
-        self._metrics: list[RolloutMetrics] = []
-        self._started = False
 
     @classmethod
     def as_remote(cls, num_cpus: float = 1, num_gpus: float = 0, max_restarts: int = 0):
@@ -141,7 +160,10 @@ class RolloutWorker:
 
     # --- learning (used on the local worker) --------------------------------------------------
 
-    def learn_on_batch(self, samples: SampleBatch) -> dict:
+    def learn_on_batch(self, samples: SampleBatch | MultiAgentBatch) -> dict:
+        """``{policy_id: learner result}``: a MultiAgentBatch trains each of its policies on its rows."""
+        if isinstance(samples, MultiAgentBatch):
+            return {pid: self.policy_map[pid].learn_on_batch(batch) for pid, batch in samples.policy_batches.items()}
         return {DEFAULT_POLICY_ID: self.policy_map[DEFAULT_POLICY_ID].learn_on_batch(samples)}
 
     def compute_gradients(self, samples: SampleBatch):
@@ -152,13 +174,18 @@ class RolloutWorker:
 
     # --- sampling -----------------------------------------------------------------------------
 
-    def sample(self) -> SampleBatch:
-        """``rollout_fragment_length`` steps in every env, postprocessed, as one SampleBatch."""
+    def sample(self) -> SampleBatch | MultiAgentBatch:
+        """``rollout_fragment_length`` steps in every env, postprocessed, as one SampleBatch.
+
+        In multi-agent mode a ``MultiAgentBatch`` with one SampleBatch per policy (see multi_agent_sampler).
+        """
         if not self.envs:
             raise RuntimeError(
                 f"Rollout worker {self.worker_index} has no environments: with num_workers > 0 the local "
                 "worker does not sample. Sample from workers.remote_workers(), or set num_workers=0."
             )
+        if self._sampler is not None:
+            return self._sampler.sample()
         if not self._started:
             for index, slot in enumerate(self._slots):
                 self._start_episode(index, slot, seed=self._env_seeds[index])
@@ -286,7 +313,8 @@ class RolloutWorker:
             "policies": {pid: p.get_state() for pid, p in self.policy_map.items()},
             "filters": {pid: f.get_state() for pid, f in self.filters.items()},
         }
-        if self.envs:
+        # Multi-agent episodes are not snapshotted: after a restore they start afresh.
+        if self.envs and self._sampler is None:
             state["sampler"] = {
                 "started": self._started,
                 "rng": self._rng.bit_generator.state,
@@ -310,7 +338,7 @@ class RolloutWorker:
         for pid, filter_state in state["filters"].items():
             self.filters[pid].set_state(filter_state)
         sampler = state.get("sampler")
-        if not self.envs or sampler is None:
+        if not self.envs or sampler is None or self._sampler is not None:
             return
         if len(sampler["slots"]) != len(self._slots):
             warnings.warn(

@@ -173,7 +173,8 @@ class SelectExperiences:
 class StandardizeFields:
     """For ``.for_each``: columns ``fields`` become ``(x - mean(x)) / max(std(x), 1e-4)``.
 
-    Per policy batch for a MultiAgentBatch. Returns a new batch; the input keeps its values.
+    Per policy batch for a MultiAgentBatch; a policy batch with none of the fields (a heuristic
+    policy's, which postprocessing leaves alone) passes unchanged. Returns a new batch; the input keeps its values.
     Introduced in notebooks/10_execution_plans.ipynb.
     """
 
@@ -184,7 +185,8 @@ class StandardizeFields:
 
     def __call__(self, batch):
         if isinstance(batch, MultiAgentBatch):
-            return MultiAgentBatch({pid: self._standardize(b) for pid, b in batch.policy_batches.items()}, batch.env_steps())
+            return MultiAgentBatch({pid: self._standardize(b) if any(f in b for f in self.fields) else b
+                                    for pid, b in batch.policy_batches.items()}, batch.env_steps())
         return self._standardize(batch)
 
     def _standardize(self, batch: SampleBatch) -> SampleBatch:

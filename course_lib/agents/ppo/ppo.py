@@ -55,11 +55,13 @@ class UpdateKL:
 
 def execution_plan(workers, config):
     """sample -> concat -> standardise advantages -> SGD epochs over minibatches -> adapt KL -> report."""
+    multiagent = config["multiagent"]
     rollouts = ParallelRollouts(workers, mode="bulk_sync")
     train_op = (
-        rollouts.combine(ConcatBatches(min_batch_size=config["train_batch_size"]))
+        rollouts.combine(ConcatBatches(min_batch_size=config["train_batch_size"], count_steps_by=multiagent["count_steps_by"]))
         .for_each(StandardizeFields([SampleBatch.ADVANTAGES]))
-        .for_each(TrainOneStep(workers, num_sgd_iter=config["num_sgd_iter"], sgd_minibatch_size=config["sgd_minibatch_size"]))
+        .for_each(TrainOneStep(workers, policies=multiagent["policies_to_train"], num_sgd_iter=config["num_sgd_iter"],
+                               sgd_minibatch_size=config["sgd_minibatch_size"]))
         .for_each(UpdateKL(workers))
     )
     return StandardMetricsReporting(train_op, workers, config)
