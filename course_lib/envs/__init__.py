@@ -6,6 +6,15 @@ Introduced in notebooks/03_environments.ipynb.
 from course_lib.envs.checker import EnvCheckError, EnvCheckReport, check_env
 from course_lib.envs.examples import Corridor, MyEnv, SlowEnv, make_slow_cartpole
 from course_lib.envs.multi_agent import MultiAgentEnv, RockPaperScissors, make_multi_agent
+from course_lib.envs.traffic import (
+    FixedTimeController,
+    LongestQueueController,
+    MaxPressureController,
+    TrafficGridEnv,
+    intersection_groups,
+    plot_queues,
+    run_controller,
+)
 from course_lib.envs.registry import (
     EnvContext,
     get_env_creator,
@@ -16,6 +25,13 @@ from course_lib.envs.registry import (
 from course_lib.envs.wrappers import ClipReward, OneHotObservation
 
 __all__ = [
+    "FixedTimeController",
+    "LongestQueueController",
+    "MaxPressureController",
+    "TrafficGridEnv",
+    "intersection_groups",
+    "plot_queues",
+    "run_controller",
     "ClipReward",
     "Corridor",
     "EnvCheckError",
