@@ -63,8 +63,12 @@ def coming_and_going_worker(**config):
                          config={"rollout_fragment_length": 8, "seed": 0, **config})
 
 
+def select_rows(batch: SampleBatch, mask: np.ndarray) -> SampleBatch:
+    return SampleBatch({name: column[mask] for name, column in batch.items()})
+
+
 def rows_of(batch: SampleBatch, agent_index: int) -> SampleBatch:
-    return batch[batch[SampleBatch.AGENT_INDEX] == agent_index]
+    return select_rows(batch, batch[SampleBatch.AGENT_INDEX] == agent_index)
 
 
 def test_agents_that_join_and_leave_get_their_own_rows_in_time_order():
@@ -93,7 +97,7 @@ def test_an_agent_waiting_across_a_fragment_end_continues_in_the_next_fragment()
     batches = [worker.sample().policy_batches["default_policy"] for _ in range(3)]  # 9 steps: one whole episode
     first_episode = batches[0][SampleBatch.EPS_ID][0]
     rows = SampleBatch.concat_samples(batches)
-    rows = rows[rows[SampleBatch.EPS_ID] == first_episode]
+    rows = select_rows(rows, rows[SampleBatch.EPS_ID] == first_episode)
     assert [rows_of(rows, index)[SampleBatch.T].tolist() for index in range(3)] == [[0, 1, 2, 3], [0, 4], [2, 3, 4, 5, 6, 7]]
     assert rows_of(rows, 1)[SampleBatch.REWARDS].tolist() == [5.0, 0.0]
 

@@ -15,12 +15,12 @@ Introduced in notebooks/11_trainers.ipynb.
 
 from __future__ import annotations
 
-import difflib
 import sys
 from typing import Callable
 
 from course_lib.agents.config import COMMON_CONFIG
 from course_lib.agents.trainer import Trainer, default_execution_plan
+from course_lib.policy.policy_template import check_update_arguments
 
 HOOKS = ("validate_config", "get_policy_class", "validate_env", "before_init", "after_init", "before_evaluate_fn")
 
@@ -77,12 +77,7 @@ def build_trainer(
 
 def _with_updates(cls, **overrides) -> type[Trainer]:
     """A copy of this trainer class with some ``build_trainer`` arguments replaced (``name`` too)."""
-    allowed = ("name", *cls.build_args)
-    for key in overrides:
-        if key not in allowed:
-            close = difflib.get_close_matches(key, allowed, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise TypeError(f"{cls.__name__}.with_updates() got an unknown argument {key!r}.{hint} Valid: {', '.join(allowed)}.")
+    check_update_arguments(cls, overrides)
     new_cls = build_trainer(**{"name": cls._name, **cls.build_args, **overrides})
     new_cls.__module__ = sys._getframe(1).f_globals.get("__name__", __name__)
     return new_cls

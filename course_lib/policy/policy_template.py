@@ -103,14 +103,19 @@ def build_policy(
     return cls
 
 
-def _with_updates(cls, **overrides) -> type[TorchPolicy]:
-    """A copy of this policy class with some ``build_policy`` arguments replaced (``name`` too)."""
+def check_update_arguments(cls, overrides: dict) -> None:
+    """Refuse a ``with_updates`` argument that the class's builder does not take, naming the closest one."""
     allowed = ("name", *cls.build_args)
     for key in overrides:
         if key not in allowed:
             close = difflib.get_close_matches(key, allowed, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
             raise TypeError(f"{cls.__name__}.with_updates() got an unknown argument {key!r}.{hint} Valid: {', '.join(allowed)}.")
+
+
+def _with_updates(cls, **overrides) -> type[TorchPolicy]:
+    """A copy of this policy class with some ``build_policy`` arguments replaced (``name`` too)."""
+    check_update_arguments(cls, overrides)
     args = {"name": cls.__name__, **cls.build_args, **overrides}
     new_cls = build_policy(**args)
     new_cls.__module__ = sys._getframe(1).f_globals.get("__name__", __name__)
