@@ -9,6 +9,7 @@ import pytest
 from gymnasium import spaces
 
 from course_lib.agents.pg import PGTrainer
+from course_lib.agents.ppo import PPOTrainer
 from course_lib.envs import MultiAgentEnv, RockPaperScissors, make_multi_agent
 from course_lib.evaluation import RolloutWorker, WorkerSet
 from course_lib.policy import PGTorchPolicy
@@ -183,6 +184,18 @@ def test_the_seeds_rock_paper_scissors_learns_to_beat_always_same(tmp_path):
     assert rewards["learned"] > 1.0
 
 
+def test_ppo_trains_every_policy_by_default_and_skips_heuristics_when_standardizing(tmp_path):
+    config = {**rps_config(tmp_path, policies_to_train=None), "sgd_minibatch_size": 64, "num_sgd_iter": 2}
+    trainer = PPOTrainer(config=config)
+    try:
+        result = trainer.train()
+    finally:
+        trainer.stop()
+    assert "kl" in result["info"]["learner"]["learned"]
+    assert set(result["info"]["learner"]) <= {"learned", "always_same", "beat_last"}
+    assert result["info"]["num_agent_steps_trained"] == 2 * result["info"]["num_steps_trained"]
+
+
 def test_policies_to_train_leaves_the_other_policies_unchanged(tmp_path):
     policies = {"learned": (None, MOVES, MOVES, {}), "frozen": (None, MOVES, MOVES, {})}
     trainer = PGTrainer(config=rps_config(tmp_path, policies=policies, policy_mapping_fn=learned_vs_frozen))
@@ -238,3 +251,16 @@ def test_remote_workers_sample_multi_agent_batches(ray_session, tmp_path):
         assert set(samples.policy_batches) <= {"learned", "always_same", "beat_last"}
     finally:
         workers.stop()
+
+
+def test_each_policy_keeps_its_own_observation_filter():
+    two_cartpoles = make_multi_agent("CartPole-v1")
+    policies = {"left": (None, None, None, {}), "right": (None, None, None, {})}
+    worker = RolloutWorker(env_creator=lambda config: two_cartpoles({"num_agents": 2}), policy_class=PGTorchPolicy,
+                           config={"rollout_fragment_length": 30, "seed": 0, "observation_filter": "MeanStdFilter",
+                                   "multiagent": {"policies": policies, "policy_mapping_fn": lambda agent_id, episode, **kw: ["left", "right"][agent_id]}})
+    samples = worker.sample()
+    for pid in ("left", "right"):
+        # every observation the policy saw went through its filter: its rows' obs plus each episode's first obs
+        assert worker.filters[pid].stats.count >= samples.policy_batches[pid].count
+    assert not np.allclose(worker.filters["left"].stats.mean, worker.filters["right"].stats.mean)

@@ -164,8 +164,9 @@ class MultiAgentSampler:
         pieces, env_steps, collected = defaultdict(list), 0, 0
         while True:
             self._run(length)
-            for pid, batches, steps, agent_rows in self._cut_pieces(keep_unfinished=complete_only):
-                pieces[pid].extend(batches)
+            for batches, steps, agent_rows in self._cut_pieces(keep_unfinished=complete_only):
+                for pid, policy_batches in batches.items():
+                    pieces[pid].extend(policy_batches)
                 env_steps += steps
                 collected += steps if self.count_steps_by == "env_steps" else agent_rows
             if not complete_only or collected >= length * len(self.slots):
@@ -340,19 +341,16 @@ class MultiAgentSampler:
     # --- postprocessing -----------------------------------------------------------------------
 
     def _cut_pieces(self, keep_unfinished: bool):
-        """Per piece: ``(policy id, [postprocessed batches], env steps, agent rows)``."""
+        """Per episode piece: ``({policy_id: [postprocessed batch per agent]}, env steps, agent rows)``.
+
+        Ended episodes always; with ``keep_unfinished=False`` also what the running ones have so far.
+        """
         for slot in self.slots:
             pieces, slot.finished = slot.finished, []
             if not keep_unfinished:
                 pieces.append(self._take_rows(slot))
             for rows, steps, episode in pieces:
-                batches = self._postprocess(rows, episode)
-                agent_rows = sum(len(r) for r in rows.values())
-                if not batches:
-                    yield DEFAULT_POLICY_ID, [], steps, agent_rows
-                for pid, policy_batches in batches.items():
-                    yield pid, policy_batches, steps, agent_rows
-                    steps = agent_rows = 0  # count each piece once
+                yield self._postprocess(rows, episode), steps, sum(len(r) for r in rows.values())
 
     def _postprocess(self, rows_by_agent: dict, episode: Episode) -> dict:
         """``{policy_id: [batch per agent]}``; each agent's policy sees the others' batches."""

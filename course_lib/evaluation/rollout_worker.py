@@ -7,6 +7,10 @@ env and returns one ``SampleBatch``. Episodes that end are postprocessed whole; 
 there (postprocessing bootstraps it) and goes on in the next call, while
 ``"complete_episodes"`` keeps sampling until every returned episode has ended.
 
+With a ``MultiAgentEnv`` (or ``config["multiagent"]["policies"]``) the worker holds one policy
+per policy id and samples through ``MultiAgentSampler``, returning a ``MultiAgentBatch``
+(notebooks/14_multi_agent.ipynb); episodes in progress are then not part of ``get_state()``.
+
 It works as a plain object (the "local worker" of a trainer) and as a Ray actor
 (``RolloutWorker.as_remote().remote(...)``). Introduced in notebooks/07_rollout_workers.ipynb.
 """
@@ -21,8 +25,8 @@ import numpy as np
 
 from course_lib.callbacks import make_callbacks
 from course_lib.envs import EnvContext
-from course_lib.evaluation.episode import DEFAULT_AGENT_ID, Episode
 from course_lib.envs.multi_agent import MultiAgentEnv
+from course_lib.evaluation.episode import DEFAULT_AGENT_ID, Episode
 from course_lib.evaluation.metrics import RolloutMetrics, metrics_from_plain, metrics_to_plain
 from course_lib.evaluation.multi_agent_sampler import MultiAgentSampler, build_policy_map
 from course_lib.evaluation.observation_filter import make_filter
@@ -59,7 +63,7 @@ class _EnvSlot:
 
 
 class RolloutWorker:
-    """Collects experience with one policy in ``num_envs_per_worker`` envs.
+    """Collects experience with its policies (one, unless multi-agent) in ``num_envs_per_worker`` envs.
 
     ``env_creator(env_config)`` builds each env (it receives an ``EnvContext`` with
     ``worker_index`` and ``vector_index``); ``policy_class(obs_space, action_space, config)``

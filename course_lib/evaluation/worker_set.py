@@ -9,11 +9,11 @@ replaced by a fresh one, synced to the current weights. Introduced in notebooks/
 from __future__ import annotations
 
 from course_lib.evaluation.rollout_worker import RolloutWorker
-from course_lib.sample_batch import SampleBatch
+from course_lib.sample_batch import MultiAgentBatch, SampleBatch
 
 
 class WorkerSet:
-    """``local_worker()`` (index 0) and ``remote_workers()`` (indices 1..N) with the same policy.
+    """``local_worker()`` (index 0) and ``remote_workers()`` (indices 1..N) with the same policies.
 
     ``trainer_config`` keys read here: ``num_cpus_per_worker`` (default 1),
     ``recreate_failed_workers`` (default False), plus everything ``RolloutWorker`` reads.
@@ -47,7 +47,7 @@ class WorkerSet:
         return list(self._remote)
 
     def sync_weights(self, global_vars: dict | None = None) -> None:
-        """Send the local policy weights to every remote worker: one object in the store, N reads."""
+        """Send every local policy's weights to every remote worker: one object in the store, N reads."""
         import ray
 
         if self._remote:
@@ -79,7 +79,7 @@ class WorkerSet:
 
         return [fn(self._local, 0), *self._call_all("apply", indexed)]
 
-    def sample(self) -> SampleBatch:
+    def sample(self) -> SampleBatch | MultiAgentBatch:
         """One batch from every remote worker (or from the local one if there are none), concatenated."""
         if not self._remote:
             return self._local.sample()
