@@ -6,10 +6,12 @@ failure names the likely mistake. Introduced in notebooks/00_welcome.ipynb ("How
 
 from ._common import CheckFailed
 from .algorithms import check_clipped_surrogate, check_minimal_ppo_loss
+from .capstone import check_map_by_row, check_traffic_plan
 from .environments import check_guess_number
 from .execution import check_execution_plan, check_replay_plan
 from .exploration import check_decaying_boltzmann
 from .models import check_custom_model
+from .multi_agent import check_heuristic_policy, check_policy_mapping
 from .policies import check_pg_with_baseline, check_reinforce_loss
 from .ray_actors import check_cartpole_actor, check_pool_map, check_scoreboard
 from .rollouts import check_parallel_training_step, check_pole_angle_callbacks
@@ -32,16 +34,20 @@ __all__ = [
     "check_execution_plan",
     "check_gae",
     "check_guess_number",
+    "check_heuristic_policy",
+    "check_map_by_row",
     "check_minimal_ppo_loss",
     "check_mul",
     "check_parallel_map",
     "check_parallel_training_step",
     "check_pg_with_baseline",
     "check_pole_angle_callbacks",
+    "check_policy_mapping",
     "check_pool_map",
     "check_replay_plan",
     "check_reinforce_loss",
     "check_resume",
     "check_scoreboard",
+    "check_traffic_plan",
     "check_tune_search",
 ]
