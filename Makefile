@@ -47,6 +47,7 @@ bench: setup ## Run the benchmarks and print their tables (see BENCHMARKS.md)
 	$(BIN)/python benchmarks/bench_sample_batch.py
 	$(BIN)/python benchmarks/bench_rollout.py
 	$(BIN)/python benchmarks/bench_algorithms.py
+	$(BIN)/python benchmarks/bench_traffic.py
 
 clean: ## Remove .venv, caches and results
 	rm -rf $(VENV) .pytest_cache build *.egg-info
