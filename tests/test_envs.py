@@ -468,3 +468,15 @@ def test_check_env_old_api_message_explains_terminated_and_truncated():
 def test_check_env_rejects_bad_n_steps():
     with pytest.raises(TypeError, match="n_steps must be an int >= 1"):
         check_env("Corridor", n_steps=0)
+
+
+def test_registered_envs_reach_tunes_registry_for_trial_processes(monkeypatch):
+    from ray.tune.registry import ENV_CREATOR, _global_registry
+
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))  # the new name leaves with the test
+
+    import course_lib.agents  # noqa: F401  (loads Tune and shares the envs registered so far)
+
+    assert _global_registry.contains(ENV_CREATOR, "MyEnv")
+    register_env("corridor_for_tune", lambda env_config: Corridor(env_config))
+    assert _global_registry.contains(ENV_CREATOR, "corridor_for_tune")

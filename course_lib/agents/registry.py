@@ -28,8 +28,11 @@ def get_trainer_class(name: str) -> type:
 
 
 def register_with_tune() -> None:
-    """Register every trainer with Ray Tune, so ``tune.run("PPO", ...)`` finds course_lib's PPO."""
+    """Register every trainer (and every env registered so far) with Ray Tune, so ``tune.run("PPO", ...)`` finds them."""
     from ray.tune.registry import register_trainable
 
+    from course_lib.envs.registry import share_envs_with_tune
+
+    share_envs_with_tune()
     for name in ALGORITHMS:
         register_trainable(name, get_trainer_class(name), warn=False)

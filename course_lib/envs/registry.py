@@ -19,6 +19,7 @@ with :func:`get_env_creator`, and ships the creator (a picklable callable) to th
 import difflib
 import functools
 import inspect
+import sys
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -78,10 +79,19 @@ def register_env(name: str, creator: EnvCreator) -> None:
         )
     _REGISTRY[name] = creator
     # Ray Tune runs each trainer in its own process, which does not share this module's registry:
-    # Tune's registry (kept by Ray for the whole job) carries the creator there.
+    # Tune's registry (kept by Ray for the whole job) carries the creator there. Importing Tune takes
+    # seconds, so this waits until Tune is loaded; course_lib.agents (which loads it) calls
+    # share_envs_with_tune() for the envs registered before.
+    if "ray.tune.registry" in sys.modules:
+        sys.modules["ray.tune.registry"].register_env(name, creator)
+
+
+def share_envs_with_tune() -> None:
+    """Put every env registered so far into Ray Tune's registry, for trainers running in Tune's processes."""
     from ray.tune.registry import register_env as register_with_tune
 
-    register_with_tune(name, creator)
+    for name, creator in _REGISTRY.items():
+        register_with_tune(name, creator)
 
 
 def registered_envs() -> list[str]:
@@ -120,6 +130,8 @@ def get_env_creator(name_or_class: str | EnvCreator) -> EnvCreator:
 
 def _creator_from_tune(name: str) -> EnvCreator | None:
     """The creator registered under ``name`` in another process of this Ray job (e.g. a notebook's)."""
+    if "ray" not in sys.modules or not sys.modules["ray"].is_initialized():
+        return None
     from ray.tune.registry import ENV_CREATOR, _global_registry
 
     if _global_registry.contains(ENV_CREATOR, name):
