@@ -21,7 +21,12 @@ import yaml
 from course_lib.agents import get_trainer_class
 
 TUNED = os.path.join(os.path.dirname(__file__), os.pardir, "tuned_examples")
-FILES = {"PG": "pg-cartpole.yaml", "A2C": "a2c-cartpole.yaml", "PPO": "ppo-cartpole.yaml", "DQN": "dqn-cartpole.yaml"}
+FILES = {
+    "PG": "pg-cartpole.yaml",
+    "A2C": "a2c-cartpole.yaml",
+    "PPO": "ppo-cartpole.yaml",
+    "DQN": "dqn-cartpole.yaml",
+}
 
 
 def load_tuned(algo: str) -> tuple[dict, dict]:
@@ -40,12 +45,20 @@ def run(algo: str, seed: int) -> dict:
         while True:
             result = trainer.train()
             curve.append(result["episode_reward_mean"])
-            if result["episode_reward_mean"] >= stop.get("episode_reward_mean", float("inf")) or result["timesteps_total"] >= stop["timesteps_total"]:
+            if (
+                result["episode_reward_mean"] >= stop.get("episode_reward_mean", float("inf"))
+                or result["timesteps_total"] >= stop["timesteps_total"]
+            ):
                 break
     finally:
         trainer.stop()
-    return {"steps": result["timesteps_total"], "seconds": time.perf_counter() - start, "final": result["episode_reward_mean"],
-            "solved": result["episode_reward_mean"] >= 475, "iterations": len(curve)}
+    return {
+        "steps": result["timesteps_total"],
+        "seconds": time.perf_counter() - start,
+        "final": result["episode_reward_mean"],
+        "solved": result["episode_reward_mean"] >= 475,
+        "iterations": len(curve),
+    }
 
 
 def main() -> None:
@@ -54,13 +67,18 @@ def main() -> None:
     parser.add_argument("--algos", nargs="+", default=["PPO", "DQN", "PG", "A2C"])
     args = parser.parse_args()
     torch.set_num_threads(1)
-    print("| algorithm | seeds solved (>= 475) | env steps (median) | seconds (median) | final 20-episode mean (median) | per seed (steps / s / final) |")
+    print(
+        "| algorithm | seeds solved (>= 475) | env steps (median) | seconds (median) | final 20-episode mean (median) | per seed (steps / s / final) |"
+    )
     print("|---|---:|---:|---:|---:|---|")
     for algo in args.algos:
         runs = [run(algo, seed) for seed in args.seeds]
         detail = "; ".join(f"{r['steps']:,} / {r['seconds']:.1f} / {r['final']:.0f}" for r in runs)
-        print(f"| {algo} | {sum(r['solved'] for r in runs)}/{len(runs)} | {statistics.median(r['steps'] for r in runs):,.0f} | "
-              f"{statistics.median(r['seconds'] for r in runs):.1f} | {statistics.median(r['final'] for r in runs):.0f} | {detail} |", flush=True)
+        print(
+            f"| {algo} | {sum(r['solved'] for r in runs)}/{len(runs)} | {statistics.median(r['steps'] for r in runs):,.0f} | "
+            f"{statistics.median(r['seconds'] for r in runs):.1f} | {statistics.median(r['final'] for r in runs):.0f} | {detail} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -25,7 +25,9 @@ def noop(x):
 def task_overhead(n_tasks: int, repeat: int) -> float:
     """Median seconds per no-op task when ``n_tasks`` are submitted together."""
     remote_noop = ray.remote(noop)
-    timing = parallel.timeit(lambda: ray.get([remote_noop.remote(i) for i in range(n_tasks)]), repeat=repeat)
+    timing = parallel.timeit(
+        lambda: ray.get([remote_noop.remote(i) for i in range(n_tasks)]), repeat=repeat
+    )
     return timing.median / n_tasks
 
 
@@ -36,9 +38,15 @@ def main() -> None:
     args = parser.parse_args()
 
     course_lib.init_ray()
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, Ray {ray.__version__}")
-    results = parallel.compare_strategies(SIZES, n_tasks=args.tasks, repeat=args.repeat, progress=True)
-    print(f"\n### Speedup over serial ({args.tasks} tasks of busy_work, median of {args.repeat} runs)\n")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, Ray {ray.__version__}"
+    )
+    results = parallel.compare_strategies(
+        SIZES, n_tasks=args.tasks, repeat=args.repeat, progress=True
+    )
+    print(
+        f"\n### Speedup over serial ({args.tasks} tasks of busy_work, median of {args.repeat} runs)\n"
+    )
     print(parallel.format_table(results))
     print("\n### Median seconds per run\n")
     print("| iterations/task | " + " | ".join(parallel.STRATEGIES) + " |")
@@ -47,7 +55,9 @@ def main() -> None:
         row = {r.strategy: r.seconds for r in results if r.iterations == n}
         print(f"| {n:,} | " + " | ".join(f"{row[s]:.4f}" for s in parallel.STRATEGIES) + " |")
     per_task = task_overhead(1_000, args.repeat)
-    print(f"\nRay per-task overhead (1,000 no-op tasks submitted together): {per_task * 1e3:.2f} ms/task, {1 / per_task:,.0f} tasks/s")
+    print(
+        f"\nRay per-task overhead (1,000 no-op tasks submitted together): {per_task * 1e3:.2f} ms/task, {1 / per_task:,.0f} tasks/s"
+    )
     ray.shutdown()
 
 

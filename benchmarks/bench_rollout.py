@@ -34,7 +34,11 @@ def worker_rate(num_envs: int) -> float:
     worker = RolloutWorker(
         env_creator=lambda cfg: gym.make("CartPole-v1"),
         policy_class=PGTorchPolicy,
-        config={"num_envs_per_worker": num_envs, "rollout_fragment_length": STEPS // num_envs, "seed": 0},
+        config={
+            "num_envs_per_worker": num_envs,
+            "rollout_fragment_length": STEPS // num_envs,
+            "seed": 0,
+        },
     )
     worker.sample()  # warm-up
     start = time.perf_counter()
@@ -47,8 +51,14 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    runs = {"raw gymnasium (1 env, random actions)": raw_rate, "RolloutWorker, 1 env": lambda: worker_rate(1), "RolloutWorker, 8 envs": lambda: worker_rate(8)}
-    medians = {name: statistics.median(fn() for _ in range(args.repeat)) for name, fn in runs.items()}
+    runs = {
+        "raw gymnasium (1 env, random actions)": raw_rate,
+        "RolloutWorker, 1 env": lambda: worker_rate(1),
+        "RolloutWorker, 8 envs": lambda: worker_rate(8),
+    }
+    medians = {
+        name: statistics.median(fn() for _ in range(args.repeat)) for name, fn in runs.items()
+    }
     raw = medians["raw gymnasium (1 env, random actions)"]
     print(f"| sampler | env steps/s (median of {args.repeat}) | share of raw |\n|---|---:|---:|")
     for name, rate in medians.items():

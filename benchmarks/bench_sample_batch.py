@@ -29,16 +29,36 @@ def collect_cartpole_steps(num_steps: int, seed: int) -> SampleBatch:
     """Steps CartPole-v1 with random actions, resetting at episode ends; one row per step."""
     env = gym.make("CartPole-v1")
     env.action_space.seed(seed)
-    columns = {name: [] for name in ("obs", "new_obs", "actions", "rewards", "terminateds", "truncateds",
-                                     "eps_id", "t", "infos")}
+    columns = {
+        name: []
+        for name in (
+            "obs",
+            "new_obs",
+            "actions",
+            "rewards",
+            "terminateds",
+            "truncateds",
+            "eps_id",
+            "t",
+            "infos",
+        )
+    }
     obs, _ = env.reset(seed=seed)
     episode, t = 0, 0
     for _ in range(num_steps):
         action = env.action_space.sample()
         new_obs, reward, terminated, truncated, info = env.step(action)
-        for name, value in (("obs", obs), ("new_obs", new_obs), ("actions", action), ("rewards", reward),
-                            ("terminateds", terminated), ("truncateds", truncated), ("eps_id", episode),
-                            ("t", t), ("infos", info)):
+        for name, value in (
+            ("obs", obs),
+            ("new_obs", new_obs),
+            ("actions", action),
+            ("rewards", reward),
+            ("terminateds", terminated),
+            ("truncateds", truncated),
+            ("eps_id", episode),
+            ("t", t),
+            ("infos", info),
+        ):
             columns[name].append(value)
         obs, t = new_obs, t + 1
         if terminated or truncated:
@@ -87,8 +107,10 @@ def main() -> None:
     merged = SampleBatch.concat_samples(batches)
     rows = merged.count
     episodes = len(merged.split_by_episode())
-    print(f"{NUM_BATCHES} batches x {ROWS_PER_BATCH} CartPole-v1 steps = {rows:,} rows, {episodes:,} episodes, "
-          f"{merged.size_bytes() / 2**20:.1f} MiB; {REPETITIONS} repetitions each\n")
+    print(
+        f"{NUM_BATCHES} batches x {ROWS_PER_BATCH} CartPole-v1 steps = {rows:,} rows, {episodes:,} episodes, "
+        f"{merged.size_bytes() / 2**20:.1f} MiB; {REPETITIONS} repetitions each\n"
+    )
 
     with_values = merged.copy(deep=False)
     with_values[SampleBatch.VF_PREDS] = np.zeros(rows, dtype=np.float32)
@@ -100,14 +122,18 @@ def main() -> None:
         f"concat_samples({NUM_BATCHES} batches)": lambda: SampleBatch.concat_samples(batches),
         "split_by_episode()": merged.split_by_episode,
         "shuffle(seed=0)": lambda: merged.shuffle(seed=0),
-        "compute_advantages_by_episode()": lambda: compute_advantages_by_episode(with_values, value_fn=zero_values),
+        "compute_advantages_by_episode()": lambda: compute_advantages_by_episode(
+            with_values, value_fn=zero_values
+        ),
     }
     print("| operation | median ms | min ms | max ms | rows/s (median) |")
     print("|---|---:|---:|---:|---:|")
     for name, function in cases.items():
         timings = time_ms(function, REPETITIONS)
         median = statistics.median(timings)
-        print(f"| {name} | {median:.2f} | {min(timings):.2f} | {max(timings):.2f} | {rows / median * 1e3:,.0f} |")
+        print(
+            f"| {name} | {median:.2f} | {min(timings):.2f} | {max(timings):.2f} | {rows / median * 1e3:,.0f} |"
+        )
 
 
 if __name__ == "__main__":

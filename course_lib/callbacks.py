@@ -20,17 +20,32 @@ from __future__ import annotations
 class DefaultCallbacks:
     """Hooks that do nothing; subclass and override. Introduced in notebooks/09_callbacks.ipynb."""
 
-    def on_episode_start(self, *, worker, base_env, policies, episode, env_index: int, **kwargs) -> None:
+    def on_episode_start(
+        self, *, worker, base_env, policies, episode, env_index: int, **kwargs
+    ) -> None:
         """A new episode began: the env was just reset. ``episode.user_data`` is empty."""
 
-    def on_episode_step(self, *, worker, base_env, policies, episode, env_index: int, **kwargs) -> None:
+    def on_episode_step(
+        self, *, worker, base_env, policies, episode, env_index: int, **kwargs
+    ) -> None:
         """The env took one step; ``episode.last_info_for()`` etc. describe it."""
 
-    def on_episode_end(self, *, worker, base_env, policies, episode, env_index: int, **kwargs) -> None:
+    def on_episode_end(
+        self, *, worker, base_env, policies, episode, env_index: int, **kwargs
+    ) -> None:
         """The episode ended; put numbers in ``episode.custom_metrics`` and lists in ``episode.hist_data``."""
 
     def on_postprocess_trajectory(
-        self, *, worker, episode, agent_id, policy_id, policies, postprocessed_batch, original_batches, **kwargs
+        self,
+        *,
+        worker,
+        episode,
+        agent_id,
+        policy_id,
+        policies,
+        postprocessed_batch,
+        original_batches,
+        **kwargs,
     ) -> None:
         """One episode piece was postprocessed; you may add columns to ``postprocessed_batch`` in place."""
 
@@ -58,7 +73,9 @@ class MultiCallbacks(DefaultCallbacks):
     def __init__(self, callback_classes: list[type]):
         for cls in callback_classes:
             if not (isinstance(cls, type) and issubclass(cls, DefaultCallbacks)):
-                raise TypeError(f"MultiCallbacks takes DefaultCallbacks subclasses (not instances); got {cls!r}.")
+                raise TypeError(
+                    f"MultiCallbacks takes DefaultCallbacks subclasses (not instances); got {cls!r}."
+                )
         self.callback_classes = list(callback_classes)
         self.callbacks: list[DefaultCallbacks] = []
 

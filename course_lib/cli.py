@@ -85,49 +85,114 @@ def build_parser() -> argparse.ArgumentParser:
 
     formatter = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
-        prog="course-rl", formatter_class=formatter,
+        prog="course-rl",
+        formatter_class=formatter,
         description="Train course_lib's RL algorithms with Ray Tune, and replay what they learned.",
         epilog="examples:\n  course-rl list\n  course-rl train --run PG --env CartPole-v1\n"
-               "  course-rl rollout ~/ray_results/.../checkpoint_000010 --episodes 5\n\n"
-               "Run 'course-rl COMMAND --help' for the options of each command.",
+        "  course-rl rollout ~/ray_results/.../checkpoint_000010 --episodes 5\n\n"
+        "Run 'course-rl COMMAND --help' for the options of each command.",
     )
-    parser.add_argument("--version", action="version", version=f"course-rl (course_lib {__version__})")
+    parser.add_argument(
+        "--version", action="version", version=f"course-rl (course_lib {__version__})"
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     train = commands.add_parser(
-        "train", help="train an algorithm with Ray Tune", formatter_class=formatter, epilog=TRAIN_EXAMPLES,
+        "train",
+        help="train an algorithm with Ray Tune",
+        formatter_class=formatter,
+        epilog=TRAIN_EXAMPLES,
         description="Train an algorithm on an env with Ray Tune, printing one line per iteration;\n"
-                    "at the end, say where the results and checkpoints are.",
+        "at the end, say where the results and checkpoints are.",
     )
     train.add_argument("--run", help="algorithm: PG, A2C, PPO or DQN (see 'course-rl list')")
-    train.add_argument("--env", help="env: a gymnasium id such as CartPole-v1, or a registered course env")
-    train.add_argument("--config", default="{}", metavar="JSON", help="trainer config overrides as JSON, e.g. '{\"lr\": 0.001}'")
-    train.add_argument("--stop", metavar="JSON", help=f"stop criteria as JSON (default: {json.dumps(DEFAULT_STOP)})")
-    train.add_argument("-f", "--config-file", metavar="FILE", help="a tuned-example YAML file (see below)")
-    train.add_argument("--checkpoint-freq", type=int, metavar="N", help="checkpoint every N iterations (default: 0, never)")
-    train.add_argument("--checkpoint-at-end", action=argparse.BooleanOptionalAction, help="checkpoint when training stops (default: yes)")
-    train.add_argument("--storage-path", default="~/ray_results", metavar="DIR", help="where the results folder goes (default: ~/ray_results)")
-    train.add_argument("--name", help="experiment name: the folder under --storage-path (default: Tune's, or the file's)")
-    train.add_argument("--num-cpus", type=int, metavar="N", help="CPUs Ray may use (default: all cores)")
-    train.add_argument("--seed", type=int, help="seed torch, numpy and the envs, for a reproducible run")
+    train.add_argument(
+        "--env", help="env: a gymnasium id such as CartPole-v1, or a registered course env"
+    )
+    train.add_argument(
+        "--config",
+        default="{}",
+        metavar="JSON",
+        help="trainer config overrides as JSON, e.g. '{\"lr\": 0.001}'",
+    )
+    train.add_argument(
+        "--stop",
+        metavar="JSON",
+        help=f"stop criteria as JSON (default: {json.dumps(DEFAULT_STOP)})",
+    )
+    train.add_argument(
+        "-f", "--config-file", metavar="FILE", help="a tuned-example YAML file (see below)"
+    )
+    train.add_argument(
+        "--checkpoint-freq",
+        type=int,
+        metavar="N",
+        help="checkpoint every N iterations (default: 0, never)",
+    )
+    train.add_argument(
+        "--checkpoint-at-end",
+        action=argparse.BooleanOptionalAction,
+        help="checkpoint when training stops (default: yes)",
+    )
+    train.add_argument(
+        "--storage-path",
+        default="~/ray_results",
+        metavar="DIR",
+        help="where the results folder goes (default: ~/ray_results)",
+    )
+    train.add_argument(
+        "--name",
+        help="experiment name: the folder under --storage-path (default: Tune's, or the file's)",
+    )
+    train.add_argument(
+        "--num-cpus", type=int, metavar="N", help="CPUs Ray may use (default: all cores)"
+    )
+    train.add_argument(
+        "--seed", type=int, help="seed torch, numpy and the envs, for a reproducible run"
+    )
     train.set_defaults(handler=train_command)
 
     rollout = commands.add_parser(
-        "rollout", help="replay a checkpoint in an env", formatter_class=formatter, epilog=ROLLOUT_EXAMPLES,
+        "rollout",
+        help="replay a checkpoint in an env",
+        formatter_class=formatter,
+        epilog=ROLLOUT_EXAMPLES,
         description="Restore a checkpoint and run episodes with its policy, printing each return.",
     )
-    rollout.add_argument("checkpoint", metavar="CHECKPOINT", help="a checkpoint_* folder, or a trial folder (its latest checkpoint)")
-    rollout.add_argument("--run", help="algorithm that wrote the checkpoint (default: read from the checkpoint)")
+    rollout.add_argument(
+        "checkpoint",
+        metavar="CHECKPOINT",
+        help="a checkpoint_* folder, or a trial folder (its latest checkpoint)",
+    )
+    rollout.add_argument(
+        "--run", help="algorithm that wrote the checkpoint (default: read from the checkpoint)"
+    )
     rollout.add_argument("--env", help="env to play in (default: the env it was trained on)")
-    rollout.add_argument("--episodes", type=int, metavar="N", help=f"stop after N episodes (default: {DEFAULT_ROLLOUT_EPISODES} unless --steps is given)")
+    rollout.add_argument(
+        "--episodes",
+        type=int,
+        metavar="N",
+        help=f"stop after N episodes (default: {DEFAULT_ROLLOUT_EPISODES} unless --steps is given)",
+    )
     rollout.add_argument("--steps", type=int, metavar="N", help="stop after N env steps")
-    rollout.add_argument("--config", default="{}", metavar="JSON", help="trainer config overrides as JSON")
-    rollout.add_argument("--explore", action="store_true", help="sample actions as in training (default: the most likely action)")
-    rollout.add_argument("--seed", type=int, help="seed the env's first reset and the action sampling")
+    rollout.add_argument(
+        "--config", default="{}", metavar="JSON", help="trainer config overrides as JSON"
+    )
+    rollout.add_argument(
+        "--explore",
+        action="store_true",
+        help="sample actions as in training (default: the most likely action)",
+    )
+    rollout.add_argument(
+        "--seed", type=int, help="seed the env's first reset and the action sampling"
+    )
     rollout.set_defaults(handler=rollout_command)
 
-    listing = commands.add_parser("list", help="list the algorithms and tuned examples",
-                                  description="List the algorithms and the tuned-example files.")
+    listing = commands.add_parser(
+        "list",
+        help="list the algorithms and tuned examples",
+        description="List the algorithms and the tuned-example files.",
+    )
     listing.set_defaults(handler=list_command)
     return parser
 
@@ -137,12 +202,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def train_command(args: argparse.Namespace) -> int:
     """``course-rl train``: check everything in this process, then run the experiment with Tune."""
-    experiment_name, experiment = _read_experiment_file(args.config_file) if args.config_file else (None, {})
+    experiment_name, experiment = (
+        _read_experiment_file(args.config_file) if args.config_file else (None, {})
+    )
     command_line_config = _parse_json_dict(args.config, "--config")
-    stop = _parse_json_dict(args.stop, "--stop") if args.stop is not None else experiment.get("stop") or DEFAULT_STOP
+    stop = (
+        _parse_json_dict(args.stop, "--stop")
+        if args.stop is not None
+        else experiment.get("stop") or DEFAULT_STOP
+    )
     for key, value in stop.items():
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise UsageError(f"Stop criterion {key!r} should be a number (training stops once the result reaches it), got {value!r}.")
+            raise UsageError(
+                f"Stop criterion {key!r} should be a number (training stops once the result reaches it), got {value!r}."
+            )
 
     # Imported only now: a mistyped option should not wait for torch and Ray to load.
     import ray
@@ -157,14 +230,22 @@ def train_command(args: argparse.Namespace) -> int:
     run = args.run or experiment.get("run")
     config["env"] = args.env or config.get("env") or experiment.get("env")
     if not run:
-        raise UsageError("Which algorithm? Pass --run PG (or A2C, PPO, DQN), or -f a tuned-example file that names one.")
+        raise UsageError(
+            "Which algorithm? Pass --run PG (or A2C, PPO, DQN), or -f a tuned-example file that names one."
+        )
     if not config["env"]:
-        raise UsageError("Which environment? Pass --env CartPole-v1 (any gymnasium id or registered course env).")
+        raise UsageError(
+            "Which environment? Pass --env CartPole-v1 (any gymnasium id or registered course env)."
+        )
     trainer_cls = _trainer_class(run)
     _check_config(trainer_cls, config)
     checkpoint_config = tune.CheckpointConfig(
-        checkpoint_frequency=_first_given(args.checkpoint_freq, experiment.get("checkpoint_freq"), 0),
-        checkpoint_at_end=_first_given(args.checkpoint_at_end, experiment.get("checkpoint_at_end"), True),
+        checkpoint_frequency=_first_given(
+            args.checkpoint_freq, experiment.get("checkpoint_freq"), 0
+        ),
+        checkpoint_at_end=_first_given(
+            args.checkpoint_at_end, experiment.get("checkpoint_at_end"), True
+        ),
     )
 
     if stop is DEFAULT_STOP:
@@ -175,7 +256,10 @@ def train_command(args: argparse.Namespace) -> int:
     stop_criteria = _stop_criteria(stop)
     try:
         with _reported_as_usage_error(ValueError):
-            init_ray(num_cpus=args.num_cpus, runtime_env={"worker_process_setup_hook": _quiet_checkpoint_logs})
+            init_ray(
+                num_cpus=args.num_cpus,
+                runtime_env={"worker_process_setup_hook": _quiet_checkpoint_logs},
+            )
         _check_cpus(trainer_cls, config, ray.cluster_resources().get("CPU", 0))
         analysis = tune.run(
             trainer_cls,
@@ -211,15 +295,25 @@ def _read_experiment_file(path: str) -> tuple[str, dict]:
         experiments = yaml.safe_load(file.read_text())
     except yaml.YAMLError as error:
         raise UsageError(f"{file} is not valid YAML: {' '.join(str(error).split())}") from None
-    if not isinstance(experiments, dict) or len(experiments) != 1 or not isinstance(next(iter(experiments.values())), dict):
-        raise UsageError(f"{file} should hold one experiment, 'name: {{run: PPO, env: CartPole-v1, stop: {{...}}, "
-                         f"config: {{...}}}}'; found {type(experiments).__name__} with {len(experiments or ())} entries.")
+    if (
+        not isinstance(experiments, dict)
+        or len(experiments) != 1
+        or not isinstance(next(iter(experiments.values())), dict)
+    ):
+        raise UsageError(
+            f"{file} should hold one experiment, 'name: {{run: PPO, env: CartPole-v1, stop: {{...}}, "
+            f"config: {{...}}}}'; found {type(experiments).__name__} with {len(experiments or ())} entries."
+        )
     name, experiment = next(iter(experiments.items()))
     for key, value in experiment.items():
         if key not in EXPERIMENT_KEYS:
-            raise UsageError(f"{file}: unknown key {key!r} in experiment {name!r}. Valid keys: {', '.join(EXPERIMENT_KEYS)}.")
+            raise UsageError(
+                f"{file}: unknown key {key!r} in experiment {name!r}. Valid keys: {', '.join(EXPERIMENT_KEYS)}."
+            )
         if key in ("stop", "config") and not isinstance(value, dict):
-            raise UsageError(f"{file}: {key!r} of experiment {name!r} should be a mapping such as {{lr: 0.001}}, got {value!r}.")
+            raise UsageError(
+                f"{file}: {key!r} of experiment {name!r} should be a mapping such as {{lr: 0.001}}, got {value!r}."
+            )
     return str(name), experiment
 
 
@@ -237,10 +331,14 @@ def _parse_json_dict(text: str, option: str) -> dict:
         value = json.loads(text)
     except json.JSONDecodeError as error:
         hint = " JSON needs double quotes around keys and strings." if "'" in text else ""
-        raise UsageError(f"{option} is not valid JSON ({error}): {text!r}.{hint} Example: {option} "
-                         "'{\"lr\": 0.001}'") from None
+        raise UsageError(
+            f"{option} is not valid JSON ({error}): {text!r}.{hint} Example: {option} "
+            "'{\"lr\": 0.001}'"
+        ) from None
     if not isinstance(value, dict):
-        raise UsageError(f"{option} should be a JSON object such as '{{\"lr\": 0.001}}', got {text!r}.")
+        raise UsageError(
+            f"{option} should be a JSON object such as '{{\"lr\": 0.001}}', got {text!r}."
+        )
     return value
 
 
@@ -257,7 +355,9 @@ def _check_config(trainer_cls: type, config: dict) -> None:
 
     with _reported_as_usage_error(ValueError, TypeError):
         get_env_creator(config["env"])
-        merged = trainer_cls.merge_trainer_configs(trainer_cls._default_config, _first_grid_values(config))
+        merged = trainer_cls.merge_trainer_configs(
+            trainer_cls._default_config, _first_grid_values(config)
+        )
         if trainer_cls._hooks.get("validate_config"):
             trainer_cls._hooks["validate_config"](merged)
 
@@ -267,15 +367,20 @@ def _check_cpus(trainer_cls: type, config: dict, cpus: float) -> None:
     trial_config = _first_grid_values(config)
     needed = trainer_cls.default_resource_request(trial_config).required_resources.get("CPU", 0)
     if needed > cpus:
-        workers = trainer_cls.merge_trainer_configs(trainer_cls._default_config, trial_config)["num_workers"]
+        workers = trainer_cls.merge_trainer_configs(trainer_cls._default_config, trial_config)[
+            "num_workers"
+        ]
         fitting = max(0, workers - math.ceil(needed - cpus))
-        raise UsageError(f"{trainer_cls._name} with num_workers={workers} needs {needed:g} CPUs (the trainer's and one "
-                         f"per rollout worker) but Ray has {cpus:g}. Pass --num-cpus {math.ceil(needed)} (Ray then "
-                         f"shares the cores), or --config '{{\"num_workers\": {fitting}}}'.")
+        raise UsageError(
+            f"{trainer_cls._name} with num_workers={workers} needs {needed:g} CPUs (the trainer's and one "
+            f"per rollout worker) but Ray has {cpus:g}. Pass --num-cpus {math.ceil(needed)} (Ray then "
+            f"shares the cores), or --config '{{\"num_workers\": {fitting}}}'."
+        )
 
 
 def _first_grid_values(config: dict) -> dict:
     """``config`` with each ``{"grid_search": [a, b]}`` replaced by ``a``, so one trial's config can be checked."""
+
     def first(value):
         if isinstance(value, dict):
             if "grid_search" in value and value["grid_search"]:
@@ -297,10 +402,13 @@ def _progress_callback():
     class PrintProgress(tune.Callback):
         def on_trial_result(self, iteration, trials, trial, result, **info):
             prefix = f"{trial.trial_id}  " if len(trials) > 1 else ""
-            print(f"{prefix}iter {result['training_iteration']:4d}  "
-                  f"timesteps {result.get('timesteps_total') or 0:8d}  "
-                  f"reward_mean {result.get('episode_reward_mean', math.nan):8.2f}  "
-                  f"time {result.get('time_total_s', 0.0):7.1f}s", flush=True)
+            print(
+                f"{prefix}iter {result['training_iteration']:4d}  "
+                f"timesteps {result.get('timesteps_total') or 0:8d}  "
+                f"reward_mean {result.get('episode_reward_mean', math.nan):8.2f}  "
+                f"time {result.get('time_total_s', 0.0):7.1f}s",
+                flush=True,
+            )
 
     return PrintProgress()
 
@@ -326,7 +434,11 @@ def _stop_criteria(stop: dict):
             for key, value in stop.items():
                 if key not in flat:
                     close = difflib.get_close_matches(key, list(flat), n=1)
-                    hint = f" Did you mean {close[0]!r}?" if close else f" Results hold: {', '.join(sorted(flat))}."
+                    hint = (
+                        f" Did you mean {close[0]!r}?"
+                        if close
+                        else f" Results hold: {', '.join(sorted(flat))}."
+                    )
                     self.unknown_key_error = f"Unknown --stop key {key!r}: no result has it, so the run stopped after one iteration.{hint}"
                     return True
                 if flat[key] >= value:
@@ -389,10 +501,15 @@ def rollout_command(args: argparse.Namespace) -> int:
     metadata = checkpoint.load_metadata(checkpoint_dir)
     run = args.run or metadata.get("trainer")
     if run != metadata.get("trainer"):
-        raise UsageError(f"{checkpoint_dir} was written by a {metadata.get('trainer')!r} trainer, not {run!r}. "
-                         f"Use --run {metadata.get('trainer')}, or leave --run out.")
+        raise UsageError(
+            f"{checkpoint_dir} was written by a {metadata.get('trainer')!r} trainer, not {run!r}. "
+            f"Use --run {metadata.get('trainer')}, or leave --run out."
+        )
     trainer_cls = _trainer_class(run)
-    config = {**merge_dicts(_training_config(checkpoint_dir, trainer_cls), command_line_config), **ROLLOUT_OVERRIDES}
+    config = {
+        **merge_dicts(_training_config(checkpoint_dir, trainer_cls), command_line_config),
+        **ROLLOUT_OVERRIDES,
+    }
     config["env"] = args.env or config.get("env") or metadata.get("env")
     _check_config(trainer_cls, config)
     episodes_wanted = args.episodes or (math.inf if args.steps else DEFAULT_ROLLOUT_EPISODES)
@@ -408,10 +525,20 @@ def rollout_command(args: argparse.Namespace) -> int:
             with _reported_as_usage_error(ValueError):
                 trainer.restore(checkpoint_dir)
             if args.seed is not None:
-                torch.manual_seed(args.seed)  # after restore, which brings back the training's random state
-            print(f"Replaying {checkpoint_dir} ({run}, iteration {metadata.get('iteration')}) in {config['env']}, "
-                  f"{'sampling actions' if args.explore else 'greedy actions'}:")
-            returns = _play(trainer, make_env(config["env"], config.get("env_config")), args, episodes_wanted, steps_wanted)
+                torch.manual_seed(
+                    args.seed
+                )  # after restore, which brings back the training's random state
+            print(
+                f"Replaying {checkpoint_dir} ({run}, iteration {metadata.get('iteration')}) in {config['env']}, "
+                f"{'sampling actions' if args.explore else 'greedy actions'}:"
+            )
+            returns = _play(
+                trainer,
+                make_env(config["env"], config.get("env_config")),
+                args,
+                episodes_wanted,
+                steps_wanted,
+            )
         finally:
             trainer.stop()
     if not returns:
@@ -434,11 +561,16 @@ def _play(trainer, env, args, episodes_wanted, steps_wanted) -> list[float]:
         steps += 1
         if terminated or truncated:
             returns.append(episode_return)
-            print(f"Episode {len(returns):3d}: return {episode_return:8.2f}  length {episode_length}", flush=True)
+            print(
+                f"Episode {len(returns):3d}: return {episode_return:8.2f}  length {episode_length}",
+                flush=True,
+            )
             obs, info = env.reset()
             episode_return, episode_length = 0.0, 0
     if episode_length:
-        print(f"Stopped after {steps} steps, {episode_length} steps into an unfinished episode (not counted).")
+        print(
+            f"Stopped after {steps} steps, {episode_length} steps into an unfinished episode (not counted)."
+        )
     env.close()
     return returns
 
@@ -449,13 +581,17 @@ def _find_checkpoint(path: str) -> str:
 
     folder = Path(path).expanduser()
     if not folder.is_dir():
-        raise UsageError(f"No such folder: {path!r}. Pass a checkpoint folder (.../checkpoint_000010) or its trial folder.")
+        raise UsageError(
+            f"No such folder: {path!r}. Pass a checkpoint folder (.../checkpoint_000010) or its trial folder."
+        )
     if (folder / METADATA_FILE).is_file():
         return str(folder)
     found = [child for child in folder.glob("checkpoint_*") if (child / METADATA_FILE).is_file()]
     if not found:
-        raise UsageError(f"{path!r} is not a course_lib checkpoint (it has no {METADATA_FILE}) nor a trial folder "
-                         "holding checkpoint_* folders. Pass the path 'course-rl train' printed, e.g. .../checkpoint_000010.")
+        raise UsageError(
+            f"{path!r} is not a course_lib checkpoint (it has no {METADATA_FILE}) nor a trial folder "
+            "holding checkpoint_* folders. Pass the path 'course-rl train' printed, e.g. .../checkpoint_000010."
+        )
     latest = max(found, key=lambda child: int(re.sub(r"\D", "", child.name) or 0))
     print(f"Using the latest checkpoint in {folder}: {latest.name}")
     return str(latest)
@@ -472,7 +608,11 @@ def _training_config(checkpoint_dir: str, trainer_cls: type) -> dict:
         return {}
     config = json.loads(params.read_text())
     skipped = ("callbacks", "multiagent", "logger_config")
-    return {key: value for key, value in config.items() if key in trainer_cls._default_config and key not in skipped}
+    return {
+        key: value
+        for key, value in config.items()
+        if key in trainer_cls._default_config and key not in skipped
+    }
 
 
 # --- list -------------------------------------------------------------------------------------

@@ -75,7 +75,9 @@ class Timing:
 def timeit(fn: Callable[[], object], repeat: int = 5, warmup: int = 1) -> Timing:
     """Time ``fn()`` ``repeat`` times after ``warmup`` untimed calls (imports, worker start-up)."""
     if repeat < 1 or warmup < 0:
-        raise ValueError(f"timeit needs repeat >= 1 and warmup >= 0, got repeat={repeat}, warmup={warmup}.")
+        raise ValueError(
+            f"timeit needs repeat >= 1 and warmup >= 0, got repeat={repeat}, warmup={warmup}."
+        )
     for _ in range(warmup):
         fn()
     timing = Timing()
@@ -114,7 +116,9 @@ def run_ray_batched(fn: Callable, items: Sequence, *args, chunk_size: int | None
         cpus = int(ray.cluster_resources().get("CPU", 1))
         chunk_size = max(1, math.ceil(len(items) / (2 * cpus)))
     remote_chunk = _remote(apply_to_chunk)
-    chunks = ray.get([remote_chunk.remote(fn, chunk, *args) for chunk in chunked(items, chunk_size)])
+    chunks = ray.get(
+        [remote_chunk.remote(fn, chunk, *args) for chunk in chunked(items, chunk_size)]
+    )
     return [result for chunk in chunks for result in chunk]
 
 
@@ -178,7 +182,9 @@ def compare_strategies(
     unknown = set(strategies) - set(STRATEGIES)
     if unknown:
         raise ValueError(f"Unknown strategies {sorted(unknown)}; choose from {list(STRATEGIES)}.")
-    timed = list(dict.fromkeys(["serial", *strategies]))  # serial is the reference for every speedup
+    timed = list(
+        dict.fromkeys(["serial", *strategies])
+    )  # serial is the reference for every speedup
     processes = processes or os.cpu_count()
     items = list(range(n_tasks))
     chunk_size = max(1, math.ceil(n_tasks / (2 * int(ray.cluster_resources().get("CPU", 1)))))
@@ -206,7 +212,10 @@ def compare_strategies(
                     runners[name](n)
                     times[name].append(time.perf_counter() - start)
             serial = statistics.median(times["serial"])
-            results.extend(SpeedupResult(name, n, n_tasks, statistics.median(times[name]), serial) for name in strategies)
+            results.extend(
+                SpeedupResult(name, n, n_tasks, statistics.median(times[name]), serial)
+                for name in strategies
+            )
     return results
 
 

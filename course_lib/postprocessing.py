@@ -40,7 +40,9 @@ def discount_cumsum(x, gamma: float) -> np.ndarray:
     gamma = _check_fraction("gamma", gamma)
     values = np.asarray(x, dtype=np.float64)
     if values.ndim != 1:
-        raise ValueError(f"discount_cumsum expects a 1-D array (one trajectory), got shape {values.shape}.")
+        raise ValueError(
+            f"discount_cumsum expects a 1-D array (one trajectory), got shape {values.shape}."
+        )
     running = 0.0
     backwards = []
     # A loop over Python floats (not numpy scalars) is the clearest form and fast enough: ~0.1 us a step.
@@ -87,9 +89,13 @@ def compute_advantages(
     gamma = _check_fraction("gamma", gamma)
     last_value = _as_scalar(last_value)
     if use_gae and not use_critic:
-        raise ValueError("use_gae=True needs a critic (V(s) predictions); pass use_critic=True or use_gae=False.")
+        raise ValueError(
+            "use_gae=True needs a critic (V(s) predictions); pass use_critic=True or use_gae=False."
+        )
     if SampleBatch.REWARDS not in batch:
-        raise KeyError(f"compute_advantages needs a {SampleBatch.REWARDS!r} column; the batch has {batch.columns}.")
+        raise KeyError(
+            f"compute_advantages needs a {SampleBatch.REWARDS!r} column; the batch has {batch.columns}."
+        )
     if use_critic and SampleBatch.VF_PREDS not in batch:
         raise KeyError(
             f"use_critic=True needs a {SampleBatch.VF_PREDS!r} column with V(obs) for every row; the batch has "
@@ -164,7 +170,11 @@ def compute_advantages_by_episode(
                     f"the batch has {batch.columns}."
                 )
             bootstrap_obs = np.stack(
-                [piece[SampleBatch.NEXT_OBS][-1] for piece, needed in zip(pieces, needs_bootstrap) if needed]
+                [
+                    piece[SampleBatch.NEXT_OBS][-1]
+                    for piece, needed in zip(pieces, needs_bootstrap)
+                    if needed
+                ]
             )
             values = np.asarray(value_fn(bootstrap_obs), dtype=np.float64).reshape(-1)
             if values.shape != (len(bootstrap_obs),):
@@ -179,7 +189,9 @@ def compute_advantages_by_episode(
     start = 0
     for piece, last_value in zip(pieces, last_values):
         # Pieces are views of `batch`; the new columns land on the piece, then get copied into place.
-        compute_advantages(piece, last_value, gamma, lambda_, use_gae=use_gae, use_critic=use_critic)
+        compute_advantages(
+            piece, last_value, gamma, lambda_, use_gae=use_gae, use_critic=use_critic
+        )
         end = start + piece.count
         advantages[start:end] = piece[SampleBatch.ADVANTAGES]
         value_targets[start:end] = piece[SampleBatch.VALUE_TARGETS]

@@ -49,7 +49,9 @@ def summarize(array) -> str:
 def _to_column(name, value) -> np.ndarray:
     """Turns ``value`` into a numpy column with at least one dimension."""
     if not isinstance(name, str):
-        raise TypeError(f"SampleBatch column names must be strings, got {name!r} ({type(name).__name__}).")
+        raise TypeError(
+            f"SampleBatch column names must be strings, got {name!r} ({type(name).__name__})."
+        )
     if isinstance(value, np.ndarray):
         column = value
     else:
@@ -144,7 +146,9 @@ class SampleBatch(dict):
 
     def __getitem__(self, key):
         if isinstance(key, slice):
-            return SampleBatch._from_aligned_columns({name: column[key] for name, column in self.items()})
+            return SampleBatch._from_aligned_columns(
+                {name: column[key] for name, column in self.items()}
+            )
         if not isinstance(key, str):
             raise TypeError(
                 f"Index a SampleBatch with a column name (batch['obs']) or a slice (batch[10:20]), "
@@ -182,7 +186,9 @@ class SampleBatch(dict):
     __str__ = __repr__
 
     @staticmethod
-    def concat_samples(batches: Iterable[SampleBatch | MultiAgentBatch]) -> SampleBatch | MultiAgentBatch:
+    def concat_samples(
+        batches: Iterable[SampleBatch | MultiAgentBatch],
+    ) -> SampleBatch | MultiAgentBatch:
         """Concatenates batches along rows: one ``np.concatenate`` per column.
 
         Every batch must have the same columns (batches without any column are skipped). Given
@@ -220,7 +226,9 @@ class SampleBatch(dict):
         concatenated = {}
         for name in names:
             try:
-                concatenated[name] = np.concatenate([dict.__getitem__(batch, name) for batch in non_empty])
+                concatenated[name] = np.concatenate(
+                    [dict.__getitem__(batch, name) for batch in non_empty]
+                )
             except ValueError as error:
                 shapes = sorted({dict.__getitem__(batch, name).shape[1:] for batch in non_empty})
                 raise ValueError(
@@ -262,14 +270,18 @@ class SampleBatch(dict):
         The same ``seed`` gives the same order; ``seed=None`` draws fresh randomness.
         """
         permutation = np.random.default_rng(seed).permutation(self.count)
-        return SampleBatch._from_aligned_columns({name: column[permutation] for name, column in self.items()})
+        return SampleBatch._from_aligned_columns(
+            {name: column[permutation] for name, column in self.items()}
+        )
 
     def rows(self) -> Iterator[dict]:
         """Yields one ``{column: value}`` dict per row; slow, meant for reading and debugging."""
         for index in range(self.count):
             yield {name: column[index] for name, column in self.items()}
 
-    def minibatches(self, size: int, shuffle: bool = False, seed: int | None = None) -> Iterator[SampleBatch]:
+    def minibatches(
+        self, size: int, shuffle: bool = False, seed: int | None = None
+    ) -> Iterator[SampleBatch]:
         """Yields batches of ``size`` rows for SGD; the last one is smaller when ``size`` does not divide ``count``.
 
         With ``shuffle=True`` the rows are permuted first (reproducibly when ``seed`` is given).
@@ -334,13 +346,19 @@ class MultiAgentBatch:
             )
         for policy_id, batch in policy_batches.items():
             if not isinstance(policy_id, str):
-                raise TypeError(f"Policy ids must be strings, got {policy_id!r} ({type(policy_id).__name__}).")
+                raise TypeError(
+                    f"Policy ids must be strings, got {policy_id!r} ({type(policy_id).__name__})."
+                )
             if not isinstance(batch, SampleBatch):
                 raise TypeError(
                     f"policy_batches[{policy_id!r}] is a {type(batch).__name__}, expected a SampleBatch "
                     f"(wrap a dict of columns with SampleBatch(...))."
                 )
-        if isinstance(env_steps, bool) or not isinstance(env_steps, (int, np.integer)) or env_steps < 0:
+        if (
+            isinstance(env_steps, bool)
+            or not isinstance(env_steps, (int, np.integer))
+            or env_steps < 0
+        ):
             raise ValueError(f"env_steps must be a non-negative integer, got {env_steps!r}.")
         self.policy_batches: dict[str, SampleBatch] = dict(policy_batches)
         self._env_steps = int(env_steps)
@@ -360,7 +378,9 @@ class MultiAgentBatch:
 
     def copy(self) -> MultiAgentBatch:
         """A deep copy of every policy batch."""
-        return MultiAgentBatch({pid: batch.copy() for pid, batch in self.policy_batches.items()}, self._env_steps)
+        return MultiAgentBatch(
+            {pid: batch.copy() for pid, batch in self.policy_batches.items()}, self._env_steps
+        )
 
     def size_bytes(self) -> int:
         """Memory held by all policy batches (see ``SampleBatch.size_bytes``)."""
@@ -380,7 +400,9 @@ class MultiAgentBatch:
                 )
         policy_ids = list(dict.fromkeys(pid for batch in batches for pid in batch.policy_batches))
         merged = {
-            pid: SampleBatch.concat_samples([b.policy_batches[pid] for b in batches if pid in b.policy_batches])
+            pid: SampleBatch.concat_samples(
+                [b.policy_batches[pid] for b in batches if pid in b.policy_batches]
+            )
             for pid in policy_ids
         }
         return MultiAgentBatch(merged, sum(batch.env_steps() for batch in batches))

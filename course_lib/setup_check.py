@@ -48,13 +48,17 @@ def check_setup(start_ray: bool = True) -> SetupReport:
     report = SetupReport()
     report.facts["python"] = platform.python_version()
     if sys.version_info < (3, 10):
-        report.problems.append(f"Python {platform.python_version()} is too old; the course needs 3.10 or newer.")
+        report.problems.append(
+            f"Python {platform.python_version()} is too old; the course needs 3.10 or newer."
+        )
     report.facts["platform"] = f"{platform.system()} {platform.machine()}"
     report.facts["cores"] = str(os.cpu_count())
     memory_gb = psutil.virtual_memory().total / 1024**3
     report.facts["memory"] = f"{memory_gb:.1f} GB"
     if memory_gb < MIN_MEMORY_GB:
-        report.problems.append(f"{memory_gb:.1f} GB of memory; lessons with Ray need about {MIN_MEMORY_GB:.0f} GB.")
+        report.problems.append(
+            f"{memory_gb:.1f} GB of memory; lessons with Ray need about {MIN_MEMORY_GB:.0f} GB."
+        )
     _check_packages(report)
     if start_ray and not report.problems:
         _check_ray(report)
@@ -69,7 +73,9 @@ def _check_packages(report: SetupReport) -> None:
         try:
             installed = metadata.version(requirement.name)
         except metadata.PackageNotFoundError:
-            report.problems.append(f"{requirement.name} is missing: run `make setup` in the course folder.")
+            report.problems.append(
+                f"{requirement.name} is missing: run `make setup` in the course folder."
+            )
             continue
         report.facts[requirement.name] = installed
         if not requirement.specifier.contains(installed, prereleases=True):
@@ -80,7 +86,9 @@ def _check_packages(report: SetupReport) -> None:
     try:
         import torch
 
-        report.facts["torch build"] = "CPU only" if torch.version.cuda is None else f"CUDA {torch.version.cuda}"
+        report.facts["torch build"] = (
+            "CPU only" if torch.version.cuda is None else f"CUDA {torch.version.cuda}"
+        )
     except ImportError:
         pass
 
@@ -93,11 +101,15 @@ def _check_ray(report: SetupReport) -> None:
     already = ray.is_initialized()
     start = time.perf_counter()
     init_ray()
-    report.facts["ray start"] = "already running" if already else f"{time.perf_counter() - start:.1f} s"
+    report.facts["ray start"] = (
+        "already running" if already else f"{time.perf_counter() - start:.1f} s"
+    )
     report.facts["ray CPUs"] = f"{ray.cluster_resources().get('CPU', 0):g}"
     answer = ray.get(ray.remote(_answer).remote())
     if answer != 42:
-        report.problems.append(f"a Ray task returned {answer!r} instead of 42; reinstall with `make clean setup`.")
+        report.problems.append(
+            f"a Ray task returned {answer!r} instead of 42; reinstall with `make clean setup`."
+        )
     if not already:
         ray.shutdown()
 

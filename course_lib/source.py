@@ -46,10 +46,19 @@ def show(obj) -> SourceView:
     """
     target = inspect.unwrap(obj.__func__ if inspect.ismethod(obj) else obj)
     # A Ray remote function or actor class keeps the plain Python object it wraps.
-    target = getattr(target, "_function", None) or getattr(target, "__ray_actor_class__", None) or target
+    target = (
+        getattr(target, "_function", None) or getattr(target, "__ray_actor_class__", None) or target
+    )
     if inspect.isbuiltin(target) or inspect.ismethoddescriptor(target):
-        raise TypeError(f"show() found no Python source for {obj!r:.60}: it is built in (written in C).")
-    if not (inspect.isfunction(target) or inspect.isclass(target) or inspect.ismodule(target) or inspect.ismethod(target)):
+        raise TypeError(
+            f"show() found no Python source for {obj!r:.60}: it is built in (written in C)."
+        )
+    if not (
+        inspect.isfunction(target)
+        or inspect.isclass(target)
+        or inspect.ismodule(target)
+        or inspect.ismethod(target)
+    ):
         raise TypeError(
             f"show() renders the source of a function, class, method or module; got "
             f"{type(obj).__name__} {obj!r:.60}. Pass the object itself, e.g. show(SampleBatch), "
@@ -67,7 +76,12 @@ def show(obj) -> SourceView:
     module = getattr(target, "__module__", None) or getattr(target, "__name__", "")
     if not inspect.ismodule(target) and module:
         qualname = f"{module}.{qualname}"
-    return SourceView(qualname=qualname, path=_short_path(path, module), first_line=max(first_line, 1), code="".join(lines))
+    return SourceView(
+        qualname=qualname,
+        path=_short_path(path, module),
+        first_line=max(first_line, 1),
+        code="".join(lines),
+    )
 
 
 def _short_path(path: str, module: str) -> str:
@@ -75,5 +89,5 @@ def _short_path(path: str, module: str) -> str:
     top = module.split(".")[0] if module else ""
     parts = os.path.normpath(path).split(os.sep)
     if top in parts:
-        return "/".join(parts[len(parts) - 1 - parts[::-1].index(top):])
+        return "/".join(parts[len(parts) - 1 - parts[::-1].index(top) :])
     return os.path.basename(path)

@@ -10,7 +10,15 @@ import uuid
 import psutil
 import pytest
 
-RAY_PROCESS_NAMES = ("raylet", "gcs_server", "plasma_store", "ray::", "default_worker.py", "dashboard", "log_monitor.py")
+RAY_PROCESS_NAMES = (
+    "raylet",
+    "gcs_server",
+    "plasma_store",
+    "ray::",
+    "default_worker.py",
+    "dashboard",
+    "log_monitor.py",
+)
 
 
 # Every process this test run starts (notebook kernels, Ray's processes) inherits this variable,
@@ -24,7 +32,10 @@ def ray_processes() -> set[int]:
     for proc in psutil.process_iter(["pid", "name", "cmdline"]):
         try:
             text = " ".join([proc.info["name"] or "", *(proc.info["cmdline"] or [])])
-            if any(name in text for name in RAY_PROCESS_NAMES) and proc.environ().get(RUN_MARKER) == os.environ[RUN_MARKER]:
+            if (
+                any(name in text for name in RAY_PROCESS_NAMES)
+                and proc.environ().get(RUN_MARKER) == os.environ[RUN_MARKER]
+            ):
                 found.add(proc.info["pid"])
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             continue
@@ -45,7 +56,9 @@ def pytest_sessionfinish(session, exitstatus):
     while (left := ray_processes()) and time.monotonic() < deadline:
         time.sleep(0.5)
     if left:
-        names = sorted({" ".join(psutil.Process(p).cmdline()[:2]) for p in left if psutil.pid_exists(p)})
+        names = sorted(
+            {" ".join(psutil.Process(p).cmdline()[:2]) for p in left if psutil.pid_exists(p)}
+        )
         session.config.pluginmanager.get_plugin("terminalreporter").write_line(
             f"FAILED: {len(left)} Ray processes outlived the test suite: {names[:5]}", red=True
         )
@@ -63,7 +76,9 @@ def ray_session():
 
     # Workers unpickle classes defined in test modules by importing them, so they need tests/ too.
     tests_dir = os.path.dirname(__file__)
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [tests_dir, os.environ.get("PYTHONPATH")]))
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [tests_dir, os.environ.get("PYTHONPATH")])
+    )
     course_lib.init_ray(num_cpus=2)
     yield ray
     ray.shutdown()

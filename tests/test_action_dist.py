@@ -40,7 +40,9 @@ def test_categorical_logp_entropy_kl_match_torch_categorical(rng):
     dist, other = TorchCategorical(logits, None), TorchCategorical(other_logits, None)
     torch.testing.assert_close(dist.logp(actions), reference.log_prob(actions))
     torch.testing.assert_close(dist.entropy(), reference.entropy())
-    torch.testing.assert_close(dist.kl(other), torch.distributions.kl_divergence(reference, other_reference))
+    torch.testing.assert_close(
+        dist.kl(other), torch.distributions.kl_divergence(reference, other_reference)
+    )
     assert dist.logp(actions).shape == dist.entropy().shape == dist.kl(other).shape == (6,)
 
 
@@ -81,7 +83,9 @@ def test_diag_gaussian_kl_matches_the_closed_form():
     dist1 = TorchDiagGaussian(torch.cat([mean1, log_std1], 1))
     dist2 = TorchDiagGaussian(torch.cat([mean2, log_std2], 1))
     var1, var2 = (2 * log_std1).exp(), (2 * log_std2).exp()
-    closed_form = (log_std2 - log_std1 + (var1 + (mean1 - mean2) ** 2) / (2 * var2) - 0.5).sum(dim=1)
+    closed_form = (log_std2 - log_std1 + (var1 + (mean1 - mean2) ** 2) / (2 * var2) - 0.5).sum(
+        dim=1
+    )
     torch.testing.assert_close(dist1.kl(dist2), closed_form)
     torch.testing.assert_close(dist1.kl(dist1), torch.zeros(4))
 
@@ -101,8 +105,12 @@ def test_multi_categorical_is_the_sum_of_its_components():
     dist = TorchMultiCategorical(logits, None, input_lens=nvec)
     other = TorchMultiCategorical(other_logits, None, input_lens=nvec)
     parts = [torch.distributions.Categorical(logits=p) for p in torch.split(logits, nvec, dim=1)]
-    other_parts = [torch.distributions.Categorical(logits=p) for p in torch.split(other_logits, nvec, dim=1)]
-    torch.testing.assert_close(dist.logp(actions), sum(p.log_prob(actions[:, i]) for i, p in enumerate(parts)))
+    other_parts = [
+        torch.distributions.Categorical(logits=p) for p in torch.split(other_logits, nvec, dim=1)
+    ]
+    torch.testing.assert_close(
+        dist.logp(actions), sum(p.log_prob(actions[:, i]) for i, p in enumerate(parts))
+    )
     torch.testing.assert_close(dist.entropy(), sum(p.entropy() for p in parts))
     expected_kl = sum(torch.distributions.kl_divergence(p, q) for p, q in zip(parts, other_parts))
     torch.testing.assert_close(dist.kl(other), expected_kl)
@@ -128,12 +136,15 @@ def test_deterministic_samples_its_inputs_with_zero_logp_entropy_and_kl():
     assert dist.kl(TorchDeterministic(inputs * 2)).tolist() == [0.0, 0.0]
 
 
-@pytest.mark.parametrize("dist_class, inputs", [
-    (TorchCategorical, torch.randn(7, 3)),
-    (TorchDiagGaussian, torch.randn(7, 4)),
-    (functools.partial(TorchMultiCategorical, input_lens=[2, 3]), torch.randn(7, 5)),
-    (TorchDeterministic, torch.randn(7, 2)),
-])
+@pytest.mark.parametrize(
+    "dist_class, inputs",
+    [
+        (TorchCategorical, torch.randn(7, 3)),
+        (TorchDiagGaussian, torch.randn(7, 4)),
+        (functools.partial(TorchMultiCategorical, input_lens=[2, 3]), torch.randn(7, 5)),
+        (TorchDeterministic, torch.randn(7, 2)),
+    ],
+)
 def test_sampled_action_logp_is_the_logp_of_the_last_sample(dist_class, inputs):
     dist = dist_class(inputs, None)
     with pytest.raises(RuntimeError, match="call sample\\(\\) first"):
@@ -154,13 +165,16 @@ def test_kl_between_different_distribution_types_is_an_error():
         TorchCategorical(torch.zeros(1, 2)).kl(TorchDeterministic(torch.zeros(1, 2)))
 
 
-@pytest.mark.parametrize("dist_class, space, expected", [
-    (TorchCategorical, spaces.Discrete(5), 5),
-    (TorchMultiCategorical, spaces.MultiDiscrete([3, 4]), 7),
-    (TorchDiagGaussian, spaces.Box(-1, 1, (3,)), 6),
-    (TorchDiagGaussian, spaces.Box(-1, 1, (2, 3)), 12),
-    (TorchDeterministic, spaces.Box(-1, 1, (3,)), 3),
-])
+@pytest.mark.parametrize(
+    "dist_class, space, expected",
+    [
+        (TorchCategorical, spaces.Discrete(5), 5),
+        (TorchMultiCategorical, spaces.MultiDiscrete([3, 4]), 7),
+        (TorchDiagGaussian, spaces.Box(-1, 1, (3,)), 6),
+        (TorchDiagGaussian, spaces.Box(-1, 1, (2, 3)), 12),
+        (TorchDeterministic, spaces.Box(-1, 1, (3,)), 3),
+    ],
+)
 def test_required_model_output_shape_for_each_space(dist_class, space, expected):
     assert dist_class.required_model_output_shape(space, {}) == expected
 
@@ -170,10 +184,13 @@ def test_required_model_output_shape_rejects_the_wrong_space():
         TorchCategorical.required_model_output_shape(spaces.Box(-1, 1, (2,)), {})
 
 
-@pytest.mark.parametrize("space, dist_class, num_outputs", [
-    (spaces.Discrete(2), TorchCategorical, 2),
-    (spaces.Box(-2, 2, (3,)), TorchDiagGaussian, 6),
-])
+@pytest.mark.parametrize(
+    "space, dist_class, num_outputs",
+    [
+        (spaces.Discrete(2), TorchCategorical, 2),
+        (spaces.Box(-2, 2, (3,)), TorchDiagGaussian, 6),
+    ],
+)
 def test_catalog_picks_the_distribution_by_action_space(space, dist_class, num_outputs):
     assert ModelCatalog.get_action_dist(space, {}) == (dist_class, num_outputs)
 
@@ -187,7 +204,10 @@ def test_catalog_gives_multi_discrete_a_multi_categorical_with_input_lens():
 
 def test_catalog_deterministic_dist_type():
     space = spaces.Box(-1, 1, (2,))
-    assert ModelCatalog.get_action_dist(space, {}, dist_type="deterministic") == (TorchDeterministic, 2)
+    assert ModelCatalog.get_action_dist(space, {}, dist_type="deterministic") == (
+        TorchDeterministic,
+        2,
+    )
 
 
 def test_catalog_rejects_action_spaces_without_a_distribution():
@@ -211,7 +231,9 @@ class MyActionDist(ActionDistribution):
         return self.last_sample
 
     def logp(self, actions):
-        return torch.log_softmax(self.inputs[:, :2], dim=1).gather(1, torch.as_tensor(actions)[:, None])[:, 0]
+        return torch.log_softmax(self.inputs[:, :2], dim=1).gather(
+            1, torch.as_tensor(actions)[:, None]
+        )[:, 0]
 
 
 def test_custom_action_dist_registered_by_name_sets_the_model_output_size():
@@ -219,7 +241,9 @@ def test_custom_action_dist_registered_by_name_sets_the_model_output_size():
     config = {"custom_action_dist": "my_dist"}
     dist_class, num_outputs = ModelCatalog.get_action_dist(spaces.Discrete(2), config)
     assert (dist_class, num_outputs) == (MyActionDist, 7)
-    model = ModelCatalog.get_model_v2(spaces.Box(-1, 1, (3,)), spaces.Discrete(2), num_outputs, config)
+    model = ModelCatalog.get_model_v2(
+        spaces.Box(-1, 1, (3,)), spaces.Discrete(2), num_outputs, config
+    )
     logits, _ = model({"obs": torch.zeros(4, 3)})
     dist = dist_class(logits, model)
     dist.sample()
@@ -230,7 +254,10 @@ def test_custom_action_dist_registered_by_name_sets_the_model_output_size():
 
 def test_unknown_custom_action_dist_lists_the_registered_ones():
     ModelCatalog.register_custom_action_dist("my_dist", MyActionDist)
-    with pytest.raises(ValueError, match=r"No custom action dist is registered as 'my_dsit'\. Registered: \['my_dist'\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"No custom action dist is registered as 'my_dsit'\. Registered: \['my_dist'\]",
+    ):
         ModelCatalog.get_action_dist(spaces.Discrete(2), {"custom_action_dist": "my_dsit"})
 
 
@@ -240,5 +267,5 @@ def test_registering_a_non_distribution_is_a_type_error():
 
 
 def test_catalog_refuses_other_frameworks_with_a_pytorch_only_message():
-    with pytest.raises(ValueError, match="PyTorch-only.*\"framework\": \"torch\""):
+    with pytest.raises(ValueError, match='PyTorch-only.*"framework": "torch"'):
         ModelCatalog.get_action_dist(spaces.Discrete(2), {}, framework="tf")

@@ -95,7 +95,9 @@ def test_batched_map_detects_unflattened_batches():
     def unflattened(fn, items, batch_size):
         from course_lib.parallel import apply_to_chunk
 
-        return ray.get([ray.remote(apply_to_chunk).remote(fn, c) for c in chunked(items, batch_size)])
+        return ray.get(
+            [ray.remote(apply_to_chunk).remote(fn, c) for c in chunked(items, batch_size)]
+        )
 
     with pytest.raises(checks.CheckFailed, match="flatten"):
         checks.check_batched_map(unflattened)
@@ -257,14 +259,18 @@ def test_pool_map_detects_a_single_actor():
     import ray
 
     with pytest.raises(checks.CheckFailed, match="same actor"):
-        checks.check_pool_map(lambda actors, items: ray.get([actors[0].process.remote(v) for v in items]))
+        checks.check_pool_map(
+            lambda actors, items: ray.get([actors[0].process.remote(v) for v in items])
+        )
 
 
 def test_pool_map_detects_unordered_results():
     from ray.util import ActorPool
 
     def unordered(actors, items):
-        return sorted(ActorPool(actors).map(lambda a, v: a.process.remote(v), items), key=lambda r: -r[0])
+        return sorted(
+            ActorPool(actors).map(lambda a, v: a.process.remote(v), items), key=lambda r: -r[0]
+        )
 
     with pytest.raises(checks.CheckFailed, match="out of order"):
         checks.check_pool_map(unordered)
@@ -285,7 +291,9 @@ def test_a_stub_inside_an_actor_method_surfaces_as_not_implemented():
 
     with pytest.raises(NotImplementedError, match="Exercise 2.1") as raised:
         checks.check_scoreboard(ray.remote(ScoreboardStub))
-    assert type(raised.value) is NotImplementedError  # not Ray's wrapper: the exercise tests read the type name
+    assert (
+        type(raised.value) is NotImplementedError
+    )  # not Ray's wrapper: the exercise tests read the type name
 
 
 def test_a_missing_actor_method_is_named():

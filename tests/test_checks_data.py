@@ -98,8 +98,14 @@ def test_gae_accepts_a_correct_implementation(capsys):
 @pytest.mark.parametrize(
     "wrong, hint",
     [
-        (lambda r, v, nv, term, g, l: gae_right(r, v, nv, True, g, l), "on a truncated piece you used V = 0"),
-        (lambda r, v, nv, term, g, l: gae_right(r, v, nv, False, g, l), "on a terminated piece you bootstrapped"),
+        (
+            lambda r, v, nv, term, g, l: gae_right(r, v, nv, True, g, l),
+            "on a truncated piece you used V = 0",
+        ),
+        (
+            lambda r, v, nv, term, g, l: gae_right(r, v, nv, False, g, l),
+            "on a terminated piece you bootstrapped",
+        ),
         (lambda r, v, nv, term, g, l: gae_right(r, v, nv, not term, g, l), "swapped"),
         (lambda r, v, nv, term, g, l: gae_right(r, v, nv, term, g, 0.0), "one-step TD errors"),
         (lambda r, v, nv, term, g, l: gae_right(r, v, nv, term, g, l)[:-1], r"shape \(20,\)"),

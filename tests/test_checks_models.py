@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-import torch
 from torch import nn
 
 from course_lib import checks
@@ -42,7 +41,14 @@ def test_custom_model_accepts_a_two_headed_model(capsys):
     assert "Exercise 5.1 passed" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("model, hint", [(ValueNotSqueezed, "squeeze"), (FixedHidden, "hidden=48"), (nn.Linear, "subclasses TorchModelV2")])
+@pytest.mark.parametrize(
+    "model, hint",
+    [
+        (ValueNotSqueezed, "squeeze"),
+        (FixedHidden, "hidden=48"),
+        (nn.Linear, "subclasses TorchModelV2"),
+    ],
+)
 def test_custom_model_names_the_mistake(model, hint):
     with pytest.raises(checks.CheckFailed, match=hint):
         checks.check_custom_model(model)
@@ -72,16 +78,28 @@ def test_reinforce_loss_names_the_mistake(wrong, hint):
 
 
 def baseline_postprocess(policy, batch, other_agent_batches=None, episode=None):
-    return compute_advantages_by_episode(batch, policy.config["gamma"], use_gae=False, use_critic=True, value_fn=policy.compute_values)
+    return compute_advantages_by_episode(
+        batch,
+        policy.config["gamma"],
+        use_gae=False,
+        use_critic=True,
+        value_fn=policy.compute_values,
+    )
 
 
 def baseline_loss(policy, model, dist_class, train_batch):
-    pg_loss = policy_gradient_loss(policy, model, dist_class, train_batch)  # runs the model on this batch first
-    return pg_loss + 0.5 * masked_mean((model.value_function() - train_batch["value_targets"]) ** 2, train_batch)
+    pg_loss = policy_gradient_loss(
+        policy, model, dist_class, train_batch
+    )  # runs the model on this batch first
+    return pg_loss + 0.5 * masked_mean(
+        (model.value_function() - train_batch["value_targets"]) ** 2, train_batch
+    )
 
 
 def test_pg_with_baseline_accepts_the_reference(capsys):
-    cls = PGTorchPolicy.with_updates(name="PGWithBaseline", postprocess_fn=baseline_postprocess, loss_fn=baseline_loss)
+    cls = PGTorchPolicy.with_updates(
+        name="PGWithBaseline", postprocess_fn=baseline_postprocess, loss_fn=baseline_loss
+    )
     checks.check_pg_with_baseline(cls)
     assert "Exercise 6.2 passed" in capsys.readouterr().out
 
@@ -100,4 +118,6 @@ def test_pg_with_baseline_detects_plain_returns():
 
 def test_pg_with_baseline_wants_the_name():
     with pytest.raises(checks.CheckFailed, match="name='PGWithBaseline'"):
-        checks.check_pg_with_baseline(PGTorchPolicy.with_updates(postprocess_fn=baseline_postprocess, loss_fn=baseline_loss))
+        checks.check_pg_with_baseline(
+            PGTorchPolicy.with_updates(postprocess_fn=baseline_postprocess, loss_fn=baseline_loss)
+        )

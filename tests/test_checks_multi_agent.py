@@ -80,7 +80,16 @@ def test_player1_not_learning_is_explained():
 
 
 class CopyLastRight(HeuristicPolicy):
-    def compute_actions(self, obs_batch, state_batches=None, prev_action_batch=None, prev_reward_batch=None, explore=None, timestep=None, **kwargs):
+    def compute_actions(
+        self,
+        obs_batch,
+        state_batches=None,
+        prev_action_batch=None,
+        prev_reward_batch=None,
+        explore=None,
+        timestep=None,
+        **kwargs,
+    ):
         return np.asarray(obs_batch, dtype=np.int64), [], {}
 
 

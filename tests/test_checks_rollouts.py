@@ -17,7 +17,9 @@ from course_lib.sample_batch import SampleBatch
 def training_step_right(workers):
     import ray
 
-    batch = SampleBatch.concat_samples(ray.get([w.sample.remote() for w in workers.remote_workers()]))
+    batch = SampleBatch.concat_samples(
+        ray.get([w.sample.remote() for w in workers.remote_workers()])
+    )
     policy = workers.local_worker().get_policy()
     result = policy.learn_on_batch(batch)
     weights = ray.put({"default_policy": policy.get_weights()})
@@ -34,7 +36,9 @@ def test_training_step_detects_a_missing_broadcast(ray_session):
     def no_broadcast(workers):
         import ray
 
-        batch = SampleBatch.concat_samples(ray.get([w.sample.remote() for w in workers.remote_workers()]))
+        batch = SampleBatch.concat_samples(
+            ray.get([w.sample.remote() for w in workers.remote_workers()])
+        )
         return workers.local_worker().get_policy().learn_on_batch(batch)
 
     with pytest.raises(checks.CheckFailed, match="still has the old weights"):
@@ -56,16 +60,30 @@ def test_training_step_detects_one_worker_only(ray_session):
 
 
 class DecayingBoltzmannRight(Exploration):
-    def __init__(self, action_space, *, initial_temperature=1.0, final_temperature=0.1, temperature_timesteps=1000, **kwargs):
+    def __init__(
+        self,
+        action_space,
+        *,
+        initial_temperature=1.0,
+        final_temperature=0.1,
+        temperature_timesteps=1000,
+        **kwargs,
+    ):
         super().__init__(action_space, **kwargs)
-        self.initial, self.final, self.steps = initial_temperature, final_temperature, temperature_timesteps
+        self.initial, self.final, self.steps = (
+            initial_temperature,
+            final_temperature,
+            temperature_timesteps,
+        )
         self.temperature = initial_temperature
 
     def get_exploration_action(self, *, action_distribution, timestep, explore=True):
         inputs = action_distribution.inputs
         if not explore:
             return inputs.argmax(dim=-1), torch.zeros(len(inputs))
-        self.temperature = self.initial + min(timestep / self.steps, 1.0) * (self.final - self.initial)
+        self.temperature = self.initial + min(timestep / self.steps, 1.0) * (
+            self.final - self.initial
+        )
         dist = torch.distributions.Categorical(logits=inputs / self.temperature)
         actions = dist.sample()
         return actions, dist.log_prob(actions)
@@ -76,7 +94,9 @@ class DecayingBoltzmannRight(Exploration):
 
 class ConstantBoltzmann(DecayingBoltzmannRight):
     def get_exploration_action(self, *, action_distribution, timestep, explore=True):
-        return super().get_exploration_action(action_distribution=action_distribution, timestep=0, explore=explore)
+        return super().get_exploration_action(
+            action_distribution=action_distribution, timestep=0, explore=explore
+        )
 
 
 def test_decaying_boltzmann_accepts_a_correct_class(capsys):
@@ -122,7 +142,9 @@ def test_pole_angle_accepts_the_seed_callback(capsys):
     assert "Exercise 9.1 passed" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("callbacks, hint", [(PoleAngleSigned, "absolute value"), (PoleAngleNeverReset, "fresh list")])
+@pytest.mark.parametrize(
+    "callbacks, hint", [(PoleAngleSigned, "absolute value"), (PoleAngleNeverReset, "fresh list")]
+)
 def test_pole_angle_names_the_mistake(callbacks, hint):
     with pytest.raises(checks.CheckFailed, match=hint):
         checks.check_pole_angle_callbacks(callbacks)

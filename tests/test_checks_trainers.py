@@ -42,7 +42,9 @@ def evaluate_until_terminated(trainer, env, seed):
     episode_reward, terminated = 0.0, False
     obs, info = env.reset(seed=seed)
     while not terminated:
-        obs, reward, terminated, truncated, info = env.step(trainer.compute_single_action(obs, explore=False))
+        obs, reward, terminated, truncated, info = env.step(
+            trainer.compute_single_action(obs, explore=False)
+        )
         episode_reward += reward
     return episode_reward
 
@@ -60,7 +62,9 @@ def evaluate_without_unpacking_reset(trainer, env, seed):
     episode_reward, terminated, truncated = 0.0, False, False
     obs = env.reset(seed=seed)
     while not (terminated or truncated):
-        obs, reward, terminated, truncated, info = env.step(trainer.compute_single_action(obs, explore=False))
+        obs, reward, terminated, truncated, info = env.step(
+            trainer.compute_single_action(obs, explore=False)
+        )
         episode_reward += reward
     return episode_reward
 
@@ -69,7 +73,9 @@ def evaluate_unseeded(trainer, env, seed):
     episode_reward, terminated, truncated = 0.0, False, False
     obs, info = env.reset()
     while not (terminated or truncated):
-        obs, reward, terminated, truncated, info = env.step(trainer.compute_single_action(obs, explore=False))
+        obs, reward, terminated, truncated, info = env.step(
+            trainer.compute_single_action(obs, explore=False)
+        )
         episode_reward += reward
     return episode_reward
 
@@ -78,7 +84,9 @@ def evaluate_last_reward(trainer, env, seed):
     terminated = truncated = False
     obs, info = env.reset(seed=seed)
     while not (terminated or truncated):
-        obs, reward, terminated, truncated, info = env.step(trainer.compute_single_action(obs, explore=False))
+        obs, reward, terminated, truncated, info = env.step(
+            trainer.compute_single_action(obs, explore=False)
+        )
     return reward
 
 

@@ -14,8 +14,14 @@ import pytest
 from course_lib import checks
 from course_lib.checks import tune as tune_check
 
-PG_CONFIG = {"env": "CartPole-v1", "seed": 0, "num_envs_per_worker": 4, "rollout_fragment_length": 100,
-             "train_batch_size": 400, "model": {"fcnet_hiddens": [32]}}
+PG_CONFIG = {
+    "env": "CartPole-v1",
+    "seed": 0,
+    "num_envs_per_worker": 4,
+    "rollout_fragment_length": 100,
+    "train_batch_size": 400,
+    "model": {"fcnet_hiddens": [32]},
+}
 
 
 def right_search(storage_path, lrs, iterations):
@@ -32,7 +38,9 @@ def right_search(storage_path, lrs, iterations):
         verbose=0,
     )
     best_trial = analysis.get_best_trial("episode_reward_mean", "max")
-    return best_trial.config["lr"], analysis.get_best_checkpoint(best_trial, "episode_reward_mean", "max").path
+    return best_trial.config["lr"], analysis.get_best_checkpoint(
+        best_trial, "episode_reward_mean", "max"
+    ).path
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +78,9 @@ def test_the_recorded_trials_differ(recorded):
 
     analysis = tune.ExperimentAnalysis(os.path.join(recorded, os.listdir(recorded)[0]))
     rewards = {trial.last_result["episode_reward_mean"] for trial in analysis.trials}
-    assert len(rewards) == len(tune_check.LRS), "the best and the worst trial must differ for the mode='min' test to mean anything"
+    assert len(rewards) == len(tune_check.LRS), (
+        "the best and the worst trial must differ for the mode='min' test to mean anything"
+    )
 
 
 def test_accepts_the_best_trials_lr_and_checkpoint(recorded, capsys):
@@ -92,8 +102,12 @@ def test_accepts_a_tuner_search(ray_session, capsys):
             PGTrainer,
             param_space={**PG_CONFIG, "lr": tune.grid_search(lrs)},
             tune_config=tune.TuneConfig(metric="episode_reward_mean", mode="max"),
-            run_config=tune.RunConfig(storage_path=storage_path, stop={"training_iteration": iterations},
-                                      checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=True), verbose=0),
+            run_config=tune.RunConfig(
+                storage_path=storage_path,
+                stop={"training_iteration": iterations},
+                checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=True),
+                verbose=0,
+            ),
         )
         best = tuner.fit().get_best_result()
         return best.config["lr"], best.checkpoint.path
@@ -108,8 +122,13 @@ def test_detects_a_list_instead_of_grid_search(ray_session):
 
         from course_lib.agents.pg import PGTrainer
 
-        tune.run(PGTrainer, config={**PG_CONFIG, "lr": lrs}, stop={"training_iteration": iterations},
-                 storage_path=storage_path, verbose=0)
+        tune.run(
+            PGTrainer,
+            config={**PG_CONFIG, "lr": lrs},
+            stop={"training_iteration": iterations},
+            storage_path=storage_path,
+            verbose=0,
+        )
 
     with pytest.raises(checks.CheckFailed, match=r"whole list as its lr.*tune\.grid_search\(lrs\)"):
         checks.check_tune_search(list_search)
@@ -122,7 +141,10 @@ def test_detects_the_wrong_number_of_iterations(recorded, monkeypatch):
         trial, checkpoint = best_of(analysis)
         return trial.config["lr"], checkpoint.path
 
-    with pytest.raises(checks.CheckFailed, match=r'stop after exactly 3 iterations.*stop=\{"training_iteration": iterations\}'):
+    with pytest.raises(
+        checks.CheckFailed,
+        match=r'stop after exactly 3 iterations.*stop=\{"training_iteration": iterations\}',
+    ):
         checks.check_tune_search(replaying(recorded, answer))
 
 
@@ -159,7 +181,9 @@ def test_detects_another_trials_checkpoint(recorded):
         _, other_checkpoint = worst_of(analysis)
         return best.config["lr"], other_checkpoint.path
 
-    with pytest.raises(checks.CheckFailed, match=r"belongs to the trial with lr=\S+, not to the best trial"):
+    with pytest.raises(
+        checks.CheckFailed, match=r"belongs to the trial with lr=\S+, not to the best trial"
+    ):
         checks.check_tune_search(replaying(recorded, answer))
 
 
@@ -179,7 +203,9 @@ def test_detects_results_written_elsewhere(ray_session):
 
 def test_detects_a_missing_pair(recorded):
     with pytest.raises(checks.CheckFailed, match=r"return a pair \(best_lr, checkpoint_path\)"):
-        checks.check_tune_search(replaying(recorded, lambda analysis: best_of(analysis)[0].config["lr"]))
+        checks.check_tune_search(
+            replaying(recorded, lambda analysis: best_of(analysis)[0].config["lr"])
+        )
 
 
 def test_wants_the_function_itself():

@@ -27,9 +27,19 @@ cartpole-pg:
 
 
 def course_rl(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])))
-    return subprocess.run([sys.executable, "-m", "course_lib.cli", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    env = dict(
+        os.environ,
+        OMP_NUM_THREADS="1",
+        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "course_lib.cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -37,9 +47,24 @@ def trained(tmp_path_factory):
     """Two PG iterations from a tuned-example file, with command-line overrides and a checkpoint each."""
     cwd = tmp_path_factory.mktemp("train")
     (cwd / "cartpole-pg.yaml").write_text(EXPERIMENT_FILE)
-    run = course_rl("train", "-f", "cartpole-pg.yaml", "--stop", '{"training_iteration": 2}',
-                    "--config", '{"num_envs_per_worker": 2}', "--checkpoint-freq", "1",
-                    "--storage-path", "results", "--num-cpus", "2", "--seed", "0", cwd=cwd)
+    run = course_rl(
+        "train",
+        "-f",
+        "cartpole-pg.yaml",
+        "--stop",
+        '{"training_iteration": 2}',
+        "--config",
+        '{"num_envs_per_worker": 2}',
+        "--checkpoint-freq",
+        "1",
+        "--storage-path",
+        "results",
+        "--num-cpus",
+        "2",
+        "--seed",
+        "0",
+        cwd=cwd,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     trial_dirs = list((cwd / "results" / "cartpole-pg").glob("PG_CartPole-v1_*"))
     assert len(trial_dirs) == 1, list((cwd / "results").rglob("*"))
@@ -53,7 +78,10 @@ def test_train_writes_tune_results_folder(trained):
     assert [int(row["training_iteration"]) for row in rows] == [1, 2]
     assert len((trial_dir / "result.json").read_text().splitlines()) == 2
     assert list(trial_dir.glob("events.out.tfevents.*"))
-    assert sorted(p.name for p in trial_dir.glob("checkpoint_*")) == ["checkpoint_000000", "checkpoint_000001"]
+    assert sorted(p.name for p in trial_dir.glob("checkpoint_*")) == [
+        "checkpoint_000000",
+        "checkpoint_000001",
+    ]
 
 
 def test_train_merges_file_config_with_command_line(trained):
@@ -73,8 +101,19 @@ def test_train_prints_one_line_per_iteration_and_the_last_checkpoint(trained):
 
 def test_rollout_prints_episode_returns_and_their_mean(trained):
     cwd, trial_dir, _ = trained
-    run = course_rl("rollout", str(trial_dir / "checkpoint_000001"), "--run", "PG", "--env", "CartPole-v1",
-                    "--episodes", "3", "--seed", "1", cwd=cwd)
+    run = course_rl(
+        "rollout",
+        str(trial_dir / "checkpoint_000001"),
+        "--run",
+        "PG",
+        "--env",
+        "CartPole-v1",
+        "--episodes",
+        "3",
+        "--seed",
+        "1",
+        cwd=cwd,
+    )
     assert run.returncode == 0, run.stderr
     returns = [float(r) for r in re.findall(r"^Episode +\d+: return +([\d.]+)", run.stdout, re.M)]
     assert len(returns) == 3 and all(r >= 1 for r in returns)
@@ -102,10 +141,14 @@ def test_rollout_of_a_folder_that_is_not_a_checkpoint_exits_2(tmp_path, capsys):
 
 
 def test_unknown_algorithm_exits_2_with_the_closest_name_and_no_traceback(tmp_path):
-    run = course_rl("train", "--run", "PPX", "--env", "CartPole-v1", "--storage-path", "results", cwd=tmp_path)
+    run = course_rl(
+        "train", "--run", "PPX", "--env", "CartPole-v1", "--storage-path", "results", cwd=tmp_path
+    )
     assert run.returncode == 2
-    assert run.stderr.strip() == ("course-rl train: error: Unknown algorithm 'PPX'. Did you mean 'PPO'? "
-                                  "Available: PG, A2C, PPO, DQN.")
+    assert run.stderr.strip() == (
+        "course-rl train: error: Unknown algorithm 'PPX'. Did you mean 'PPO'? "
+        "Available: PG, A2C, PPO, DQN."
+    )
     assert not (tmp_path / "results").exists()  # stopped before Ray and Tune started
 
 
@@ -114,13 +157,27 @@ def test_unknown_algorithm_exits_2_with_the_closest_name_and_no_traceback(tmp_pa
     [
         (["--config", '{"lr": }'], "--config is not valid JSON"),
         (["--stop", "[1]"], "--stop should be a JSON object"),
-        (["--stop", '{"episode_reward_mean": "high"}'], "Stop criterion 'episode_reward_mean' should be a number"),
-        (["--config", '{"num_worker": 1}'], "Unknown config key 'num_worker'. Did you mean 'num_workers'?"),
+        (
+            ["--stop", '{"episode_reward_mean": "high"}'],
+            "Stop criterion 'episode_reward_mean' should be a number",
+        ),
+        (
+            ["--config", '{"num_worker": 1}'],
+            "Unknown config key 'num_worker'. Did you mean 'num_workers'?",
+        ),
         (["--config", '{"lr": "fast"}'], "Config key 'lr' expects a float"),
         (["--env", "CartPole-v9"], "Unknown environment 'CartPole-v9'"),
         (["-f", "no_such_file.yaml"], "No such file: 'no_such_file.yaml'"),
     ],
-    ids=["bad-json", "stop-not-a-dict", "stop-not-a-number", "unknown-config-key", "wrong-type", "unknown-env", "missing-file"],
+    ids=[
+        "bad-json",
+        "stop-not-a-dict",
+        "stop-not-a-number",
+        "unknown-config-key",
+        "wrong-type",
+        "unknown-env",
+        "missing-file",
+    ],
 )
 def test_train_mistakes_exit_2_with_one_clear_line(tmp_path, monkeypatch, capsys, args, message):
     monkeypatch.chdir(tmp_path)
@@ -135,9 +192,14 @@ def test_train_mistakes_exit_2_with_one_clear_line(tmp_path, monkeypatch, capsys
 
 
 def test_experiment_file_with_an_unknown_key_names_the_valid_ones(tmp_path, capsys):
-    (tmp_path / "bad.yaml").write_text("cartpole-pg:\n  run: PG\n  env: CartPole-v1\n  stopp: {training_iteration: 1}\n")
+    (tmp_path / "bad.yaml").write_text(
+        "cartpole-pg:\n  run: PG\n  env: CartPole-v1\n  stopp: {training_iteration: 1}\n"
+    )
     assert main(["train", "-f", str(tmp_path / "bad.yaml")]) == 2
-    assert "unknown key 'stopp' in experiment 'cartpole-pg'. Valid keys: run, env, stop" in capsys.readouterr().err
+    assert (
+        "unknown key 'stopp' in experiment 'cartpole-pg'. Valid keys: run, env, stop"
+        in capsys.readouterr().err
+    )
 
 
 def test_misspelled_stop_metric_stops_the_run_and_names_the_metric():
@@ -157,8 +219,11 @@ def test_stop_criteria_compare_nested_metrics_like_tune():
 def test_a_trial_needing_more_cpus_than_ray_has_is_refused_with_both_fixes():
     from course_lib.agents.pg import PGTrainer
 
-    with pytest.raises(UsageError, match=r"num_workers=2 needs 3 CPUs .* but Ray has 2\. Pass --num-cpus 3 .*"
-                                         r"--config '\{\"num_workers\": 1\}'"):
+    with pytest.raises(
+        UsageError,
+        match=r"num_workers=2 needs 3 CPUs .* but Ray has 2\. Pass --num-cpus 3 .*"
+        r"--config '\{\"num_workers\": 1\}'",
+    ):
         _check_cpus(PGTrainer, {"env": "CartPole-v1", "num_workers": 2}, cpus=2)
     _check_cpus(PGTrainer, {"env": "CartPole-v1", "num_workers": 1}, cpus=2)
 

@@ -83,7 +83,9 @@ print(json.dumps({"node": ray.get_runtime_context().get_node_id(), "cpus": ray.c
 def test_ray_address_joins_the_running_cluster(ray_session):
     address = ray_session.get_runtime_context().gcs_address
     env = {**os.environ, "RAY_ADDRESS": address}
-    done = subprocess.run([sys.executable, "-c", JOIN_SCRIPT], env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", JOIN_SCRIPT], env=env, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     joined = json.loads(done.stdout.strip().splitlines()[-1])
     assert joined == {"node": ray_session.get_runtime_context().get_node_id(), "cpus": 2.0}

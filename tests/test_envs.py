@@ -21,8 +21,8 @@ from course_lib.envs import (
     make_env,
     register_env,
     registered_envs,
+    registry,
 )
-from course_lib.envs import registry
 
 
 @pytest.fixture(autouse=True)
@@ -473,7 +473,9 @@ def test_check_env_rejects_bad_n_steps():
 def test_registered_envs_reach_tunes_registry_for_trial_processes(monkeypatch):
     from ray.tune.registry import ENV_CREATOR, _global_registry
 
-    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))  # the new name leaves with the test
+    monkeypatch.setattr(
+        registry, "_REGISTRY", dict(registry._REGISTRY)
+    )  # the new name leaves with the test
 
     import course_lib.agents  # noqa: F401  (loads Tune and shares the envs registered so far)
 

@@ -50,7 +50,12 @@ CONFIG = {"rollout_fragment_length": 50, "seed": 0, "model": {"fcnet_hiddens": [
 
 
 def local_workers(policy_class=PGTorchPolicy, **config) -> WorkerSet:
-    return WorkerSet(env_creator=cartpole, policy_class=policy_class, trainer_config={**CONFIG, **config}, num_workers=0)
+    return WorkerSet(
+        env_creator=cartpole,
+        policy_class=policy_class,
+        trainer_config={**CONFIG, **config},
+        num_workers=0,
+    )
 
 
 def run_op(op, *items):
@@ -77,7 +82,9 @@ class RecordingPolicy(PGTorchPolicy):
     def learn_on_batch(self, samples):
         self.calls.append(samples)
         result = self._learn(samples)
-        result["learner_stats"].update(rows=samples.count, call=len(self.calls), note="not a number")
+        result["learner_stats"].update(
+            rows=samples.count, call=len(self.calls), note="not a number"
+        )
         result["td_error"] = np.arange(samples.count, dtype=np.float32)
         return result
 
@@ -104,9 +111,12 @@ class TargetPolicy(PGTorchPolicy):
 
 # --- LocalIterator ---------------------------------------------------------------------------------
 
+
 def test_operators_compose_lazily_and_pull_only_what_is_needed():
     pulled = []
-    times_ten = LocalIterator(lambda: iter(range(100))).for_each(lambda x: pulled.append(x) or 10 * x)
+    times_ten = LocalIterator(lambda: iter(range(100))).for_each(
+        lambda x: pulled.append(x) or 10 * x
+    )
     assert pulled == []
     plan = times_ten.filter(lambda x: x % 20 == 0).combine(lambda x: [x, x + 1]).batch(3)
     assert plan.take(2) == [[0, 1, 20], [21, 40, 41]]
@@ -126,7 +136,9 @@ def test_derived_iterators_share_one_metrics_context_that_operators_can_read():
 
 
 def test_shared_metrics_outside_a_running_plan_is_a_clear_error():
-    with pytest.raises(RuntimeError, match="outside a running execution plan.*iterator.shared_metrics"):
+    with pytest.raises(
+        RuntimeError, match="outside a running execution plan.*iterator.shared_metrics"
+    ):
         _get_shared_metrics()
 
 
@@ -171,6 +183,7 @@ def test_metrics_context_counters_round_trip_through_plain_state():
 
 # --- rollout operators -----------------------------------------------------------------------------
 
+
 def test_parallel_rollouts_samples_the_local_worker_and_counts_steps():
     workers = local_workers()
     rollouts = ParallelRollouts(workers, mode="bulk_sync")
@@ -194,7 +207,9 @@ def test_concat_batches_waits_for_the_minimum_then_emits_one_batch():
     [batch] = concat(pieces[2])
     np.testing.assert_array_equal(batch["x"], np.arange(120))
     assert concat(pieces[3]) == []  # the buffer starts over
-    assert [b.count for b in LocalIterator(pieces).combine(ConcatBatches(min_batch_size=80)).take(5)] == [80, 80]
+    assert [
+        b.count for b in LocalIterator(pieces).combine(ConcatBatches(min_batch_size=80)).take(5)
+    ] == [80, 80]
 
 
 def test_concat_batches_counts_env_or_agent_steps():
@@ -220,17 +235,24 @@ def test_standardize_fields_gives_mean_zero_std_one_and_leaves_the_input_alone()
     batch = local_workers().local_worker().sample()
     original = batch["advantages"].copy()
     result = StandardizeFields(["advantages"])(batch)
-    assert abs(result["advantages"].mean()) < 1e-5 and result["advantages"].std() == pytest.approx(1.0, abs=1e-4)
+    assert abs(result["advantages"].mean()) < 1e-5 and result["advantages"].std() == pytest.approx(
+        1.0, abs=1e-4
+    )
     np.testing.assert_array_equal(batch["advantages"], original)
     assert result["advantages"].dtype == original.dtype
-    multi = StandardizeFields(["v"])(MultiAgentBatch({"a": SampleBatch(v=[1.0, 3.0]), "b": SampleBatch(v=[5.0, 5.0])}, 2))
+    multi = StandardizeFields(["v"])(
+        MultiAgentBatch({"a": SampleBatch(v=[1.0, 3.0]), "b": SampleBatch(v=[5.0, 5.0])}, 2)
+    )
     np.testing.assert_allclose(multi.policy_batches["a"]["v"], [-1.0, 1.0])
-    np.testing.assert_allclose(multi.policy_batches["b"]["v"], [0.0, 0.0])  # std 0: no division by zero
+    np.testing.assert_allclose(
+        multi.policy_batches["b"]["v"], [0.0, 0.0]
+    )  # std 0: no division by zero
     with pytest.raises(KeyError, match="no column"):
         StandardizeFields(["missing"])(batch)
 
 
 # --- train operators -------------------------------------------------------------------------------
+
 
 def set_steps_sampled(steps):
     def setter(item):
@@ -249,7 +271,9 @@ def test_train_one_step_learns_once_and_reports_stats_counters_and_timestep():
     [(trained, info)] = plan.take(1)
     assert trained is batch and policy.calls == [batch]
     assert not same_weights(before, policy.get_weights())
-    np.testing.assert_array_equal(info["default_policy"]["td_error"], np.arange(50))  # extra outputs kept
+    np.testing.assert_array_equal(
+        info["default_policy"]["td_error"], np.arange(50)
+    )  # extra outputs kept
     metrics = plan.shared_metrics
     assert metrics.info["learner"]["default_policy"]["rows"] == 50
     assert metrics.counters[STEPS_TRAINED_COUNTER] == 50 and metrics.timers["learn"].count == 1
@@ -264,7 +288,12 @@ def test_train_one_step_runs_epochs_of_shuffled_minibatches_and_averages_stats()
     [(_, info)], _ = run_op(TrainOneStep(workers, num_sgd_iter=3, sgd_minibatch_size=64), batch)
     assert [call.count for call in policy.calls] == [64] * 9
     stats = info["default_policy"]["learner_stats"]
-    assert stats["rows"] == 64 and stats["call"] == 5.0 and "note" not in stats and "total_loss" in stats
+    assert (
+        stats["rows"] == 64
+        and stats["call"] == 5.0
+        and "note" not in stats
+        and "total_loss" in stats
+    )
     assert "td_error" not in info["default_policy"]
     rows = lambda b: set(zip(b["eps_id"].tolist(), b["t"].tolist()))  # noqa: E731
     epoch = policy.calls[:3]
@@ -274,7 +303,9 @@ def test_train_one_step_runs_epochs_of_shuffled_minibatches_and_averages_stats()
     policy.calls.clear()
     np.random.seed(0)
     run_op(TrainOneStep(workers, num_sgd_iter=3, sgd_minibatch_size=64), batch)
-    assert all(np.array_equal(a, b["obs"]) for a, b in zip(first_order, policy.calls))  # np.random decides
+    assert all(
+        np.array_equal(a, b["obs"]) for a, b in zip(first_order, policy.calls)
+    )  # np.random decides
 
 
 def test_train_one_step_uses_the_whole_batch_when_smaller_than_a_minibatch_or_recurrent():
@@ -286,7 +317,9 @@ def test_train_one_step_uses_the_whole_batch_when_smaller_than_a_minibatch_or_re
     big = SampleBatch.concat_samples([recurrent.local_worker().sample() for _ in range(4)])
     run_op(TrainOneStep(recurrent, num_sgd_iter=2, sgd_minibatch_size=64), big)
     calls = recurrent.local_worker().get_policy().calls
-    assert len(calls) == 2 and all(np.array_equal(call["obs"], big["obs"]) for call in calls)  # in order
+    assert len(calls) == 2 and all(
+        np.array_equal(call["obs"], big["obs"]) for call in calls
+    )  # in order
 
 
 def test_train_one_step_trains_each_policy_of_a_multi_agent_batch_on_its_rows():
@@ -296,8 +329,15 @@ def test_train_one_step_trains_each_policy_of_a_multi_agent_batch_on_its_rows():
     first, second = local.sample(), local.sample()
     multi = MultiAgentBatch({"default_policy": first, "other": second}, env_steps=50)
     [(_, info)], metrics = run_op(TrainOneStep(workers, policies=["other"]), multi)
-    assert list(info) == ["other"] and local.policy_map["other"].calls == [second] and local.get_policy().calls == []
-    assert metrics.counters[STEPS_TRAINED_COUNTER] == 50 and metrics.counters["num_agent_steps_trained"] == 100
+    assert (
+        list(info) == ["other"]
+        and local.policy_map["other"].calls == [second]
+        and local.get_policy().calls == []
+    )
+    assert (
+        metrics.counters[STEPS_TRAINED_COUNTER] == 50
+        and metrics.counters["num_agent_steps_trained"] == 100
+    )
     [(_, info)], _ = run_op(TrainOneStep(workers), multi)
     assert set(info) == {"default_policy", "other"} and local.get_policy().calls == [first]
     with pytest.raises(KeyError, match="no policy 'ghost' on the local worker"):
@@ -314,7 +354,10 @@ def test_compute_then_apply_gradients_changes_the_weights_once():
     assert same_weights(before, policy.get_weights())  # computing alone changes nothing
     assert "total_loss" in metrics.info["learner"]["default_policy"]
     _, metrics = run_op(ApplyGradients(workers), (grads, count))
-    assert not same_weights(before, policy.get_weights()) and metrics.counters[STEPS_TRAINED_COUNTER] == 50
+    assert (
+        not same_weights(before, policy.get_weights())
+        and metrics.counters[STEPS_TRAINED_COUNTER] == 50
+    )
 
 
 def test_async_gradients_without_remote_workers_computes_on_the_local_worker():
@@ -339,17 +382,32 @@ def test_update_target_network_fires_every_target_update_freq_steps():
         seen.append((_get_shared_metrics().counters[STEPS_SAMPLED_COUNTER], policy.target_updates))
         return item
 
-    plan = LocalIterator(range(10)).for_each(sample_30_steps).for_each(UpdateTargetNetwork(workers, 100)).for_each(record)
+    plan = (
+        LocalIterator(range(10))
+        .for_each(sample_30_steps)
+        .for_each(UpdateTargetNetwork(workers, 100))
+        .for_each(record)
+    )
     plan.take(10)
-    fired_at = [steps for (steps, updates), (_, before) in zip(seen, [(0, 0), *seen]) if updates > before]
+    fired_at = [
+        steps for (steps, updates), (_, before) in zip(seen, [(0, 0), *seen]) if updates > before
+    ]
     assert fired_at == [120, 240] and policy.target_updates == 2
-    assert plan.shared_metrics.counters[LAST_TARGET_UPDATE_TS] == 240 and plan.shared_metrics.counters[NUM_TARGET_UPDATES] == 2
-    by_trained = LocalIterator(range(10)).for_each(sample_30_steps).for_each(UpdateTargetNetwork(workers, 100, by_steps_trained=True))
+    assert (
+        plan.shared_metrics.counters[LAST_TARGET_UPDATE_TS] == 240
+        and plan.shared_metrics.counters[NUM_TARGET_UPDATES] == 2
+    )
+    by_trained = (
+        LocalIterator(range(10))
+        .for_each(sample_30_steps)
+        .for_each(UpdateTargetNetwork(workers, 100, by_steps_trained=True))
+    )
     by_trained.take(10)
     assert policy.target_updates == 2  # nothing was trained
 
 
 # --- replay operators ------------------------------------------------------------------------------
+
 
 def test_replay_is_not_ready_until_learning_starts_and_never_blocks_storing():
     buffer = ReplayBuffer(1000, seed=0)
@@ -361,7 +419,9 @@ def test_replay_is_not_ready_until_learning_starts_and_never_blocks_storing():
     train_op = replay_op.for_each(lambda batch: sizes_when_replayed.append(len(buffer)) or batch)
     replayed = Concurrently([store_op, train_op], mode="round_robin", output_indexes=[1]).take(3)
     assert sizes_when_replayed == [40, 60, 80]
-    assert all(b.count == 8 and b["x"].max() < size for b, size in zip(replayed, sizes_when_replayed))
+    assert all(
+        b.count == 8 and b["x"].max() < size for b, size in zip(replayed, sizes_when_replayed)
+    )
 
 
 def test_update_priorities_uses_the_td_errors_of_the_replayed_rows():
@@ -391,23 +451,35 @@ def test_store_to_replay_buffer_explains_multi_policy_batches():
 
 # --- Concurrently ----------------------------------------------------------------------------------
 
+
 def recorded_source(name, n, pulled):
     return LocalIterator([f"{name}{i}" for i in range(n)]).for_each(lambda x: pulled.append(x) or x)
 
 
 def test_concurrently_round_robin_pulls_every_op_but_outputs_only_the_chosen():
     pulled = []
-    out = Concurrently([recorded_source("a", 4, pulled), recorded_source("b", 2, pulled)], output_indexes=[1]).take(10)
+    out = Concurrently(
+        [recorded_source("a", 4, pulled), recorded_source("b", 2, pulled)], output_indexes=[1]
+    ).take(10)
     assert out == ["b0", "b1"]
     assert pulled == ["a0", "b0", "a1", "b1", "a2", "a3"]
 
 
 def test_concurrently_round_robin_weights_and_skipped_not_ready_items():
     pulled = []
-    weighted = Concurrently([recorded_source("a", 4, pulled), recorded_source("b", 4, pulled)], round_robin_weights=[2, 1])
+    weighted = Concurrently(
+        [recorded_source("a", 4, pulled), recorded_source("b", 4, pulled)],
+        round_robin_weights=[2, 1],
+    )
     assert weighted.take(6) == ["a0", "a1", "b0", "a2", "a3", "b1"]
     flaky = LocalIterator(["x0", NextValueNotReady(), "x1"])
-    assert Concurrently([flaky, LocalIterator(["y0", "y1", "y2"])]).take(10) == ["x0", "y0", "y1", "x1", "y2"]
+    assert Concurrently([flaky, LocalIterator(["y0", "y1", "y2"])]).take(10) == [
+        "x0",
+        "y0",
+        "y1",
+        "x1",
+        "y2",
+    ]
 
 
 def test_concurrently_shares_one_metrics_context_between_separately_built_ops():
@@ -418,7 +490,10 @@ def test_concurrently_shares_one_metrics_context_between_separately_built_ops():
 
         return counter
 
-    a, b = LocalIterator(range(3)).for_each(count("a")), LocalIterator(range(3)).for_each(count("b"))
+    a, b = (
+        LocalIterator(range(3)).for_each(count("a")),
+        LocalIterator(range(3)).for_each(count("b")),
+    )
     merged = Concurrently([a, b])
     merged.take(6)
     assert a.shared_metrics is b.shared_metrics is merged.shared_metrics
@@ -428,10 +503,14 @@ def test_concurrently_shares_one_metrics_context_between_separately_built_ops():
 def test_concurrently_async_delivers_everything_and_its_threads_stop_when_closed():
     merged = Concurrently([LocalIterator(range(5)), LocalIterator(range(100, 105))], mode="async")
     assert sorted(merged.take(10)) == [0, 1, 2, 3, 4, 100, 101, 102, 103, 104]
-    endless = Concurrently([LocalIterator(itertools.count()), LocalIterator(itertools.count(1000))], mode="async")
+    endless = Concurrently(
+        [LocalIterator(itertools.count()), LocalIterator(itertools.count(1000))], mode="async"
+    )
     assert len(endless.take(5)) == 5
     endless.close()
-    for thread in [t for t in threading.enumerate() if t.name.startswith("course_lib-concurrently-")]:
+    for thread in [
+        t for t in threading.enumerate() if t.name.startswith("course_lib-concurrently-")
+    ]:
         thread.join(timeout=10)
         assert not thread.is_alive()
 
@@ -440,7 +519,9 @@ def test_concurrently_async_raises_the_error_of_a_failing_op():
     def broken(x):
         raise ZeroDivisionError("boom")
 
-    merged = Concurrently([LocalIterator(range(3)).for_each(broken), LocalIterator(itertools.count())], mode="async")
+    merged = Concurrently(
+        [LocalIterator(range(3)).for_each(broken), LocalIterator(itertools.count())], mode="async"
+    )
     with pytest.raises(ZeroDivisionError, match="boom"):
         merged.take(1000)
     merged.close()
@@ -460,19 +541,33 @@ def test_concurrently_explains_bad_arguments():
 
 # --- StandardMetricsReporting and the A2C plan ---------------------------------------------------
 
+
 def a2c_plan(workers, config):
     rollouts = ParallelRollouts(workers, mode="bulk_sync")
-    train_op = rollouts.combine(ConcatBatches(min_batch_size=config["train_batch_size"])).for_each(TrainOneStep(workers))
+    train_op = rollouts.combine(ConcatBatches(min_batch_size=config["train_batch_size"])).for_each(
+        TrainOneStep(workers)
+    )
     return StandardMetricsReporting(train_op, workers, config)
 
 
 def test_the_a2c_plan_reports_results_with_the_standard_keys():
     config = {"train_batch_size": 120}
     first, second = a2c_plan(local_workers(), config).take(2)
-    for key in ("episode_reward_mean", "episode_len_mean", "episodes_this_iter", "timesteps_total", "timesteps_this_iter",
-                "agent_timesteps_total", "num_healthy_workers", "info", "timers"):
+    for key in (
+        "episode_reward_mean",
+        "episode_len_mean",
+        "episodes_this_iter",
+        "timesteps_total",
+        "timesteps_this_iter",
+        "agent_timesteps_total",
+        "num_healthy_workers",
+        "info",
+        "timers",
+    ):
         assert key in second, key
-    assert first["timesteps_total"] == first["timesteps_this_iter"] == 150  # three fragments of 50 reach 120
+    assert (
+        first["timesteps_total"] == first["timesteps_this_iter"] == 150
+    )  # three fragments of 50 reach 120
     assert second["timesteps_total"] - first["timesteps_total"] >= config["train_batch_size"]
     assert "total_loss" in second["info"]["learner"]["default_policy"]
     assert second["info"][STEPS_TRAINED_COUNTER] == 300 and second["num_healthy_workers"] == 0
@@ -491,18 +586,33 @@ def test_episode_statistics_are_smoothed_over_a_window_across_iterations():
     results = a2c_plan(local_workers(env_config={"max_steps": 10}), config).take(2)
     for result in results:
         assert result["episodes_this_iter"] >= 4
-        assert len(result["hist_stats"]["episode_reward"]) == 3 and result["episode_reward_max"] <= 10
-    assert results[1]["episodes_total"] == results[0]["episodes_this_iter"] + results[1]["episodes_this_iter"]
+        assert (
+            len(result["hist_stats"]["episode_reward"]) == 3 and result["episode_reward_max"] <= 10
+        )
+    assert (
+        results[1]["episodes_total"]
+        == results[0]["episodes_this_iter"] + results[1]["episodes_this_iter"]
+    )
 
 
 # --- with remote workers ---------------------------------------------------------------------------
 
-REMOTE_CONFIG = {"rollout_fragment_length": 20, "seed": 0, "model": {"fcnet_hiddens": [16]}, "num_cpus_per_worker": 0.5}
+REMOTE_CONFIG = {
+    "rollout_fragment_length": 20,
+    "seed": 0,
+    "model": {"fcnet_hiddens": [16]},
+    "num_cpus_per_worker": 0.5,
+}
 
 
 @pytest.fixture(scope="module")
 def remote_workers(ray_session):
-    workers = WorkerSet(env_creator=cartpole, policy_class=PGTorchPolicy, trainer_config=REMOTE_CONFIG, num_workers=2)
+    workers = WorkerSet(
+        env_creator=cartpole,
+        policy_class=PGTorchPolicy,
+        trainer_config=REMOTE_CONFIG,
+        num_workers=2,
+    )
     yield workers
     workers.stop()
 
@@ -523,7 +633,9 @@ def test_bulk_sync_and_raw_rollouts_sample_every_remote_worker(remote_workers):
 def test_async_rollouts_yield_single_worker_batches_and_name_the_worker(remote_workers):
     actors = []
     rollouts = ParallelRollouts(remote_workers, mode="async", num_async=2)
-    batches = rollouts.for_each(lambda b: actors.append(_get_shared_metrics().current_actor) or b).take(4)
+    batches = rollouts.for_each(
+        lambda b: actors.append(_get_shared_metrics().current_actor) or b
+    ).take(4)
     assert [b.count for b in batches] == [20] * 4
     assert set(actors) <= set(remote_workers.remote_workers()) and None not in actors
     assert rollouts.shared_metrics.counters[STEPS_SAMPLED_COUNTER] == 80
@@ -541,7 +653,9 @@ def test_train_one_step_sends_weights_and_timestep_to_remote_workers(ray_session
     assert plan.shared_metrics.timers["update"].count == 1
 
 
-def test_apply_gradients_without_update_all_updates_only_the_current_actor(ray_session, remote_workers):
+def test_apply_gradients_without_update_all_updates_only_the_current_actor(
+    ray_session, remote_workers
+):
     remote_workers.sync_weights()
     old = weights_of(remote_workers.local_worker().get_policy())
     plan = AsyncGradients(remote_workers).for_each(ApplyGradients(remote_workers, update_all=False))
@@ -556,7 +670,10 @@ def test_apply_gradients_without_update_all_updates_only_the_current_actor(ray_s
 
 
 def test_apply_gradients_for_one_actor_needs_a_current_actor(remote_workers):
-    grads = [np.zeros_like(p.detach().numpy()) for p in remote_workers.local_worker().get_policy().model.parameters()]
+    grads = [
+        np.zeros_like(p.detach().numpy())
+        for p in remote_workers.local_worker().get_policy().model.parameters()
+    ]
     with pytest.raises(RuntimeError, match="no worker is recorded as current_actor"):
         run_op(ApplyGradients(remote_workers, update_all=False), (grads, 0))
 

@@ -17,7 +17,11 @@ SOLUTIONS = sorted((ROOT / "solutions").glob("*.ipynb"))
 def notebook(*cells) -> nbformat.NotebookNode:
     nb = nbformat.v4.new_notebook()
     for kind, source in cells:
-        nb.cells.append(nbformat.v4.new_markdown_cell(source) if kind == "md" else nbformat.v4.new_code_cell(source))
+        nb.cells.append(
+            nbformat.v4.new_markdown_cell(source)
+            if kind == "md"
+            else nbformat.v4.new_code_cell(source)
+        )
     return nb
 
 
@@ -31,7 +35,9 @@ SOLVED = """def double(x):
 
 
 def test_a_block_becomes_its_hints_and_a_raise_at_the_same_indent():
-    out = mx.make_exercise(notebook(("md", "### Exercise 3.2: double it"), ("code", SOLVED)), "x.ipynb")
+    out = mx.make_exercise(
+        notebook(("md", "### Exercise 3.2: double it"), ("code", SOLVED)), "x.ipynb"
+    )
     assert out.cells[1].source == (
         "def double(x):\n"
         "    # Hint: multiply by two.\n"
@@ -42,7 +48,13 @@ def test_a_block_becomes_its_hints_and_a_raise_at_the_same_indent():
 
 
 def test_the_number_comes_from_the_nearest_heading_above():
-    nb = notebook(("md", "## Exercise 1.1"), ("code", SOLVED), ("md", "## Exercise 1.2 and more"), ("code", "z = 1"), ("code", SOLVED))
+    nb = notebook(
+        ("md", "## Exercise 1.1"),
+        ("code", SOLVED),
+        ("md", "## Exercise 1.2 and more"),
+        ("code", "z = 1"),
+        ("code", SOLVED),
+    )
     out = mx.make_exercise(nb, "x.ipynb")
     assert "Exercise 1.1:" in out.cells[1].source and "Exercise 1.2:" in out.cells[4].source
     assert out.cells[3].source == "z = 1"
@@ -51,7 +63,10 @@ def test_the_number_comes_from_the_nearest_heading_above():
 def test_a_block_without_hints_gets_a_generic_message():
     source = "def f():\n    ### BEGIN SOLUTION\n    return 1\n    ### END SOLUTION\n"
     out = mx.make_exercise(notebook(("md", "# Exercise 9.9"), ("code", source)), "x.ipynb")
-    assert out.cells[1].source == "def f():\n    raise NotImplementedError('Exercise 9.9: replace this line with your code.')"
+    assert (
+        out.cells[1].source
+        == "def f():\n    raise NotImplementedError('Exercise 9.9: replace this line with your code.')"
+    )
 
 
 def test_outputs_are_cleared():
@@ -66,9 +81,18 @@ def test_outputs_are_cleared():
     "cells, message",
     [
         ([("code", SOLVED)], "needs a markdown heading 'Exercise N.M'"),
-        ([("md", "# Exercise 1.1"), ("code", "### BEGIN SOLUTION\nx = 1")], "has no '### END SOLUTION'"),
+        (
+            [("md", "# Exercise 1.1"), ("code", "### BEGIN SOLUTION\nx = 1")],
+            "has no '### END SOLUTION'",
+        ),
         ([("md", "# Exercise 1.1"), ("code", "x = 1\n### END SOLUTION")], "has no BEGIN above it"),
-        ([("md", "# Exercise 1.1"), ("code", "### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION")], "nested"),
+        (
+            [
+                ("md", "# Exercise 1.1"),
+                ("code", "### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION"),
+            ],
+            "nested",
+        ),
         ([("md", "# Exercise 1.1"), ("code", "x = 1")], "no '### BEGIN SOLUTION' block"),
     ],
 )
@@ -87,7 +111,9 @@ def test_every_lesson_has_an_exercise_notebook_and_a_solution():
 @pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda p: p.stem)
 def test_committed_exercises_are_generated_from_solutions(solution):
     committed = (ROOT / "exercises" / solution.name).read_text()
-    assert committed == mx.expected_text(solution), f"exercises/{solution.name} is stale or hand-edited: run `make exercises`"
+    assert committed == mx.expected_text(solution), (
+        f"exercises/{solution.name} is stale or hand-edited: run `make exercises`"
+    )
 
 
 def exercise_numbers(nb) -> dict[str, dict[str, int]]:
@@ -109,7 +135,9 @@ def exercise_numbers(nb) -> dict[str, dict[str, int]]:
 def test_every_exercise_has_a_solution_and_a_check(solution):
     counts = exercise_numbers(nbformat.read(solution, as_version=4))
     incomplete = {n: c for n, c in counts.items() if c["solutions"] == 0 or c["checks"] == 0}
-    assert counts and not incomplete, f"{solution.name}: exercises without a solution block or check cell: {incomplete}"
+    assert counts and not incomplete, (
+        f"{solution.name}: exercises without a solution block or check cell: {incomplete}"
+    )
 
 
 @pytest.mark.notebooks
@@ -117,7 +145,13 @@ def test_every_exercise_has_a_solution_and_a_check(solution):
 def test_exercise_checks_fail_only_with_the_stub(solution):
     """Run the exercise notebook: each check raises the stub's NotImplementedError, all else runs."""
     nb = nbformat.read(ROOT / "exercises" / solution.name, as_version=4)
-    NotebookClient(nb, timeout=240, kernel_name="python3", allow_errors=True, resources={"metadata": {"path": str(ROOT / "exercises")}}).execute()
+    NotebookClient(
+        nb,
+        timeout=240,
+        kernel_name="python3",
+        allow_errors=True,
+        resources={"metadata": {"path": str(ROOT / "exercises")}},
+    ).execute()
     current, problems, checks = None, [], 0
     for index, cell in enumerate(nb.cells):
         if cell.cell_type == "markdown" and (numbers := mx.EXERCISE_HEADING.findall(cell.source)):
@@ -127,10 +161,18 @@ def test_exercise_checks_fail_only_with_the_stub(solution):
         errors = [o for o in cell.outputs if o.output_type == "error"]
         if mx.is_check_cell(cell):
             checks += 1
-            if not errors or errors[0].ename != "NotImplementedError" or f"Exercise {current}:" not in errors[0].evalue:
+            if (
+                not errors
+                or errors[0].ename != "NotImplementedError"
+                or f"Exercise {current}:" not in errors[0].evalue
+            ):
                 got = f"{errors[0].ename}: {errors[0].evalue}" if errors else "no error"
-                problems.append(f"cell {index} (check of {current}) should raise the stub's NotImplementedError, got {got}")
+                problems.append(
+                    f"cell {index} (check of {current}) should raise the stub's NotImplementedError, got {got}"
+                )
         elif errors:
-            problems.append(f"cell {index} is not a check cell but raised {errors[0].ename}: {errors[0].evalue}")
+            problems.append(
+                f"cell {index} is not a check cell but raised {errors[0].ename}: {errors[0].evalue}"
+            )
     assert checks, "no check cells found"
     assert not problems, "\n".join(problems)

@@ -64,7 +64,10 @@ def test_multi_discrete_is_multi_one_hot_encoded():
     assert isinstance(preprocessor, MultiDiscretePreprocessor)
     assert preprocessor.shape == (7,)
     assert preprocessor.transform([1, 0]).tolist() == [0, 1, 0, 1, 0, 0, 0]
-    assert preprocessor.transform_batch([[1, 0], [2, 3]]).tolist() == [[0, 1, 0, 1, 0, 0, 0], [0, 0, 1, 0, 0, 0, 1]]
+    assert preprocessor.transform_batch([[1, 0], [2, 3]]).tolist() == [
+        [0, 1, 0, 1, 0, 0, 0],
+        [0, 0, 1, 0, 0, 0, 1],
+    ]
 
 
 def test_one_dimensional_box_passes_through_as_float32():
@@ -84,7 +87,9 @@ def test_image_shaped_box_is_flattened():
 
 
 def test_dict_values_are_concatenated_in_sorted_key_order():
-    space = spaces.Dict(OrderedDict([("velocity", spaces.Box(-1, 1, (2,))), ("color", spaces.Discrete(3))]))
+    space = spaces.Dict(
+        OrderedDict([("velocity", spaces.Box(-1, 1, (2,))), ("color", spaces.Discrete(3))])
+    )
     preprocessor = get_preprocessor(space)
     assert isinstance(preprocessor, DictFlatteningPreprocessor)
     assert preprocessor.keys == ["color", "velocity"]
@@ -93,7 +98,9 @@ def test_dict_values_are_concatenated_in_sorted_key_order():
 
 
 def test_tuple_and_nested_spaces_are_flattened_in_order():
-    space = spaces.Tuple([spaces.Discrete(2), spaces.Dict({"b": spaces.Discrete(2), "a": spaces.Box(0, 1, (1,))})])
+    space = spaces.Tuple(
+        [spaces.Discrete(2), spaces.Dict({"b": spaces.Discrete(2), "a": spaces.Box(0, 1, (1,))})]
+    )
     preprocessor = get_preprocessor(space)
     assert isinstance(preprocessor, TupleFlatteningPreprocessor)
     assert preprocessor.shape == (5,)
@@ -129,7 +136,9 @@ def test_unsupported_spaces_and_invalid_observations_are_clear_errors():
     with pytest.raises(ValueError, match="Expected observations of shape \\(4,\\)"):
         get_preprocessor(BOX4).transform(np.zeros(3))
     with pytest.raises(ValueError, match="missing keys \\['b'\\]"):
-        get_preprocessor(spaces.Dict({"a": spaces.Discrete(2), "b": spaces.Discrete(2)})).transform({"a": 0})
+        get_preprocessor(spaces.Dict({"a": spaces.Discrete(2), "b": spaces.Discrete(2)})).transform(
+            {"a": 0}
+        )
 
 
 # --- model config ----------------------------------------------------------------------------------
@@ -137,9 +146,18 @@ def test_unsupported_spaces_and_invalid_observations_are_clear_errors():
 
 def test_model_defaults_hold_the_documented_values():
     assert MODEL_DEFAULTS == {
-        "fcnet_hiddens": [256, 256], "fcnet_activation": "tanh", "vf_share_layers": False, "free_log_std": False,
-        "use_lstm": False, "lstm_cell_size": 256, "max_seq_len": 20, "lstm_use_prev_action": False,
-        "lstm_use_prev_reward": False, "custom_model": None, "custom_model_config": {}, "custom_action_dist": None,
+        "fcnet_hiddens": [256, 256],
+        "fcnet_activation": "tanh",
+        "vf_share_layers": False,
+        "free_log_std": False,
+        "use_lstm": False,
+        "lstm_cell_size": 256,
+        "max_seq_len": 20,
+        "lstm_use_prev_action": False,
+        "lstm_use_prev_reward": False,
+        "custom_model": None,
+        "custom_model_config": {},
+        "custom_action_dist": None,
         "custom_preprocessor": None,
     }
 
@@ -152,7 +170,10 @@ def test_merge_model_config_fills_defaults_without_changing_them():
 
 
 def test_unknown_model_config_key_names_the_closest_valid_key():
-    with pytest.raises(ValueError, match=r"^Unknown model config key 'fcnet_hidden'\. Did you mean 'fcnet_hiddens'\?$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^Unknown model config key 'fcnet_hidden'\. Did you mean 'fcnet_hiddens'\?$",
+    ):
         ModelCatalog.get_model_v2(BOX4, spaces.Discrete(2), 2, {"fcnet_hidden": [512, 512, 512]})
 
 
@@ -164,15 +185,20 @@ def test_custom_preprocessor_points_to_environment_wrappers():
 # --- FullyConnectedNetwork -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("obs_space, action_space", [
-    (BOX4, spaces.Discrete(2)),
-    (spaces.Discrete(5), spaces.Discrete(3)),
-    (spaces.Box(-1, 1, (3, 2)), spaces.Box(-1, 1, (2,))),
-    (spaces.Dict({"a": spaces.Discrete(2), "b": BOX4}), spaces.MultiDiscrete([2, 3])),
-])
+@pytest.mark.parametrize(
+    "obs_space, action_space",
+    [
+        (BOX4, spaces.Discrete(2)),
+        (spaces.Discrete(5), spaces.Discrete(3)),
+        (spaces.Box(-1, 1, (3, 2)), spaces.Box(-1, 1, (2,))),
+        (spaces.Dict({"a": spaces.Discrete(2), "b": BOX4}), spaces.MultiDiscrete([2, 3])),
+    ],
+)
 def test_default_model_output_and_value_shapes(obs_space, action_space):
     _, num_outputs = ModelCatalog.get_action_dist(action_space, {})
-    model = ModelCatalog.get_model_v2(obs_space, action_space, num_outputs, {"fcnet_hiddens": [16, 16]})
+    model = ModelCatalog.get_model_v2(
+        obs_space, action_space, num_outputs, {"fcnet_hiddens": [16, 16]}
+    )
     assert isinstance(model, FullyConnectedNetwork) and not model.is_recurrent()
     preprocessor = ModelCatalog.get_preprocessor(obs_space)
     obs = preprocessor.transform_batch([obs_space.sample() for _ in range(6)])
@@ -184,22 +210,32 @@ def test_default_model_output_and_value_shapes(obs_space, action_space):
 
 def test_separate_value_branch_adds_exactly_one_hidden_mlp_of_parameters():
     config = {"fcnet_hiddens": [32, 16]}
-    shared = FullyConnectedNetwork(BOX4, spaces.Discrete(2), 2, {**config, "vf_share_layers": True}, "shared")
-    separate = FullyConnectedNetwork(BOX4, spaces.Discrete(2), 2, {**config, "vf_share_layers": False}, "separate")
+    shared = FullyConnectedNetwork(
+        BOX4, spaces.Discrete(2), 2, {**config, "vf_share_layers": True}, "shared"
+    )
+    separate = FullyConnectedNetwork(
+        BOX4, spaces.Discrete(2), 2, {**config, "vf_share_layers": False}, "separate"
+    )
     hidden_mlp = (4 * 32 + 32) + (32 * 16 + 16)
     assert param_count(shared) == hidden_mlp + (16 * 2 + 2) + (16 + 1)
     assert param_count(separate) - param_count(shared) == hidden_mlp
 
 
 def test_shared_value_head_reads_the_policy_features():
-    model = FullyConnectedNetwork(BOX4, spaces.Discrete(2), 2, {"fcnet_hiddens": [8], "vf_share_layers": True}, "m")
+    model = FullyConnectedNetwork(
+        BOX4, spaces.Discrete(2), 2, {"fcnet_hiddens": [8], "vf_share_layers": True}, "m"
+    )
     obs = torch.randn(3, 4)
     model({"obs": obs})
-    torch.testing.assert_close(model.value_function(), model.value_layer(model.hidden_layers(obs)).squeeze(-1))
+    torch.testing.assert_close(
+        model.value_function(), model.value_layer(model.hidden_layers(obs)).squeeze(-1)
+    )
 
 
 def test_free_log_std_outputs_a_learned_state_independent_log_std():
-    model = FullyConnectedNetwork(BOX4, spaces.Box(-1, 1, (2,)), 4, {"free_log_std": True, "fcnet_hiddens": [8]}, "m")
+    model = FullyConnectedNetwork(
+        BOX4, spaces.Box(-1, 1, (2,)), 4, {"free_log_std": True, "fcnet_hiddens": [8]}, "m"
+    )
     with torch.no_grad():
         model.logits_layer.log_std.copy_(torch.tensor([0.5, -1.0]))
     outputs, _ = model({"obs": torch.randn(3, 4)})
@@ -218,16 +254,24 @@ def test_initial_policy_is_near_uniform():
 
 
 def test_activation_choices_and_unknown_activation():
-    relu = FullyConnectedNetwork(BOX4, spaces.Discrete(2), 2, {"fcnet_hiddens": [8], "fcnet_activation": "relu"}, "m")
-    linear = FullyConnectedNetwork(BOX4, spaces.Discrete(2), 2, {"fcnet_hiddens": [8], "fcnet_activation": None}, "m")
+    relu = FullyConnectedNetwork(
+        BOX4, spaces.Discrete(2), 2, {"fcnet_hiddens": [8], "fcnet_activation": "relu"}, "m"
+    )
+    linear = FullyConnectedNetwork(
+        BOX4, spaces.Discrete(2), 2, {"fcnet_hiddens": [8], "fcnet_activation": None}, "m"
+    )
     assert isinstance(relu.hidden_layers[1], torch.nn.ReLU)
     assert len(linear.hidden_layers) == 1
-    with pytest.raises(ValueError, match="Unknown fcnet_activation 'sigmoid'. Expected one of 'tanh', 'relu'"):
+    with pytest.raises(
+        ValueError, match="Unknown fcnet_activation 'sigmoid'. Expected one of 'tanh', 'relu'"
+    ):
         FullyConnectedNetwork(BOX4, spaces.Discrete(2), 2, {"fcnet_activation": "sigmoid"}, "m")
 
 
 def test_num_outputs_none_gives_features_only():
-    model = FullyConnectedNetwork(BOX4, spaces.Discrete(2), None, {"fcnet_hiddens": [32, 12]}, "base")
+    model = FullyConnectedNetwork(
+        BOX4, spaces.Discrete(2), None, {"fcnet_hiddens": [32, 12]}, "base"
+    )
     features, _ = model({"obs": torch.zeros(5, 4)})
     assert model.num_outputs == 12 and features.shape == (5, 12)
     with pytest.raises(RuntimeError, match="no value head"):
@@ -238,13 +282,17 @@ def test_value_function_before_forward_and_wrong_obs_shape_are_clear_errors():
     model = FullyConnectedNetwork(spaces.Discrete(3), spaces.Discrete(2), 2, {}, "m")
     with pytest.raises(RuntimeError, match="before value_function"):
         model.value_function()
-    with pytest.raises(ValueError, match=r"expects input_dict\['obs'\] of shape \(B, 3\).*Got shape \(2,\)"):
+    with pytest.raises(
+        ValueError, match=r"expects input_dict\['obs'\] of shape \(B, 3\).*Got shape \(2,\)"
+    ):
         model({"obs": np.array([0, 2])})
 
 
 def test_from_batch_runs_the_model_on_the_batch_observations():
     model = FullyConnectedNetwork(BOX4, spaces.Discrete(2), 2, {"fcnet_hiddens": [8]}, "m")
-    batch = SampleBatch(obs=np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32), actions=np.zeros(5))
+    batch = SampleBatch(
+        obs=np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32), actions=np.zeros(5)
+    )
     logits, state = model.from_batch(batch)
     expected, _ = model({"obs": torch.as_tensor(batch["obs"])})
     torch.testing.assert_close(logits, expected)
@@ -275,26 +323,37 @@ def test_custom_model_registered_by_name_gets_its_custom_model_config():
     ModelCatalog.register_custom_model("scaled", ScaledLinearModel)
     config = {"custom_model": "scaled", "custom_model_config": {"scale": 3.0}}
     model = ModelCatalog.get_model_v2(BOX4, spaces.Discrete(2), 2, config, name="policy_model")
-    assert isinstance(model, ScaledLinearModel) and model.scale == 3.0 and model.name == "policy_model"
+    assert (
+        isinstance(model, ScaledLinearModel) and model.scale == 3.0 and model.name == "policy_model"
+    )
     assert model.model_config["custom_model_config"] == {"scale": 3.0}
     outputs, _ = model({"obs": torch.ones(2, 4)})
     torch.testing.assert_close(outputs, 3.0 * model.linear(torch.ones(2, 4)))
 
 
 def test_custom_model_can_be_given_as_a_class():
-    model = ModelCatalog.get_model_v2(BOX4, spaces.Discrete(2), 2, {"custom_model": ScaledLinearModel})
+    model = ModelCatalog.get_model_v2(
+        BOX4, spaces.Discrete(2), 2, {"custom_model": ScaledLinearModel}
+    )
     assert isinstance(model, ScaledLinearModel) and model.scale == 1.0
 
 
 def test_custom_model_config_entry_the_model_does_not_take_is_a_type_error():
     ModelCatalog.register_custom_model("scaled", ScaledLinearModel)
     with pytest.raises(TypeError, match=r"no parameter named \['scael'\]"):
-        ModelCatalog.get_model_v2(BOX4, spaces.Discrete(2), 2, {"custom_model": "scaled", "custom_model_config": {"scael": 2}})
+        ModelCatalog.get_model_v2(
+            BOX4,
+            spaces.Discrete(2),
+            2,
+            {"custom_model": "scaled", "custom_model_config": {"scael": 2}},
+        )
 
 
 def test_unknown_custom_model_lists_the_registered_ones():
     ModelCatalog.register_custom_model("scaled", ScaledLinearModel)
-    with pytest.raises(ValueError, match=r"No custom model is registered as 'my_model'\. Registered: \['scaled'\]"):
+    with pytest.raises(
+        ValueError, match=r"No custom model is registered as 'my_model'\. Registered: \['scaled'\]"
+    ):
         ModelCatalog.get_model_v2(BOX4, spaces.Discrete(2), 2, {"custom_model": "my_model"})
 
 
@@ -307,7 +366,9 @@ def test_resolve_custom_names_lets_a_config_work_where_nothing_is_registered(mon
     ModelCatalog.register_custom_model("scaled", ScaledLinearModel)
     resolved = ModelCatalog.resolve_custom_names({"custom_model": "scaled"})
     monkeypatch.setattr(ModelCatalog, "_custom_models", {})  # like a fresh Ray worker process
-    assert isinstance(ModelCatalog.get_model_v2(BOX4, spaces.Discrete(2), 2, resolved), ScaledLinearModel)
+    assert isinstance(
+        ModelCatalog.get_model_v2(BOX4, spaces.Discrete(2), 2, resolved), ScaledLinearModel
+    )
 
 
 def test_catalog_refuses_tf_models_with_a_pytorch_only_message():
@@ -331,14 +392,19 @@ def initial_state(model, num_seqs):
 def test_use_lstm_wraps_the_default_model_built_without_outputs():
     model = lstm_model()
     assert isinstance(model, LSTMWrapper) and model.is_recurrent()
-    assert isinstance(model.wrapped_model, FullyConnectedNetwork) and model.wrapped_model.logits_layer is None
+    assert (
+        isinstance(model.wrapped_model, FullyConnectedNetwork)
+        and model.wrapped_model.logits_layer is None
+    )
     assert [s.shape for s in model.get_initial_state()] == [(8,), (8,)]
     assert all(s.dtype == np.float32 and not s.any() for s in model.get_initial_state())
 
 
 def test_lstm_shapes_through_a_batch_of_padded_sequences():
     model = lstm_model()
-    outputs, state = model({"obs": torch.randn(9, 4)}, initial_state(model, 3), torch.tensor([3, 1, 2]))
+    outputs, state = model(
+        {"obs": torch.randn(9, 4)}, initial_state(model, 3), torch.tensor([3, 1, 2])
+    )
     assert outputs.shape == (9, 3)
     assert [s.shape for s in state] == [(3, 8), (3, 8)]
     assert model.value_function().shape == (9,)
@@ -369,8 +435,10 @@ def test_padded_batch_equals_running_each_sequence_alone():
     obs = torch.randn(9, 4)
     batched, _ = model({"obs": obs}, initial_state(model, 3), torch.tensor([3, 1, 2]))
     for k, length in enumerate([3, 1, 2]):
-        alone, _ = model({"obs": obs[3 * k: 3 * k + length]}, initial_state(model, 1), torch.tensor([length]))
-        torch.testing.assert_close(batched[3 * k: 3 * k + length], alone)
+        alone, _ = model(
+            {"obs": obs[3 * k : 3 * k + length]}, initial_state(model, 1), torch.tensor([length])
+        )
+        torch.testing.assert_close(batched[3 * k : 3 * k + length], alone)
 
 
 def test_carrying_state_across_two_calls_equals_one_call_over_the_whole_sequence():
@@ -405,10 +473,15 @@ def test_from_batch_on_padded_episodes_matches_step_by_step_inference():
             state = initial_state(model, 1)
         for column, s in zip(states_in, state):
             column.append(s[0].detach().numpy())
-        out, state = model({"obs": obs[t:t + 1]}, state, torch.tensor([1]))
+        out, state = model({"obs": obs[t : t + 1]}, state, torch.tensor([1]))
         logits.append(out[0])
-    batch = SampleBatch(obs=obs, eps_id=eps_id, t=np.array([0, 1, 2, 3, 0, 1]),
-                        state_in_0=np.stack(states_in[0]), state_in_1=np.stack(states_in[1]))
+    batch = SampleBatch(
+        obs=obs,
+        eps_id=eps_id,
+        t=np.array([0, 1, 2, 3, 0, 1]),
+        state_in_0=np.stack(states_in[0]),
+        state_in_1=np.stack(states_in[1]),
+    )
     padded = pad_batch_to_sequences(batch, max_seq_len=model.model_config["max_seq_len"])
     assert padded["seq_lens"].tolist() == [3, 1, 2]
     assert padded["state_in_0"].shape == (3, 8) and padded["obs"].shape == (9, 4)
@@ -493,5 +566,8 @@ def test_add_time_dimension_folds_rows_into_sequences():
 
 def test_sequence_mask_marks_real_steps():
     assert sequence_mask(torch.tensor([3, 1, 2]), 3).tolist() == [
-        [True, True, True], [True, False, False], [True, True, False]]
+        [True, True, True],
+        [True, False, False],
+        [True, True, False],
+    ]
     assert sequence_mask(np.array([1, 2])).shape == (2, 2)

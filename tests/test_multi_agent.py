@@ -60,8 +60,11 @@ class ComingAndGoing(MultiAgentEnv):
 
 
 def coming_and_going_worker(**config):
-    return RolloutWorker(env_creator=ComingAndGoing, policy_class=PGTorchPolicy,
-                         config={"rollout_fragment_length": 8, "seed": 0, **config})
+    return RolloutWorker(
+        env_creator=ComingAndGoing,
+        policy_class=PGTorchPolicy,
+        config={"rollout_fragment_length": 8, "seed": 0, **config},
+    )
 
 
 def select_rows(batch: SampleBatch, mask: np.ndarray) -> SampleBatch:
@@ -77,7 +80,9 @@ def test_agents_that_join_and_leave_get_their_own_rows_in_time_order():
     assert isinstance(samples, MultiAgentBatch) and samples.env_steps() == 8
     batch = samples.policy_batches["default_policy"]
     assert batch.count == samples.agent_steps() == 4 + 2 + 6
-    early, sleepy, late = (rows_of(batch, index) for index in range(3))  # index = order of first appearance
+    early, sleepy, late = (
+        rows_of(batch, index) for index in range(3)
+    )  # index = order of first appearance
     assert early[SampleBatch.T].tolist() == [0, 1, 2, 3]
     assert early[SampleBatch.OBS][:, 0].tolist() == [0, 1, 2, 3]
     assert early[SampleBatch.NEXT_OBS][:, 0].tolist() == [1, 2, 3, 4]
@@ -95,11 +100,17 @@ def test_agents_that_join_and_leave_get_their_own_rows_in_time_order():
 
 def test_an_agent_waiting_across_a_fragment_end_continues_in_the_next_fragment():
     worker = coming_and_going_worker(rollout_fragment_length=3)
-    batches = [worker.sample().policy_batches["default_policy"] for _ in range(3)]  # 9 steps: one whole episode
+    batches = [
+        worker.sample().policy_batches["default_policy"] for _ in range(3)
+    ]  # 9 steps: one whole episode
     first_episode = batches[0][SampleBatch.EPS_ID][0]
     rows = SampleBatch.concat_samples(batches)
     rows = select_rows(rows, rows[SampleBatch.EPS_ID] == first_episode)
-    assert [rows_of(rows, index)[SampleBatch.T].tolist() for index in range(3)] == [[0, 1, 2, 3], [0, 4], [2, 3, 4, 5, 6, 7]]
+    assert [rows_of(rows, index)[SampleBatch.T].tolist() for index in range(3)] == [
+        [0, 1, 2, 3],
+        [0, 4],
+        [2, 3, 4, 5, 6, 7],
+    ]
     assert rows_of(rows, 1)[SampleBatch.REWARDS].tolist() == [5.0, 0.0]
 
 
@@ -108,17 +119,27 @@ def test_episode_metrics_are_kept_per_agent_and_policy():
     worker.sample()
     (episode,) = worker.get_metrics()
     assert episode.episode_length == 8
-    assert episode.agent_rewards == {("early", "default_policy"): 4.0, ("sleepy", "default_policy"): 5.0,
-                                     ("late", "default_policy"): 6.0}
+    assert episode.agent_rewards == {
+        ("early", "default_policy"): 4.0,
+        ("sleepy", "default_policy"): 5.0,
+        ("late", "default_policy"): 6.0,
+    }
 
 
 def test_count_steps_by_env_steps_or_agent_steps():
     two_cartpoles = make_multi_agent("CartPole-v1")
 
     def worker(count_steps_by):
-        return RolloutWorker(env_creator=lambda config: two_cartpoles({"num_agents": 2}), policy_class=PGTorchPolicy,
-                             config={"num_envs_per_worker": 2, "rollout_fragment_length": 50, "seed": 0,
-                                     "multiagent": {"count_steps_by": count_steps_by}})
+        return RolloutWorker(
+            env_creator=lambda config: two_cartpoles({"num_agents": 2}),
+            policy_class=PGTorchPolicy,
+            config={
+                "num_envs_per_worker": 2,
+                "rollout_fragment_length": 50,
+                "seed": 0,
+                "multiagent": {"count_steps_by": count_steps_by},
+            },
+        )
 
     by_env = worker("env_steps").sample()
     assert by_env.env_steps() == 100
@@ -129,14 +150,28 @@ def test_count_steps_by_env_steps_or_agent_steps():
 
 
 def test_a_plain_gym_env_with_multiagent_policies_samples_a_multi_agent_batch():
-    worker = RolloutWorker(env_creator=lambda config: __import__("gymnasium").make("CartPole-v1"), policy_class=PGTorchPolicy,
-                           config={"rollout_fragment_length": 20, "multiagent": {"policies": {"default_policy": (None, None, None, {})}}})
+    worker = RolloutWorker(
+        env_creator=lambda config: __import__("gymnasium").make("CartPole-v1"),
+        policy_class=PGTorchPolicy,
+        config={
+            "rollout_fragment_length": 20,
+            "multiagent": {"policies": {"default_policy": (None, None, None, {})}},
+        },
+    )
     samples = worker.sample()
-    assert isinstance(samples, MultiAgentBatch) and samples.policy_batches["default_policy"].count == samples.env_steps() == 20
+    assert (
+        isinstance(samples, MultiAgentBatch)
+        and samples.policy_batches["default_policy"].count == samples.env_steps() == 20
+    )
 
 
 def test_an_agent_mapped_to_an_unknown_policy_is_explained():
-    worker = coming_and_going_worker(multiagent={"policies": {"p": (None, None, None, {})}, "policy_mapping_fn": lambda agent_id, episode, **kw: "q"})
+    worker = coming_and_going_worker(
+        multiagent={
+            "policies": {"p": (None, None, None, {})},
+            "policy_mapping_fn": lambda agent_id, episode, **kw: "q",
+        }
+    )
     with pytest.raises(KeyError, match="not in"):
         worker.sample()
 
@@ -164,9 +199,20 @@ RPS_POLICIES = {
 
 def rps_config(tmp_path, **multiagent):
     return {
-        "env": RockPaperScissors, "gamma": 0.9, "num_workers": 0, "num_envs_per_worker": 4,
-        "rollout_fragment_length": 10, "train_batch_size": 200, "seed": 0, "logger_config": {"logdir": str(tmp_path)},
-        "multiagent": {"policies_to_train": ["learned"], "policies": RPS_POLICIES, "policy_mapping_fn": select_policy, **multiagent},
+        "env": RockPaperScissors,
+        "gamma": 0.9,
+        "num_workers": 0,
+        "num_envs_per_worker": 4,
+        "rollout_fragment_length": 10,
+        "train_batch_size": 200,
+        "seed": 0,
+        "logger_config": {"logdir": str(tmp_path)},
+        "multiagent": {
+            "policies_to_train": ["learned"],
+            "policies": RPS_POLICIES,
+            "policy_mapping_fn": select_policy,
+            **multiagent,
+        },
     }
 
 
@@ -185,7 +231,11 @@ def test_the_seeds_rock_paper_scissors_learns_to_beat_always_same(tmp_path):
 
 
 def test_ppo_trains_every_policy_by_default_and_skips_heuristics_when_standardizing(tmp_path):
-    config = {**rps_config(tmp_path, policies_to_train=None), "sgd_minibatch_size": 64, "num_sgd_iter": 2}
+    config = {
+        **rps_config(tmp_path, policies_to_train=None),
+        "sgd_minibatch_size": 64,
+        "num_sgd_iter": 2,
+    }
     trainer = PPOTrainer(config=config)
     try:
         result = trainer.train()
@@ -198,7 +248,9 @@ def test_ppo_trains_every_policy_by_default_and_skips_heuristics_when_standardiz
 
 def test_policies_to_train_leaves_the_other_policies_unchanged(tmp_path):
     policies = {"learned": (None, MOVES, MOVES, {}), "frozen": (None, MOVES, MOVES, {})}
-    trainer = PGTrainer(config=rps_config(tmp_path, policies=policies, policy_mapping_fn=learned_vs_frozen))
+    trainer = PGTrainer(
+        config=rps_config(tmp_path, policies=policies, policy_mapping_fn=learned_vs_frozen)
+    )
     try:
         before = trainer.get_weights()
         result = trainer.train()
@@ -206,8 +258,13 @@ def test_policies_to_train_leaves_the_other_policies_unchanged(tmp_path):
     finally:
         trainer.stop()
     assert set(result["info"]["learner"]) == {"learned"}
-    assert all(np.array_equal(before["frozen"][name], after["frozen"][name]) for name in before["frozen"])
-    assert any(not np.array_equal(before["learned"][name], after["learned"][name]) for name in before["learned"])
+    assert all(
+        np.array_equal(before["frozen"][name], after["frozen"][name]) for name in before["frozen"]
+    )
+    assert any(
+        not np.array_equal(before["learned"][name], after["learned"][name])
+        for name in before["learned"]
+    )
 
 
 def test_compute_single_action_uses_the_named_policy(tmp_path):
@@ -221,8 +278,14 @@ def test_compute_single_action_uses_the_named_policy(tmp_path):
 
 def test_a_checkpoint_restores_every_policy(tmp_path):
     policies = {**RPS_POLICIES, "frozen": (None, MOVES, MOVES, {})}
-    config = rps_config(tmp_path, policies=policies, policies_to_train=["learned", "frozen"],
-                        policy_mapping_fn=lambda agent_id, episode, **kw: "learned" if agent_id == "player1" else "frozen")
+    config = rps_config(
+        tmp_path,
+        policies=policies,
+        policies_to_train=["learned", "frozen"],
+        policy_mapping_fn=lambda agent_id, episode, **kw: (
+            "learned" if agent_id == "player1" else "frozen"
+        ),
+    )
     trainer = PGTrainer(config=config)
     restored = PGTrainer(config=config)
     try:
@@ -241,7 +304,12 @@ def test_a_checkpoint_restores_every_policy(tmp_path):
 
 def test_remote_workers_sample_multi_agent_batches(ray_session, tmp_path):
     config = rps_config(tmp_path)
-    workers = WorkerSet(env_creator=RockPaperScissors, policy_class=PGTorchPolicy, trainer_config=config, num_workers=1)
+    workers = WorkerSet(
+        env_creator=RockPaperScissors,
+        policy_class=PGTorchPolicy,
+        trainer_config=config,
+        num_workers=1,
+    )
     try:
         workers.sync_weights()
         samples = workers.sample()
@@ -256,9 +324,19 @@ def test_remote_workers_sample_multi_agent_batches(ray_session, tmp_path):
 def test_each_policy_keeps_its_own_observation_filter():
     two_cartpoles = make_multi_agent("CartPole-v1")
     policies = {"left": (None, None, None, {}), "right": (None, None, None, {})}
-    worker = RolloutWorker(env_creator=lambda config: two_cartpoles({"num_agents": 2}), policy_class=PGTorchPolicy,
-                           config={"rollout_fragment_length": 30, "seed": 0, "observation_filter": "MeanStdFilter",
-                                   "multiagent": {"policies": policies, "policy_mapping_fn": lambda agent_id, episode, **kw: ["left", "right"][agent_id]}})
+    worker = RolloutWorker(
+        env_creator=lambda config: two_cartpoles({"num_agents": 2}),
+        policy_class=PGTorchPolicy,
+        config={
+            "rollout_fragment_length": 30,
+            "seed": 0,
+            "observation_filter": "MeanStdFilter",
+            "multiagent": {
+                "policies": policies,
+                "policy_mapping_fn": lambda agent_id, episode, **kw: ["left", "right"][agent_id],
+            },
+        },
+    )
     samples = worker.sample()
     for pid in ("left", "right"):
         # every observation the policy saw went through its filter: its rows' obs plus each episode's first obs

@@ -30,7 +30,10 @@ class LateJoinerEnv(MultiAgentEnv):
 
     def __init__(self, env_config=None):
         self.possible_agents = ["early", "late"]
-        self.observation_spaces = {"early": spaces.Discrete(10), "late": spaces.Box(-1.0, 1.0, (2,), np.float32)}
+        self.observation_spaces = {
+            "early": spaces.Discrete(10),
+            "late": spaces.Box(-1.0, 1.0, (2,), np.float32),
+        }
         self.action_spaces = {"early": spaces.Discrete(2), "late": spaces.Discrete(3)}
         self.t = 0
 
@@ -39,7 +42,11 @@ class LateJoinerEnv(MultiAgentEnv):
         return {"early": 0}, {"early": {}}
 
     def step(self, action_dict):
-        acting = [agent for agent, first, last in (("early", 0, 2), ("late", 2, 4)) if first <= self.t <= last]
+        acting = [
+            agent
+            for agent, first, last in (("early", 0, 2), ("late", 2, 4))
+            if first <= self.t <= last
+        ]
         self.check_action_dict(action_dict, acting)
         self.t += 1
         obs = {}
@@ -69,7 +76,9 @@ def play_rps(env, policies, episodes=1):
         while not done:
             actions = {}
             for player, policy in policies.items():
-                actions[player], states[player], _ = policy.compute_single_action(obs[player], states[player])
+                actions[player], states[player], _ = policy.compute_single_action(
+                    obs[player], states[player]
+                )
             obs, rewards, terminateds, truncateds, _ = env.step(actions)
             history.append((actions, rewards))
             done = terminateds["__all__"] or truncateds["__all__"]
@@ -92,7 +101,13 @@ def test_agents_act_only_when_they_have_an_observation():
         seen.append((sorted(obs), terminateds.get("early", False)))
         if terminateds["__all__"]:
             break
-    assert seen == [(["early"], False), (["early", "late"], False), (["early", "late"], True), (["late"], False), (["late"], False)]
+    assert seen == [
+        (["early"], False),
+        (["early", "late"], False),
+        (["early", "late"], True),
+        (["late"], False),
+        (["late"], False),
+    ]
 
 
 def test_action_dict_errors_name_the_agents_that_must_act():
@@ -102,9 +117,13 @@ def test_action_dict_errors_name_the_agents_that_must_act():
         env.step({})
     with pytest.raises(ValueError, match=r"'late'\], who do not act at this step"):
         env.step({"early": 0, "late": 0})
-    with pytest.raises(ValueError, match=r"unknown agents \['ghost'\].*this env's agents: \['early', 'late'\]"):
+    with pytest.raises(
+        ValueError, match=r"unknown agents \['ghost'\].*this env's agents: \['early', 'late'\]"
+    ):
         env.step({"early": 0, "ghost": 1})
-    with pytest.raises(ValueError, match=r"action 5 for agent 'early' is not in its action space Discrete\(2\)"):
+    with pytest.raises(
+        ValueError, match=r"action 5 for agent 'early' is not in its action space Discrete\(2\)"
+    ):
         env.step({"early": 5})
     with pytest.raises(TypeError, match="takes a dict"):
         env.step(0)
@@ -169,7 +188,9 @@ def test_make_multi_agent_agents_are_done_independently():
         obs, rewards, terminateds, truncateds, _ = env.step(actions)
         steps += 1
         assert set(rewards) == set(obs) == set(actions), "a done agent gets its last obs, then none"
-        done_at.update({agent: steps for agent in actions if terminateds[agent] or truncateds[agent]})
+        done_at.update(
+            {agent: steps for agent in actions if terminateds[agent] or truncateds[agent]}
+        )
         if terminateds["__all__"]:
             break
         assert not truncateds["__all__"]
@@ -187,7 +208,9 @@ def test_make_multi_agent_after_a_done_agent_acting_is_an_error():
         obs, _, terminateds, _, _ = env.step({0: 0, 1: step % 2})
         step += 1
     assert 1 in obs and 0 in obs
-    with pytest.raises(ValueError, match=r"actions for \[0\], who do not act at this step.*not done: \[1\]"):
+    with pytest.raises(
+        ValueError, match=r"actions for \[0\], who do not act at this step.*not done: \[1\]"
+    ):
         env.step({0: 0, 1: 0})
 
 
@@ -196,7 +219,9 @@ def test_make_multi_agent_truncated_when_any_agent_was_cut_off():
     obs, _ = env.reset(seed=0)
     acting, terminated_early = list(obs), False
     for step in range(30):
-        obs, _, terminateds, truncateds, _ = env.step({agent: 0 if agent == 0 else step % 2 for agent in acting})
+        obs, _, terminateds, truncateds, _ = env.step(
+            {agent: 0 if agent == 0 else step % 2 for agent in acting}
+        )
         terminated_early = terminated_early or terminateds.get(0, False)
         acting = acting_agents(obs, terminateds, truncateds)
     assert terminated_early and truncateds[1] and not terminateds[1]
@@ -222,8 +247,16 @@ def test_make_multi_agent_passes_env_config_to_each_copy():
 
 # Sheldon's list: who beats whom in rock-paper-scissors-lizard-Spock.
 RPSLS_WINS = {
-    (SCISSORS, PAPER), (PAPER, ROCK), (ROCK, LIZARD), (LIZARD, SPOCK), (SPOCK, SCISSORS),
-    (SCISSORS, LIZARD), (LIZARD, PAPER), (PAPER, SPOCK), (SPOCK, ROCK), (ROCK, SCISSORS),
+    (SCISSORS, PAPER),
+    (PAPER, ROCK),
+    (ROCK, LIZARD),
+    (LIZARD, SPOCK),
+    (SPOCK, SCISSORS),
+    (SCISSORS, LIZARD),
+    (LIZARD, PAPER),
+    (PAPER, SPOCK),
+    (SPOCK, ROCK),
+    (ROCK, SCISSORS),
 }
 
 
@@ -234,7 +267,9 @@ def test_rps_rewards_every_pair_of_moves_zero_sum(num_moves):
     for move1, move2 in itertools.product(range(num_moves), repeat=2):
         env.reset()
         obs, rewards, _, _, _ = env.step({P1: move1, P2: move2})
-        expected = 1.0 if (move1, move2) in RPSLS_WINS else -1.0 if (move2, move1) in RPSLS_WINS else 0.0
+        expected = (
+            1.0 if (move1, move2) in RPSLS_WINS else -1.0 if (move2, move1) in RPSLS_WINS else 0.0
+        )
         assert rewards == {P1: expected, P2: -expected}, (move1, move2)
         assert obs == {P1: move2, P2: move1}
         assert beats(move1, move2) == (expected == 1.0)
@@ -272,12 +307,14 @@ def test_always_same_repeats_its_move_within_an_episode_through_its_state(num_mo
     space = spaces.Discrete(num_moves)
     policy = AlwaysSameHeuristic(space, space, {"seed": 0})
     history = play_rps(env, {P1: policy, P2: BeatLastHeuristic(space, space, {})}, episodes=20)
-    episodes = [history[i:i + 10] for i in range(0, len(history), 10)]
+    episodes = [history[i : i + 10] for i in range(0, len(history), 10)]
     chosen = [{int(actions[P1]) for actions, _ in episode} for episode in episodes]
     assert all(len(moves) == 1 for moves in chosen)
     assert set().union(*chosen) == set(range(num_moves)), "each episode draws a new move"
     assert policy.is_recurrent() and policy.num_state_tensors() == 1
-    actions, state_outs, extra = policy.compute_actions(np.zeros(3, np.int64), [np.array([2, 0, 1])])
+    actions, state_outs, extra = policy.compute_actions(
+        np.zeros(3, np.int64), [np.array([2, 0, 1])]
+    )
     assert actions.tolist() == state_outs[0].tolist() == [2, 0, 1] and extra == {}
 
 
@@ -296,16 +333,30 @@ def test_beat_last_beats_every_observed_move(num_moves):
 def test_beat_last_wins_every_move_but_the_first_against_always_same():
     space = spaces.Discrete(5)
     env = RockPaperScissors({"sheldon_cooper": True})
-    policies = {P1: BeatLastHeuristic(space, space, {}), P2: AlwaysSameHeuristic(space, space, {"seed": 1})}
+    policies = {
+        P1: BeatLastHeuristic(space, space, {}),
+        P2: AlwaysSameHeuristic(space, space, {"seed": 1}),
+    }
     history = play_rps(env, policies, episodes=3)
     for episode_start in (0, 10, 20):
-        assert [rewards[P1] for _, rewards in history[episode_start + 1:episode_start + 10]] == [1.0] * 9
+        assert [rewards[P1] for _, rewards in history[episode_start + 1 : episode_start + 10]] == [
+            1.0
+        ] * 9
 
 
 def test_heuristics_learn_nothing():
     space = spaces.Discrete(3)
-    batch = SampleBatch({SampleBatch.OBS: np.array([0, 1, 2]), SampleBatch.ACTIONS: np.array([1, 2, 0]), SampleBatch.REWARDS: np.ones(3, np.float32)})
-    for policy in (AlwaysSameHeuristic(space, space, {"seed": 0}), BeatLastHeuristic(space, space, {})):
+    batch = SampleBatch(
+        {
+            SampleBatch.OBS: np.array([0, 1, 2]),
+            SampleBatch.ACTIONS: np.array([1, 2, 0]),
+            SampleBatch.REWARDS: np.ones(3, np.float32),
+        }
+    )
+    for policy in (
+        AlwaysSameHeuristic(space, space, {"seed": 0}),
+        BeatLastHeuristic(space, space, {}),
+    ):
         state = [np.array([1, 1, 1])]
         before = policy.compute_actions(np.array([0, 1, 2]), state)[0]
         assert policy.learn_on_batch(batch) == {"learner_stats": {}}
@@ -323,4 +374,6 @@ def test_heuristics_reject_games_they_cannot_play():
     with pytest.raises(ValueError, match="4 moves"):
         BeatLastHeuristic(spaces.Discrete(4), spaces.Discrete(4), {})
     with pytest.raises(ValueError, match="shape"):
-        BeatLastHeuristic(spaces.Discrete(3), spaces.Discrete(3), {}).compute_actions(np.zeros((2, 2, 2)))
+        BeatLastHeuristic(spaces.Discrete(3), spaces.Discrete(3), {}).compute_actions(
+            np.zeros((2, 2, 2))
+        )

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 import yaml
 from packaging.requirements import Requirement
 
@@ -50,8 +50,14 @@ def pyproject_requirements() -> list[Requirement]:
 
 
 def test_conda_environment_pins_the_same_versions_as_the_lock(lock, conda_pins):
-    differ = {name: (version, lock.get(name)) for name, version in conda_pins.items() if lock.get(name) != version}
-    assert not differ, f"environment.yml and requirements.lock disagree (conda, lock): {differ}; run `make lock`"
+    differ = {
+        name: (version, lock.get(name))
+        for name, version in conda_pins.items()
+        if lock.get(name) != version
+    }
+    assert not differ, (
+        f"environment.yml and requirements.lock disagree (conda, lock): {differ}; run `make lock`"
+    )
 
 
 @pytest.mark.parametrize("requirement", pyproject_requirements(), ids=str)
@@ -59,7 +65,9 @@ def test_every_dependency_is_pinned_within_its_range(requirement, lock, conda_pi
     name = canonical(requirement.name)
     assert name in lock, f"{requirement} is not in requirements.lock"
     assert name in conda_pins, f"{requirement} is not in environment.yml"
-    assert requirement.specifier.contains(lock[name]), f"lock pins {name}=={lock[name]}, outside {requirement}"
+    assert requirement.specifier.contains(lock[name]), (
+        f"lock pins {name}=={lock[name]}, outside {requirement}"
+    )
 
 
 def test_the_versions_the_design_fixes(lock):

@@ -23,7 +23,10 @@ def test_chunked_rejects_bad_sizes(size):
 
 def test_busy_work_depends_on_both_arguments():
     assert parallel.busy_work(3, 1000) == parallel.busy_work(3, 1000)
-    assert len({parallel.busy_work(3, 1000), parallel.busy_work(4, 1000), parallel.busy_work(3, 1001)}) == 3
+    assert (
+        len({parallel.busy_work(3, 1000), parallel.busy_work(4, 1000), parallel.busy_work(3, 1001)})
+        == 3
+    )
     assert parallel.busy_work(5, 0) == 5
 
 
@@ -51,8 +54,15 @@ def test_every_strategy_gives_the_serial_answer(ray_session):
 
 
 def test_compare_strategies_reports_speedup_against_serial(ray_session):
-    results = parallel.compare_strategies([100, 1000], n_tasks=4, repeat=1, strategies=("serial", "ray"), processes=1)
-    assert [(r.strategy, r.iterations) for r in results] == [("serial", 100), ("ray", 100), ("serial", 1000), ("ray", 1000)]
+    results = parallel.compare_strategies(
+        [100, 1000], n_tasks=4, repeat=1, strategies=("serial", "ray"), processes=1
+    )
+    assert [(r.strategy, r.iterations) for r in results] == [
+        ("serial", 100),
+        ("ray", 100),
+        ("serial", 1000),
+        ("ray", 1000),
+    ]
     for r in results:
         assert r.speedup == pytest.approx(r.serial_seconds / r.seconds)
     assert results[0].speedup == 1.0

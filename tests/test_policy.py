@@ -7,7 +7,14 @@ import numpy as np
 import pytest
 import torch
 
-from course_lib.policy import PGTorchPolicy, TorchPolicy, build_policy, build_tf_policy, build_torch_policy, policy_gradient_loss
+from course_lib.policy import (
+    PGTorchPolicy,
+    TorchPolicy,
+    build_policy,
+    build_tf_policy,
+    build_torch_policy,
+    policy_gradient_loss,
+)
 from course_lib.postprocessing import compute_advantages_by_episode
 from course_lib.sample_batch import SampleBatch
 
@@ -57,12 +64,18 @@ def test_compute_single_action_matches_the_batched_call():
 
 
 def test_weights_round_trip_exactly_into_a_fresh_policy():
-    a, b = PGTorchPolicy(OBS_SPACE, ACT_SPACE, {**SMALL, "seed": 1}), PGTorchPolicy(OBS_SPACE, ACT_SPACE, {**SMALL, "seed": 2})
+    a, b = (
+        PGTorchPolicy(OBS_SPACE, ACT_SPACE, {**SMALL, "seed": 1}),
+        PGTorchPolicy(OBS_SPACE, ACT_SPACE, {**SMALL, "seed": 2}),
+    )
     b.set_weights(a.get_weights())
     for name, value in a.get_weights().items():
         np.testing.assert_array_equal(value, b.get_weights()[name])
     obs = np.ones((3, 4), np.float32)
-    np.testing.assert_array_equal(a.compute_actions(obs, explore=False)[2]["action_dist_inputs"], b.compute_actions(obs, explore=False)[2]["action_dist_inputs"])
+    np.testing.assert_array_equal(
+        a.compute_actions(obs, explore=False)[2]["action_dist_inputs"],
+        b.compute_actions(obs, explore=False)[2]["action_dist_inputs"],
+    )
 
 
 def test_state_round_trip_includes_the_optimizer_so_learning_continues_identically():
@@ -79,7 +92,10 @@ def test_state_round_trip_includes_the_optimizer_so_learning_continues_identical
 
 
 def test_set_weights_of_another_model_explains_the_mismatch():
-    small, big = PGTorchPolicy(OBS_SPACE, ACT_SPACE, SMALL), PGTorchPolicy(OBS_SPACE, ACT_SPACE, {"model": {"fcnet_hiddens": [32]}})
+    small, big = (
+        PGTorchPolicy(OBS_SPACE, ACT_SPACE, SMALL),
+        PGTorchPolicy(OBS_SPACE, ACT_SPACE, {"model": {"fcnet_hiddens": [32]}}),
+    )
     with pytest.raises(ValueError, match="different model.*wrong shape"):
         small.set_weights(big.get_weights())
 
@@ -117,7 +133,9 @@ def test_compute_then_apply_gradients_equals_learn_on_batch():
 def test_grad_clip_bounds_the_update():
     policy = PGTorchPolicy(OBS_SPACE, ACT_SPACE, {**SMALL, "grad_clip": 1e-3})
     batch = policy.postprocess_trajectory(random_batch())
-    assert policy.learn_on_batch(batch)["learner_stats"]["grad_gnorm"] > 1e-3  # norm before clipping
+    assert (
+        policy.learn_on_batch(batch)["learner_stats"]["grad_gnorm"] > 1e-3
+    )  # norm before clipping
     total = sum(p.grad.norm() ** 2 for p in policy.model.parameters() if p.grad is not None).sqrt()
     assert total.item() == pytest.approx(1e-3, rel=1e-3)
 
@@ -191,7 +209,19 @@ def test_a_policy_class_built_in_a_module_pickles_by_name():
 
 
 def test_recurrent_policy_carries_state_and_learns_on_padded_sequences():
-    policy = PGTorchPolicy(OBS_SPACE, ACT_SPACE, {"model": {"use_lstm": True, "lstm_cell_size": 8, "max_seq_len": 4, "fcnet_hiddens": [8]}, "seed": 0})
+    policy = PGTorchPolicy(
+        OBS_SPACE,
+        ACT_SPACE,
+        {
+            "model": {
+                "use_lstm": True,
+                "lstm_cell_size": 8,
+                "max_seq_len": 4,
+                "fcnet_hiddens": [8],
+            },
+            "seed": 0,
+        },
+    )
     assert [s.shape for s in policy.get_initial_state()] == [(8,), (8,)]
     obs = np.zeros((3, 4), np.float32)
     _, state1, _ = policy.compute_actions(obs)
@@ -202,7 +232,12 @@ def test_recurrent_policy_carries_state_and_learns_on_padded_sequences():
     batch["state_in_0"], batch["state_in_1"] = np.repeat(h[None], 10, 0), np.repeat(c[None], 10, 0)
     batch = policy.postprocess_trajectory(batch)
     train_batch = policy._lazy_tensor_dict(batch)
-    assert train_batch["seq_lens"].tolist() == [4, 1, 4, 1]  # two episodes of 5 steps, cut at max_seq_len=4
+    assert train_batch["seq_lens"].tolist() == [
+        4,
+        1,
+        4,
+        1,
+    ]  # two episodes of 5 steps, cut at max_seq_len=4
     assert int(train_batch["loss_mask"].sum()) == 10
     assert np.isfinite(policy.learn_on_batch(batch)["learner_stats"]["total_loss"])
 
@@ -218,11 +253,19 @@ def test_pg_learns_to_prefer_the_rewarded_action():
     obs = np.zeros((64, 4), np.float32)
     for _ in range(30):
         actions, _, _ = policy.compute_actions(obs)
-        batch = SampleBatch(obs=obs, actions=actions, rewards=actions.astype(np.float32), terminateds=np.ones(64, bool), eps_id=np.arange(64))
+        batch = SampleBatch(
+            obs=obs,
+            actions=actions,
+            rewards=actions.astype(np.float32),
+            terminateds=np.ones(64, bool),
+            eps_id=np.arange(64),
+        )
         batch = compute_advantages_by_episode(batch, use_gae=False, use_critic=False)
         batch["advantages"] -= batch["advantages"].mean()
         policy.learn_on_batch(batch)
-    probs = torch.softmax(torch.as_tensor(policy.compute_actions(obs[:1])[2]["action_dist_inputs"]), dim=1)
+    probs = torch.softmax(
+        torch.as_tensor(policy.compute_actions(obs[:1])[2]["action_dist_inputs"]), dim=1
+    )
     assert probs[0, 1] > 0.9
 
 

@@ -3,7 +3,11 @@
 import numpy as np
 import pytest
 
-from course_lib.postprocessing import compute_advantages, compute_advantages_by_episode, discount_cumsum
+from course_lib.postprocessing import (
+    compute_advantages,
+    compute_advantages_by_episode,
+    discount_cumsum,
+)
 from course_lib.sample_batch import SampleBatch
 
 SEEDS = [0, 1, 2, 3, 4]
@@ -72,7 +76,11 @@ def reference_by_episode(batch, gamma, lambda_, use_gae):
         if end < n and batch["eps_id"][end] == batch["eps_id"][start]:
             continue
         last = end - 1
-        last_value = 0.0 if batch["terminateds"][last] else float(value_of(batch["new_obs"][last : last + 1])[0])
+        last_value = (
+            0.0
+            if batch["terminateds"][last]
+            else float(value_of(batch["new_obs"][last : last + 1])[0])
+        )
         rewards = batch["rewards"][start:end].astype(np.float64)
         values = batch["vf_preds"][start:end].astype(np.float64)
         if use_gae:
@@ -91,7 +99,9 @@ def reference_by_episode(batch, gamma, lambda_, use_gae):
 @pytest.mark.parametrize("seed", SEEDS)
 def test_discount_cumsum_matches_double_loop(seed):
     rewards = np.random.default_rng(seed).normal(size=25)
-    np.testing.assert_allclose(discount_cumsum(rewards, 0.9), reference_returns(rewards, 0.0, 0.9), rtol=1e-12)
+    np.testing.assert_allclose(
+        discount_cumsum(rewards, 0.9), reference_returns(rewards, 0.0, 0.9), rtol=1e-12
+    )
 
 
 def test_discount_cumsum_edge_discounts():
@@ -113,7 +123,10 @@ def test_discount_cumsum_rejects_bad_gamma_and_shapes():
 
 def one_piece(seed, n=20):
     rng = np.random.default_rng(seed)
-    return SampleBatch(rewards=rng.normal(size=n).astype(np.float32), vf_preds=rng.normal(size=n).astype(np.float32))
+    return SampleBatch(
+        rewards=rng.normal(size=n).astype(np.float32),
+        vf_preds=rng.normal(size=n).astype(np.float32),
+    )
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -144,7 +157,9 @@ def test_returns_minus_baseline_with_critic_without_gae(seed):
     compute_advantages(batch, last_value=-1.0, gamma=0.9, use_gae=False)
     expected = reference_returns(batch["rewards"].astype(np.float64), -1.0, 0.9)
     np.testing.assert_allclose(batch["value_targets"], expected, rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(batch["advantages"], expected - batch["vf_preds"], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        batch["advantages"], expected - batch["vf_preds"], rtol=1e-5, atol=1e-5
+    )
 
 
 def test_gae_with_lambda_one_equals_returns_minus_values():
@@ -176,7 +191,9 @@ def test_compute_advantages_explains_bad_inputs():
 def test_by_episode_matches_double_loop_reference(seed, ending, use_gae):
     batch = make_fragment(seed, ending)
     expected_advantages, expected_targets = reference_by_episode(batch, 0.95, 0.9, use_gae)
-    compute_advantages_by_episode(batch, gamma=0.95, lambda_=0.9, value_fn=value_of, use_gae=use_gae)
+    compute_advantages_by_episode(
+        batch, gamma=0.95, lambda_=0.9, value_fn=value_of, use_gae=use_gae
+    )
     np.testing.assert_allclose(batch["advantages"], expected_advantages, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(batch["value_targets"], expected_targets, rtol=1e-5, atol=1e-5)
 
@@ -197,22 +214,32 @@ def always_ten(obs):
 
 
 def test_truncation_bootstraps_from_value_of_next_obs():
-    batch = compute_advantages_by_episode(two_step_episode(False, True), gamma=0.5, value_fn=always_ten)
-    np.testing.assert_allclose(batch["value_targets"], [1.0 + 0.5 * (1.0 + 0.5 * 10.0), 1.0 + 0.5 * 10.0])
+    batch = compute_advantages_by_episode(
+        two_step_episode(False, True), gamma=0.5, value_fn=always_ten
+    )
+    np.testing.assert_allclose(
+        batch["value_targets"], [1.0 + 0.5 * (1.0 + 0.5 * 10.0), 1.0 + 0.5 * 10.0]
+    )
 
 
 def test_termination_does_not_bootstrap():
-    batch = compute_advantages_by_episode(two_step_episode(True, False), gamma=0.5, value_fn=always_ten)
+    batch = compute_advantages_by_episode(
+        two_step_episode(True, False), gamma=0.5, value_fn=always_ten
+    )
     np.testing.assert_allclose(batch["value_targets"], [1.5, 1.0])
 
 
 def test_fragment_cut_mid_episode_bootstraps():
-    batch = compute_advantages_by_episode(two_step_episode(False, False), gamma=0.5, value_fn=always_ten)
+    batch = compute_advantages_by_episode(
+        two_step_episode(False, False), gamma=0.5, value_fn=always_ten
+    )
     assert batch["value_targets"][-1] == pytest.approx(6.0)
 
 
 def test_terminated_and_truncated_together_counts_as_terminated():
-    batch = compute_advantages_by_episode(two_step_episode(True, True), gamma=0.5, value_fn=always_ten)
+    batch = compute_advantages_by_episode(
+        two_step_episode(True, True), gamma=0.5, value_fn=always_ten
+    )
     assert batch["value_targets"][-1] == pytest.approx(1.0)
 
 
@@ -258,7 +285,9 @@ def test_without_critic_and_value_fn_unfinished_pieces_bootstrap_from_zero():
 
 def test_value_fn_returning_wrong_number_of_values_is_explained():
     with pytest.raises(ValueError, match=r"returned 3 values for 1 observations"):
-        compute_advantages_by_episode(two_step_episode(False, True), value_fn=lambda obs: np.zeros(3))
+        compute_advantages_by_episode(
+            two_step_episode(False, True), value_fn=lambda obs: np.zeros(3)
+        )
 
 
 def test_by_episode_needs_terminateds_and_new_obs():

@@ -5,14 +5,21 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from course_lib.execution import MinSegmentTree, PrioritizedReplayBuffer, ReplayBuffer, SumSegmentTree
+from course_lib.execution import (
+    MinSegmentTree,
+    PrioritizedReplayBuffer,
+    ReplayBuffer,
+    SumSegmentTree,
+)
 from course_lib.sample_batch import SampleBatch
 
 
 def rows(start: int, stop: int) -> SampleBatch:
     """Rows whose ``x`` is their position in the stream, with a (N, 2) ``obs`` and an object column."""
     x = np.arange(start, stop)
-    return SampleBatch(x=x, obs=np.stack([x, -x], axis=1).astype(np.float32), infos=[{"i": int(i)} for i in x])
+    return SampleBatch(
+        x=x, obs=np.stack([x, -x], axis=1).astype(np.float32), infos=[{"i": int(i)} for i in x]
+    )
 
 
 def stored_x(buffer: ReplayBuffer) -> list[int]:
@@ -20,6 +27,7 @@ def stored_x(buffer: ReplayBuffer) -> list[int]:
 
 
 # --- ReplayBuffer ----------------------------------------------------------------------------------
+
 
 def test_the_buffer_keeps_the_newest_capacity_rows():
     buffer = ReplayBuffer(5)
@@ -40,7 +48,9 @@ def test_sampled_rows_keep_their_columns_together():
     assert isinstance(batch, SampleBatch) and batch.count == 64 and batch["obs"].shape == (64, 2)
     np.testing.assert_array_equal(batch["obs"][:, 0], batch["x"])
     assert [info["i"] for info in batch["infos"]] == batch["x"].tolist()
-    assert set(batch["x"].tolist()) <= set(range(30)) and len(set(batch["x"].tolist())) < 64  # with replacement
+    assert (
+        set(batch["x"].tolist()) <= set(range(30)) and len(set(batch["x"].tolist())) < 64
+    )  # with replacement
 
 
 def test_sampling_is_uniform_and_reproducible_with_a_seed():
@@ -84,6 +94,7 @@ def test_buffer_errors_say_what_to_do():
 
 # --- PrioritizedReplayBuffer -----------------------------------------------------------------------
 
+
 def test_rows_are_sampled_in_proportion_to_their_priority():
     buffer = PrioritizedReplayBuffer(4, alpha=1.0, eps=0.0, seed=0)
     buffer.add(rows(0, 4))
@@ -108,7 +119,10 @@ def test_importance_weights_are_at_most_one_and_follow_the_formula():
     probabilities = np.array([0.1, 0.2, 0.3, 0.4])
     expected = (4 * probabilities) ** -0.5 / (4 * 0.1) ** -0.5
     np.testing.assert_allclose(batch["weights"], expected[batch["batch_indexes"]], rtol=1e-5)
-    assert batch["weights"].max() <= 1.0 and (batch["weights"][batch["batch_indexes"] == 0] == 1.0).all()  # the least likely row
+    assert (
+        batch["weights"].max() <= 1.0
+        and (batch["weights"][batch["batch_indexes"] == 0] == 1.0).all()
+    )  # the least likely row
     np.testing.assert_array_equal(batch["x"], batch["batch_indexes"])
     assert (buffer.sample(50, beta=0.0)["weights"] == 1.0).all()  # beta 0: no correction
 
@@ -152,6 +166,7 @@ def test_update_priorities_checks_its_arguments():
 
 # --- segment trees ---------------------------------------------------------------------------------
 
+
 def test_segment_trees_match_brute_force():
     rng = np.random.default_rng(0)
     values = rng.uniform(0.1, 5.0, 13)
@@ -164,7 +179,9 @@ def test_segment_trees_match_brute_force():
     assert mins.min() == pytest.approx(values[values > 0].min())
     cumulative = np.cumsum(values)
     queries = rng.uniform(0, values.sum(), 500)
-    np.testing.assert_array_equal(sums.find_prefixsum_idx(queries), np.searchsorted(cumulative, queries, side="right"))
+    np.testing.assert_array_equal(
+        sums.find_prefixsum_idx(queries), np.searchsorted(cumulative, queries, side="right")
+    )
     assert 4 not in sums.find_prefixsum_idx(queries)  # zero mass is never found
 
 

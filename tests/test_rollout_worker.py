@@ -7,7 +7,14 @@ import numpy as np
 import pytest
 
 from course_lib.callbacks import DefaultCallbacks, MultiCallbacks
-from course_lib.evaluation import MeanStdFilter, RolloutWorker, RunningStat, WorkerSet, collect_metrics, summarize_episodes
+from course_lib.evaluation import (
+    MeanStdFilter,
+    RolloutWorker,
+    RunningStat,
+    WorkerSet,
+    collect_metrics,
+    summarize_episodes,
+)
 from course_lib.policy import PGTorchPolicy
 from course_lib.sample_batch import SampleBatch
 
@@ -17,14 +24,33 @@ def cartpole(env_config):
 
 
 def worker(**config):
-    base = {"num_envs_per_worker": 2, "rollout_fragment_length": 50, "seed": 0, "model": {"fcnet_hiddens": [16]}}
-    return RolloutWorker(env_creator=cartpole, policy_class=PGTorchPolicy, config={**base, **config})
+    base = {
+        "num_envs_per_worker": 2,
+        "rollout_fragment_length": 50,
+        "seed": 0,
+        "model": {"fcnet_hiddens": [16]},
+    }
+    return RolloutWorker(
+        env_creator=cartpole, policy_class=PGTorchPolicy, config={**base, **config}
+    )
 
 
 def test_sample_returns_fragment_length_steps_per_env_with_the_policy_columns():
     batch = worker().sample()
     assert batch.count == 100
-    for column in ("obs", "new_obs", "actions", "rewards", "terminateds", "truncateds", "eps_id", "t", "action_logp", "vf_preds", "advantages"):
+    for column in (
+        "obs",
+        "new_obs",
+        "actions",
+        "rewards",
+        "terminateds",
+        "truncateds",
+        "eps_id",
+        "t",
+        "action_logp",
+        "vf_preds",
+        "advantages",
+    ):
         assert column in batch, column
     assert batch["obs"].shape == (100, 4)
 
@@ -44,9 +70,18 @@ def test_the_same_seed_gives_identical_samples():
 
 
 def test_workers_with_different_indices_see_different_episodes():
-    config = {"num_envs_per_worker": 1, "rollout_fragment_length": 30, "seed": 0, "model": {"fcnet_hiddens": [16]}}
-    first = RolloutWorker(env_creator=cartpole, policy_class=PGTorchPolicy, config=config, worker_index=1).sample()
-    second = RolloutWorker(env_creator=cartpole, policy_class=PGTorchPolicy, config=config, worker_index=2).sample()
+    config = {
+        "num_envs_per_worker": 1,
+        "rollout_fragment_length": 30,
+        "seed": 0,
+        "model": {"fcnet_hiddens": [16]},
+    }
+    first = RolloutWorker(
+        env_creator=cartpole, policy_class=PGTorchPolicy, config=config, worker_index=1
+    ).sample()
+    second = RolloutWorker(
+        env_creator=cartpole, policy_class=PGTorchPolicy, config=config, worker_index=2
+    ).sample()
     assert not np.array_equal(first["obs"][0], second["obs"][0])
 
 
@@ -67,7 +102,9 @@ def test_complete_episodes_never_cuts_an_episode():
 
 
 def test_time_limit_truncation_is_recorded_as_truncated():
-    batch = worker(env_config={"max_steps": 5}, num_envs_per_worker=1, rollout_fragment_length=20).sample()
+    batch = worker(
+        env_config={"max_steps": 5}, num_envs_per_worker=1, rollout_fragment_length=20
+    ).sample()
     ends = batch["truncateds"]
     assert ends.sum() >= 1 and not (ends & batch["terminateds"]).any()
     assert set(batch["t"][ends]) == {4}
@@ -79,7 +116,9 @@ def test_metrics_report_finished_episodes():
     result = collect_metrics(w)
     assert result["episodes_this_iter"] >= 8
     assert result["episode_len_mean"] <= 10 and result["episode_reward_max"] <= 10
-    assert result["policy_reward_mean"]["default_policy"] == pytest.approx(result["episode_reward_mean"])
+    assert result["policy_reward_mean"]["default_policy"] == pytest.approx(
+        result["episode_reward_mean"]
+    )
     assert collect_metrics(w)["episodes_this_iter"] == 0  # metrics are handed over once
 
 
@@ -108,10 +147,16 @@ def test_mean_std_filter_normalizes_observations():
     batch = w.sample()
     filt = w.filters["default_policy"]
     episode_starts = 2 + int((batch["terminateds"] | batch["truncateds"]).sum())
-    assert isinstance(filt, MeanStdFilter) and filt.stats.count == 400 + episode_starts  # every step and reset
+    assert (
+        isinstance(filt, MeanStdFilter) and filt.stats.count == 400 + episode_starts
+    )  # every step and reset
     assert np.abs(batch["obs"][100:].mean(axis=0)).max() < 0.5  # once the statistics settle
     with pytest.raises(ValueError, match="needs a Box observation space"):
-        RolloutWorker(env_creator=lambda c: gym.make("FrozenLake-v1"), policy_class=PGTorchPolicy, config={"observation_filter": "MeanStdFilter"})
+        RolloutWorker(
+            env_creator=lambda c: gym.make("FrozenLake-v1"),
+            policy_class=PGTorchPolicy,
+            config={"observation_filter": "MeanStdFilter"},
+        )
 
 
 def test_bad_config_values_are_explained():
@@ -148,12 +193,19 @@ class Recorder(DefaultCallbacks):
 
 
 def test_callbacks_fire_in_order_and_feed_custom_metrics():
-    w = worker(callbacks=Recorder, num_envs_per_worker=1, env_config={"max_steps": 6}, rollout_fragment_length=12)
+    w = worker(
+        callbacks=Recorder,
+        num_envs_per_worker=1,
+        env_config={"max_steps": 6},
+        rollout_fragment_length=12,
+    )
     batch = w.sample()
     log = w.callbacks.log
     assert [kind for kind, _ in log[:2]] == ["start", "end"] and log[-1] == ("sample_end", 12)
     first_episode = log[0][1]
-    assert ("postprocess", first_episode) in log and log.index(("end", first_episode)) < log.index(("postprocess", first_episode))
+    assert ("postprocess", first_episode) in log and log.index(("end", first_episode)) < log.index(
+        ("postprocess", first_episode)
+    )
     assert (batch["marker"] == 1).all()
     result = collect_metrics(w)
     assert result["custom_metrics"]["steps_mean"] == 6 and result["hist_stats"]["len"] == [6, 6]
@@ -164,7 +216,11 @@ def test_multi_callbacks_runs_each_class():
         def on_episode_end(self, *, episode, **kwargs):
             episode.custom_metrics["second"] = 1.0
 
-    w = worker(callbacks=MultiCallbacks([Recorder, Second]), env_config={"max_steps": 5}, rollout_fragment_length=10)
+    w = worker(
+        callbacks=MultiCallbacks([Recorder, Second]),
+        env_config={"max_steps": 5},
+        rollout_fragment_length=10,
+    )
     w.sample()
     assert set(collect_metrics(w)["custom_metrics"]) >= {"steps_mean", "second_mean"}
 
@@ -176,11 +232,19 @@ def test_summarize_episodes_without_episodes_is_nan_not_an_error():
 
 # --- WorkerSet on Ray ---------------------------------------------------------------------------
 
-CONFIG = {"num_envs_per_worker": 1, "rollout_fragment_length": 20, "seed": 0, "model": {"fcnet_hiddens": [16]}, "num_cpus_per_worker": 0.5}
+CONFIG = {
+    "num_envs_per_worker": 1,
+    "rollout_fragment_length": 20,
+    "seed": 0,
+    "model": {"fcnet_hiddens": [16]},
+    "num_cpus_per_worker": 0.5,
+}
 
 
 def test_worker_set_samples_in_parallel_and_syncs_weights(ray_session):
-    workers = WorkerSet(env_creator=cartpole, policy_class=PGTorchPolicy, trainer_config=CONFIG, num_workers=2)
+    workers = WorkerSet(
+        env_creator=cartpole, policy_class=PGTorchPolicy, trainer_config=CONFIG, num_workers=2
+    )
     try:
         batch = workers.sample()
         assert batch.count == 40 and len(set(batch["eps_id"])) >= 2
@@ -197,7 +261,12 @@ def test_worker_set_samples_in_parallel_and_syncs_weights(ray_session):
 
 
 def test_a_killed_worker_is_recreated_and_sampling_continues(ray_session):
-    workers = WorkerSet(env_creator=cartpole, policy_class=PGTorchPolicy, trainer_config={**CONFIG, "recreate_failed_workers": True}, num_workers=2)
+    workers = WorkerSet(
+        env_creator=cartpole,
+        policy_class=PGTorchPolicy,
+        trainer_config={**CONFIG, "recreate_failed_workers": True},
+        num_workers=2,
+    )
     try:
         workers.sample()
         ray_session.kill(workers.remote_workers()[1])
@@ -209,7 +278,9 @@ def test_a_killed_worker_is_recreated_and_sampling_continues(ray_session):
 
 
 def test_a_killed_worker_without_recreation_gives_a_clear_error(ray_session):
-    workers = WorkerSet(env_creator=cartpole, policy_class=PGTorchPolicy, trainer_config=CONFIG, num_workers=1)
+    workers = WorkerSet(
+        env_creator=cartpole, policy_class=PGTorchPolicy, trainer_config=CONFIG, num_workers=1
+    )
     try:
         ray_session.kill(workers.remote_workers()[0])
         with pytest.raises(RuntimeError, match=r"worker\(s\) \[1\] died.*recreate_failed_workers"):
@@ -219,20 +290,31 @@ def test_a_killed_worker_without_recreation_gives_a_clear_error(ray_session):
 
 
 def test_filters_are_merged_across_workers(ray_session):
-    workers = WorkerSet(env_creator=cartpole, policy_class=PGTorchPolicy, trainer_config={**CONFIG, "observation_filter": "MeanStdFilter"}, num_workers=2)
+    workers = WorkerSet(
+        env_creator=cartpole,
+        policy_class=PGTorchPolicy,
+        trainer_config={**CONFIG, "observation_filter": "MeanStdFilter"},
+        num_workers=2,
+    )
     try:
         workers.sample()
         workers.sync_filters()
         local = workers.local_worker().filters["default_policy"]
         assert local.stats.count >= 2 * (20 + 1)  # both workers' steps and resets
-        remote_state = ray_session.get(workers.remote_workers()[0].apply.remote(lambda w: w.filters["default_policy"].get_state()))
+        remote_state = ray_session.get(
+            workers.remote_workers()[0].apply.remote(
+                lambda w: w.filters["default_policy"].get_state()
+            )
+        )
         np.testing.assert_allclose(remote_state["mean"], local.stats.mean)
     finally:
         workers.stop()
 
 
 def test_the_local_worker_does_not_sample_when_there_are_remote_workers(ray_session):
-    workers = WorkerSet(env_creator=cartpole, policy_class=PGTorchPolicy, trainer_config=CONFIG, num_workers=1)
+    workers = WorkerSet(
+        env_creator=cartpole, policy_class=PGTorchPolicy, trainer_config=CONFIG, num_workers=1
+    )
     try:
         with pytest.raises(RuntimeError, match="local worker does not sample"):
             workers.local_worker().sample()

@@ -25,7 +25,9 @@ def make_batch(n=10, eps_id=None, seed=0, start=0):
             SampleBatch.REWARDS: np.ones(n, dtype=np.float32),
             SampleBatch.TERMINATEDS: np.zeros(n, dtype=bool),
             SampleBatch.TRUNCATEDS: np.zeros(n, dtype=bool),
-            SampleBatch.EPS_ID: np.zeros(n, dtype=np.int64) if eps_id is None else np.asarray(eps_id),
+            SampleBatch.EPS_ID: np.zeros(n, dtype=np.int64)
+            if eps_id is None
+            else np.asarray(eps_id),
             SampleBatch.T: np.arange(start, start + n),
             SampleBatch.INFOS: [{"row": start + i} for i in range(n)],
         }
@@ -89,7 +91,9 @@ def test_update_validates_like_setitem():
 
 
 def test_scalar_column_gets_a_clear_error():
-    with pytest.raises(ValueError, match=r"Column 'gamma' is a scalar \(0.99\).*one row per timestep"):
+    with pytest.raises(
+        ValueError, match=r"Column 'gamma' is a scalar \(0.99\).*one row per timestep"
+    ):
         SampleBatch(obs=np.zeros(3), gamma=0.99)
 
 
@@ -111,7 +115,11 @@ def test_columns_lists_keys_in_insertion_order():
 
 
 def test_column_name_constants_match_rllib_names():
-    assert (SampleBatch.OBS, SampleBatch.NEXT_OBS, SampleBatch.TERMINATEDS) == ("obs", "new_obs", "terminateds")
+    assert (SampleBatch.OBS, SampleBatch.NEXT_OBS, SampleBatch.TERMINATEDS) == (
+        "obs",
+        "new_obs",
+        "terminateds",
+    )
     assert (SampleBatch.VF_PREDS, SampleBatch.ADVANTAGES, SampleBatch.VALUE_TARGETS) == (
         "vf_preds",
         "advantages",
@@ -143,8 +151,11 @@ def test_concat_with_different_columns_lists_missing_and_extra():
     first, second = make_batch(3), make_batch(3)
     del second["infos"]
     second["vf_preds"] = np.zeros(3)
-    with pytest.raises(ValueError, match=r"batch 2 is missing columns \['infos'\] and has extra columns "
-                                         r"\['vf_preds'\] compared with batch 0"):
+    with pytest.raises(
+        ValueError,
+        match=r"batch 2 is missing columns \['infos'\] and has extra columns "
+        r"\['vf_preds'\] compared with batch 0",
+    ):
         SampleBatch.concat_samples([first, SampleBatch(), second])
 
 
@@ -161,7 +172,9 @@ def test_concat_skips_batches_without_columns():
 
 def test_concat_with_different_row_shapes_names_the_column():
     with pytest.raises(ValueError, match=r"column 'obs'.*\[\(4,\), \(5,\)\]"):
-        SampleBatch.concat_samples([SampleBatch(obs=np.zeros((2, 4))), SampleBatch(obs=np.zeros((2, 5)))])
+        SampleBatch.concat_samples(
+            [SampleBatch(obs=np.zeros((2, 4))), SampleBatch(obs=np.zeros((2, 5)))]
+        )
 
 
 def test_concat_refuses_mixed_batch_types():
@@ -237,8 +250,9 @@ def test_split_by_episode_uses_eps_id():
 
 
 def test_split_by_episode_splits_when_an_eps_id_recurs_later():
-    batch = SampleBatch.concat_samples([make_batch(2, eps_id=[1, 1]), make_batch(2, eps_id=[2, 2]),
-                                        make_batch(2, eps_id=[1, 1])])
+    batch = SampleBatch.concat_samples(
+        [make_batch(2, eps_id=[1, 1]), make_batch(2, eps_id=[2, 2]), make_batch(2, eps_id=[1, 1])]
+    )
     assert [p["eps_id"].tolist() for p in batch.split_by_episode()] == [[1, 1], [2, 2], [1, 1]]
 
 
@@ -273,7 +287,9 @@ def test_deep_copy_is_independent_and_shallow_copy_shares_arrays():
 
 
 def test_size_bytes_sums_column_bytes():
-    batch = SampleBatch(obs=np.zeros((10, 4), dtype=np.float32), actions=np.zeros(10, dtype=np.int64))
+    batch = SampleBatch(
+        obs=np.zeros((10, 4), dtype=np.float32), actions=np.zeros(10, dtype=np.int64)
+    )
     assert batch.size_bytes() == 10 * 4 * 4 + 10 * 8
     with_infos = SampleBatch(infos=[{}] * 10)
     assert with_infos.size_bytes() >= 10 * 8 + 10 * 64
@@ -327,8 +343,13 @@ def test_pickle_protocol_5_ships_columns_out_of_band():
 
 
 def make_multi_agent(env_steps=4, seed=0):
-    return MultiAgentBatch({"player1": make_batch(env_steps, seed=seed),
-                            "player2": make_batch(2 * env_steps, seed=seed)}, env_steps)
+    return MultiAgentBatch(
+        {
+            "player1": make_batch(env_steps, seed=seed),
+            "player2": make_batch(2 * env_steps, seed=seed),
+        },
+        env_steps,
+    )
 
 
 def test_multi_agent_batch_counts_env_and_agent_steps():
@@ -370,7 +391,9 @@ def test_multi_agent_copy_and_size_bytes():
 
 
 def test_multi_agent_batch_validates_inputs():
-    with pytest.raises(TypeError, match=r"policy_batches\['p1'\] is a dict, expected a SampleBatch"):
+    with pytest.raises(
+        TypeError, match=r"policy_batches\['p1'\] is a dict, expected a SampleBatch"
+    ):
         MultiAgentBatch({"p1": {"obs": [1]}}, 1)
     with pytest.raises(TypeError, match="Policy ids must be strings"):
         MultiAgentBatch({0: make_batch(1)}, 1)

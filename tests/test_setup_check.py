@@ -19,10 +19,17 @@ def test_this_environment_passes_without_ray():
 
 def test_an_out_of_range_package_is_reported_with_the_fix(monkeypatch):
     real_version = metadata.version
-    monkeypatch.setattr(setup_check.metadata, "version", lambda name: "0.1.0" if name == "gymnasium" else real_version(name))
+    monkeypatch.setattr(
+        setup_check.metadata,
+        "version",
+        lambda name: "0.1.0" if name == "gymnasium" else real_version(name),
+    )
     report = setup_check.check_setup(start_ray=False)
     assert not report.ok
-    assert any("gymnasium 0.1.0 is outside the supported range" in p and "make setup" in p for p in report.problems)
+    assert any(
+        "gymnasium 0.1.0 is outside the supported range" in p and "make setup" in p
+        for p in report.problems
+    )
 
 
 def test_a_running_ray_is_reused_and_left_running(ray_session):
@@ -38,7 +45,11 @@ def test_check_mul_accepts_the_seed_function(capsys):
 
 @pytest.mark.parametrize(
     "wrong, hint",
-    [(lambda x: x + 10, "that is x \\+ 10"), (lambda x: None, "returned None"), (lambda x: [x] * 10, "should be 50")],
+    [
+        (lambda x: x + 10, "that is x \\+ 10"),
+        (lambda x: None, "returned None"),
+        (lambda x: [x] * 10, "should be 50"),
+    ],
 )
 def test_check_mul_names_the_mistake(wrong, hint):
     with pytest.raises(checks.CheckFailed, match=hint):

@@ -7,9 +7,20 @@ import pytest
 
 from course_lib.envs import make_env
 from course_lib.envs.traffic import (
-    E, EW, N, NS, OBS_DIM, S, W,
-    FixedTimeController, LongestQueueController, MaxPressureController, TrafficGridEnv,
-    intersection_groups, plot_queues, run_controller,
+    EW,
+    NS,
+    OBS_DIM,
+    E,
+    FixedTimeController,
+    LongestQueueController,
+    MaxPressureController,
+    N,
+    S,
+    TrafficGridEnv,
+    W,
+    intersection_groups,
+    plot_queues,
+    run_controller,
 )
 
 matplotlib.use("Agg")
@@ -47,13 +58,17 @@ def run_checking_conservation(env, controller, seed):
 
 @pytest.mark.parametrize("rows, cols", [(1, 1), (2, 2), (2, 3)])
 def test_vehicles_are_conserved_at_every_step_under_random_actions(rows, cols):
-    env = TrafficGridEnv({"rows": rows, "cols": cols, "arrival_rate": UNBALANCED, "episode_length": 150})
+    env = TrafficGridEnv(
+        {"rows": rows, "cols": cols, "arrival_rate": UNBALANCED, "episode_length": 150}
+    )
     metrics = run_checking_conservation(env, random_controller(0), seed=1)
     assert metrics["arrivals"] > 50 and metrics["throughput"] > 0
 
 
 def test_vehicles_are_conserved_under_fixed_time_control():
-    env = TrafficGridEnv({"rows": 3, "cols": 2, "arrival_rate": 0.3, "yellow": 2, "saturation_flow": 2})
+    env = TrafficGridEnv(
+        {"rows": 3, "cols": 2, "arrival_rate": 0.3, "yellow": 2, "saturation_flow": 2}
+    )
     metrics = run_checking_conservation(env, FixedTimeController(cycle=12), seed=2)
     assert metrics["arrivals"] - metrics["throughput"] == metrics["in_network"] > 0
 
@@ -70,7 +85,9 @@ def test_every_entry_lane_gets_one_vehicle_per_step_at_rate_one_and_none_at_rate
 
 
 def test_arrivals_enter_only_at_the_boundary_in_their_direction():
-    env = TrafficGridEnv({"rows": 2, "cols": 2, "arrival_rate": {"ns": 1.0, "ew": 0.0}, "yellow": 0})
+    env = TrafficGridEnv(
+        {"rows": 2, "cols": 2, "arrival_rate": {"ns": 1.0, "ew": 0.0}, "yellow": 0}
+    )
     env.reset(seed=0)
     env.step(always(EW)(None, env))  # NS red: the first arrivals stay where they entered
     assert env.queues[0, :, N].tolist() == [1, 1] and env.queues[1, :, N].tolist() == [0, 0]
@@ -83,7 +100,12 @@ def test_green_moves_at_most_saturation_flow_and_red_moves_nothing():
     env.reset(seed=0)
     env.queues[0, 0] = [5, 1, 4, 3]
     _, rewards, _, _, infos = env.step(always(NS)(None, env))
-    assert env.queues[0, 0].tolist() == [3, 0, 4, 3]  # N sends 2 (the flow), S its only 1; E, W wait
+    assert env.queues[0, 0].tolist() == [
+        3,
+        0,
+        4,
+        3,
+    ]  # N sends 2 (the flow), S its only 1; E, W wait
     assert env.departures == 3
     assert rewards["i_0_0"] == -infos["i_0_0"]["waiting"] == -(3 + 0 + 4 + 3)
 
@@ -171,13 +193,17 @@ def test_rewards_add_up_to_minus_the_total_waiting_behind_mean_waiting_time():
         done = truncateds["__all__"]
     metrics = env.metrics()
     assert total_reward == -metrics["total_waiting"] < 0
-    assert metrics["mean_waiting_time"] == pytest.approx(metrics["total_waiting"] / metrics["arrivals"])
+    assert metrics["mean_waiting_time"] == pytest.approx(
+        metrics["total_waiting"] / metrics["arrivals"]
+    )
 
 
 def test_adaptive_controllers_beat_fixed_time_on_unbalanced_demand():
     env = TrafficGridEnv({"arrival_rate": UNBALANCED})
     waiting = {
-        name: np.mean([run_controller(env, controller, seed)["mean_waiting_time"] for seed in range(3)])
+        name: np.mean(
+            [run_controller(env, controller, seed)["mean_waiting_time"] for seed in range(3)]
+        )
         for name, controller in [
             ("fixed", FixedTimeController(cycle=20)),
             ("max_pressure", MaxPressureController()),
@@ -211,15 +237,18 @@ def test_intersection_groups_map_every_agent_to_its_group():
         intersection_groups(2, 2, "row")
 
 
-@pytest.mark.parametrize("config, message", [
-    ({"arrival_rates": 0.3}, "Did you mean 'arrival_rate'"),
-    ({"rows": 0}, "'rows'.*int >= 1"),
-    ({"cols": 2.5}, "'cols'.*int >= 1"),
-    ({"arrival_rate": 1.5}, r"probability in \[0, 1\]"),
-    ({"arrival_rate": {"ns": 0.3, "ew": -0.1}}, r"'ew' must be a probability"),
-    ({"arrival_rate": {"ns": 0.3}}, "keys 'ns' and 'ew'"),
-    ({"yellow": -1}, "'yellow'.*int >= 0"),
-])
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        ({"arrival_rates": 0.3}, "Did you mean 'arrival_rate'"),
+        ({"rows": 0}, "'rows'.*int >= 1"),
+        ({"cols": 2.5}, "'cols'.*int >= 1"),
+        ({"arrival_rate": 1.5}, r"probability in \[0, 1\]"),
+        ({"arrival_rate": {"ns": 0.3, "ew": -0.1}}, r"'ew' must be a probability"),
+        ({"arrival_rate": {"ns": 0.3}}, "keys 'ns' and 'ew'"),
+        ({"yellow": -1}, "'yellow'.*int >= 0"),
+    ],
+)
 def test_bad_env_config_says_what_to_fix(config, message):
     with pytest.raises(ValueError, match=message):
         TrafficGridEnv(config)

@@ -16,8 +16,14 @@ from course_lib.agents.ppo import PPOTrainer
 from course_lib.callbacks import DefaultCallbacks
 from course_lib.policy import PGTorchPolicy
 
-SMALL_PPO = {"num_envs_per_worker": 4, "rollout_fragment_length": 50, "train_batch_size": 200, "sgd_minibatch_size": 64,
-             "num_sgd_iter": 3, "model": {"fcnet_hiddens": [32, 32]}}
+SMALL_PPO = {
+    "num_envs_per_worker": 4,
+    "rollout_fragment_length": 50,
+    "train_batch_size": 200,
+    "sgd_minibatch_size": 64,
+    "num_sgd_iter": 3,
+    "model": {"fcnet_hiddens": [32, 32]},
+}
 
 
 @pytest.fixture
@@ -38,10 +44,17 @@ def test_trainer_is_a_tune_trainable_and_registered_by_name():
     from ray.tune.registry import get_trainable_cls
 
     assert issubclass(PPOTrainer, Trainable)
-    for name, cls in (("PG", PGTrainer), ("A2C", A2CTrainer), ("PPO", PPOTrainer), ("DQN", DQNTrainer)):
+    for name, cls in (
+        ("PG", PGTrainer),
+        ("A2C", A2CTrainer),
+        ("PPO", PPOTrainer),
+        ("DQN", DQNTrainer),
+    ):
         assert get_trainer_class(name) is cls
         # Tune's registry keeps a pickled copy: the same trainer, not the same class object.
-        assert get_trainable_cls(name)._name == name and issubclass(get_trainable_cls(name), Trainable)
+        assert get_trainable_cls(name)._name == name and issubclass(
+            get_trainable_cls(name), Trainable
+        )
 
 
 def test_unknown_algorithm_suggests_the_closest():
@@ -55,15 +68,37 @@ def test_config_errors_surface_at_construction(logdir):
     with pytest.raises(ValueError, match="No environment"):
         PGTrainer(config=logdir)
     with pytest.raises(ValueError, match="sgd_minibatch_size .* larger than train_batch_size"):
-        PPOTrainer(config={"sgd_minibatch_size": 512, "train_batch_size": 256, **logdir}, env="CartPole-v1")
+        PPOTrainer(
+            config={"sgd_minibatch_size": 512, "train_batch_size": 256, **logdir}, env="CartPole-v1"
+        )
 
 
 def test_train_returns_the_seeds_result_keys(logdir):
-    trainer = PGTrainer(config={**logdir, "seed": 0, "num_envs_per_worker": 2, "rollout_fragment_length": 100, "train_batch_size": 200}, env="CartPole-v1")
+    trainer = PGTrainer(
+        config={
+            **logdir,
+            "seed": 0,
+            "num_envs_per_worker": 2,
+            "rollout_fragment_length": 100,
+            "train_batch_size": 200,
+        },
+        env="CartPole-v1",
+    )
     first, second = train(trainer, 2)
     trainer.stop()
-    for key in ("episode_reward_mean", "episode_reward_min", "episode_reward_max", "episode_len_mean", "episodes_this_iter",
-                "timesteps_total", "training_iteration", "custom_metrics", "hist_stats", "policy_reward_mean", "timers"):
+    for key in (
+        "episode_reward_mean",
+        "episode_reward_min",
+        "episode_reward_max",
+        "episode_len_mean",
+        "episodes_this_iter",
+        "timesteps_total",
+        "training_iteration",
+        "custom_metrics",
+        "hist_stats",
+        "policy_reward_mean",
+        "timers",
+    ):
         assert key in second
     assert "total_loss" in second["info"]["learner"]["default_policy"]
     assert (first["training_iteration"], second["training_iteration"]) == (1, 2)
@@ -71,7 +106,16 @@ def test_train_returns_the_seeds_result_keys(logdir):
 
 
 def test_standalone_trainer_writes_a_results_folder(logdir):
-    trainer = PGTrainer(config={**logdir, "seed": 0, "num_envs_per_worker": 2, "rollout_fragment_length": 100, "train_batch_size": 200}, env="CartPole-v1")
+    trainer = PGTrainer(
+        config={
+            **logdir,
+            "seed": 0,
+            "num_envs_per_worker": 2,
+            "rollout_fragment_length": 100,
+            "train_batch_size": 200,
+        },
+        env="CartPole-v1",
+    )
     train(trainer, 3)
     folder = trainer.logdir
     trainer.stop()
@@ -106,7 +150,16 @@ def test_checkpoint_round_trip_restores_weights_and_counters(logdir, tmp_path):
     restored.stop()
 
 
-@pytest.mark.parametrize("trainer_cls,config", [(PPOTrainer, SMALL_PPO), (PGTrainer, {"num_envs_per_worker": 2, "rollout_fragment_length": 100, "train_batch_size": 200})])
+@pytest.mark.parametrize(
+    "trainer_cls,config",
+    [
+        (PPOTrainer, SMALL_PPO),
+        (
+            PGTrainer,
+            {"num_envs_per_worker": 2, "rollout_fragment_length": 100, "train_batch_size": 200},
+        ),
+    ],
+)
 def test_resumed_training_is_identical_to_uninterrupted(trainer_cls, config, logdir, tmp_path):
     config = {**logdir, **config, "seed": 7, "observation_filter": "MeanStdFilter"}
     straight = trainer_cls(config=config, env="CartPole-v1")
@@ -124,13 +177,22 @@ def test_resumed_training_is_identical_to_uninterrupted(trainer_cls, config, log
         assert have["training_iteration"] == want["training_iteration"]
         assert have["timesteps_total"] == want["timesteps_total"]
         assert have["hist_stats"]["episode_reward"] == want["hist_stats"]["episode_reward"]
-        assert have["info"]["learner"]["default_policy"]["total_loss"] == want["info"]["learner"]["default_policy"]["total_loss"]
+        assert (
+            have["info"]["learner"]["default_policy"]["total_loss"]
+            == want["info"]["learner"]["default_policy"]["total_loss"]
+        )
     assert same_weights(expected_weights, resumed.get_weights())
     resumed.stop()
 
 
 def test_restoring_with_another_number_of_envs_starts_fresh_episodes(logdir, tmp_path):
-    config = {**logdir, "seed": 0, "num_envs_per_worker": 2, "rollout_fragment_length": 50, "train_batch_size": 100}
+    config = {
+        **logdir,
+        "seed": 0,
+        "num_envs_per_worker": 2,
+        "rollout_fragment_length": 50,
+        "train_batch_size": 100,
+    }
     trainer = PGTrainer(config=config, env="CartPole-v1")
     trainer.train()
     path = trainer.save(str(tmp_path / "two_envs"))
@@ -143,7 +205,15 @@ def test_restoring_with_another_number_of_envs_starts_fresh_episodes(logdir, tmp
 
 
 def test_restoring_another_algorithms_checkpoint_is_refused(logdir, tmp_path):
-    pg = PGTrainer(config={**logdir, "num_envs_per_worker": 1, "rollout_fragment_length": 50, "train_batch_size": 50}, env="CartPole-v1")
+    pg = PGTrainer(
+        config={
+            **logdir,
+            "num_envs_per_worker": 1,
+            "rollout_fragment_length": 50,
+            "train_batch_size": 50,
+        },
+        env="CartPole-v1",
+    )
     path = pg.save(str(tmp_path / "pg"))
     pg.stop()
     ppo = PPOTrainer(config={**logdir, **SMALL_PPO}, env="CartPole-v1")
@@ -155,10 +225,23 @@ def test_restoring_another_algorithms_checkpoint_is_refused(logdir, tmp_path):
 def test_compute_single_action_and_the_seeds_alias(logdir):
     import gymnasium as gym
 
-    trainer = PGTrainer(config={**logdir, "seed": 0, "num_envs_per_worker": 1, "rollout_fragment_length": 50, "train_batch_size": 50}, env="CartPole-v1")
+    trainer = PGTrainer(
+        config={
+            **logdir,
+            "seed": 0,
+            "num_envs_per_worker": 1,
+            "rollout_fragment_length": 50,
+            "train_batch_size": 50,
+        },
+        env="CartPole-v1",
+    )
     obs, _ = gym.make("CartPole-v1").reset(seed=0)
     greedy = [trainer.compute_single_action(obs, explore=False) for _ in range(5)]
-    assert len(set(int(a) for a in greedy)) == 1 and trainer.action_space_contains(greedy[0]) if hasattr(trainer, "action_space_contains") else True
+    assert (
+        len(set(int(a) for a in greedy)) == 1 and trainer.action_space_contains(greedy[0])
+        if hasattr(trainer, "action_space_contains")
+        else True
+    )
     assert int(trainer.compute_action(obs, explore=False)) == int(greedy[0])
     action, state, extra = trainer.compute_single_action(obs, full_fetch=True)
     assert state == [] and "action_logp" in extra
@@ -166,8 +249,15 @@ def test_compute_single_action_and_the_seeds_alias(logdir):
 
 
 def test_evaluation_runs_greedy_episodes_every_interval(logdir):
-    config = {**logdir, "seed": 0, "num_envs_per_worker": 2, "rollout_fragment_length": 100, "train_batch_size": 200,
-              "evaluation_interval": 2, "evaluation_num_episodes": 3}
+    config = {
+        **logdir,
+        "seed": 0,
+        "num_envs_per_worker": 2,
+        "rollout_fragment_length": 100,
+        "train_batch_size": 200,
+        "evaluation_interval": 2,
+        "evaluation_num_episodes": 3,
+    }
     trainer = PGTrainer(config=config, env="CartPole-v1")
     first, second = train(trainer, 2)
     assert "evaluation" not in first
@@ -181,24 +271,41 @@ def test_on_train_result_fires_with_the_result(logdir):
         seen = []
 
         def on_train_result(self, *, trainer, result, **kwargs):
-            Record.seen.append((type(trainer).__name__, result["timesteps_total"], result["training_iteration"]))
+            Record.seen.append(
+                (type(trainer).__name__, result["timesteps_total"], result["training_iteration"])
+            )
             result["callback_ok"] = True
 
-    trainer = PGTrainer(config={**logdir, "callbacks": Record, "num_envs_per_worker": 1, "rollout_fragment_length": 50, "train_batch_size": 50}, env="CartPole-v1")
+    trainer = PGTrainer(
+        config={
+            **logdir,
+            "callbacks": Record,
+            "num_envs_per_worker": 1,
+            "rollout_fragment_length": 50,
+            "train_batch_size": 50,
+        },
+        env="CartPole-v1",
+    )
     result = trainer.train()
     trainer.stop()
     assert Record.seen == [("PG", 50, 1)] and result["callback_ok"]
-    assert json.loads(open(os.path.join(trainer.logdir, "result.json")).readline())["callback_ok"] is True
+    assert (
+        json.loads(open(os.path.join(trainer.logdir, "result.json")).readline())["callback_ok"]
+        is True
+    )
 
 
 def test_build_trainer_runs_hooks_in_the_seeds_order(logdir):
     order = []
     MyTrainer = build_trainer(
-        "MyTrainer", default_policy=PGTorchPolicy,
+        "MyTrainer",
+        default_policy=PGTorchPolicy,
         validate_config=lambda config: order.append("validate_config"),
         before_init=lambda trainer: order.append("before_init"),
         after_init=lambda trainer: order.append("after_init"),
-        execution_plan=lambda workers, config: order.append("execution_plan") or iter([{"episode_reward_mean": 1.0}]),
+        execution_plan=lambda workers, config: (
+            order.append("execution_plan") or iter([{"episode_reward_mean": 1.0}])
+        ),
     )
     trainer = MyTrainer(config={**logdir, "num_workers": 0}, env="CartPole-v1")
     assert order == ["validate_config", "before_init", "execution_plan", "after_init"]
@@ -208,7 +315,9 @@ def test_build_trainer_runs_hooks_in_the_seeds_order(logdir):
 
 def test_with_updates_replaces_the_policy_and_leaves_the_original(logdir):
     Custom = PPOTrainer.with_updates(name="CustomPPO", default_policy=PGTorchPolicy)
-    assert Custom._default_policy is PGTorchPolicy and PPOTrainer._default_policy is not PGTorchPolicy
+    assert (
+        Custom._default_policy is PGTorchPolicy and PPOTrainer._default_policy is not PGTorchPolicy
+    )
     assert Custom._default_config is PPOTrainer._default_config
     with pytest.raises(TypeError, match="Did you mean 'default_policy'"):
         PPOTrainer.with_updates(default_polcy=PGTorchPolicy)
@@ -222,8 +331,18 @@ def test_build_trainer_rejects_incomplete_configs():
 
 
 def test_remote_workers_and_tune_search_space_errors(ray_session, logdir):
-    trainer = PGTrainer(config={**logdir, "seed": 0, "num_workers": 2, "num_cpus_per_worker": 0.5, "num_envs_per_worker": 1,
-                                "rollout_fragment_length": 50, "train_batch_size": 100}, env="CartPole-v1")
+    trainer = PGTrainer(
+        config={
+            **logdir,
+            "seed": 0,
+            "num_workers": 2,
+            "num_cpus_per_worker": 0.5,
+            "num_envs_per_worker": 1,
+            "rollout_fragment_length": 50,
+            "train_batch_size": 100,
+        },
+        env="CartPole-v1",
+    )
     result = trainer.train()
     assert result["timesteps_total"] == 100 and result["num_healthy_workers"] == 2
     import ray
@@ -236,21 +355,45 @@ def test_remote_workers_and_tune_search_space_errors(ray_session, logdir):
 RANDOM_RETURN = 23  # CartPole-v1 mean return of uniformly random actions
 
 
-@pytest.mark.parametrize("trainer_cls,config,iterations,threshold", [
-    (PGTrainer, {}, 12, 60),
-    (A2CTrainer, {}, 60, 60),
-    (PPOTrainer, {"lr": 1e-3, "model": {"fcnet_hiddens": [64, 64]}}, 8, 120),
-    (DQNTrainer, {"lr": 1e-3, "n_step": 3, "model": {"fcnet_hiddens": [64]}, "hiddens": [64], "prioritized_replay": False,
-                  "learning_starts": 500, "target_network_update_freq": 500, "exploration_config": {"epsilon_timesteps": 5000}}, 10, 60),
-])
-def test_each_algorithm_learns_cartpole_beyond_random(trainer_cls, config, iterations, threshold, logdir):
-    trainer = trainer_cls(config={**logdir, **config, "seed": 0, "metrics_smoothing_episodes": 20}, env="CartPole-v1")
+@pytest.mark.parametrize(
+    "trainer_cls,config,iterations,threshold",
+    [
+        (PGTrainer, {}, 12, 60),
+        (A2CTrainer, {}, 60, 60),
+        (PPOTrainer, {"lr": 1e-3, "model": {"fcnet_hiddens": [64, 64]}}, 8, 120),
+        (
+            DQNTrainer,
+            {
+                "lr": 1e-3,
+                "n_step": 3,
+                "model": {"fcnet_hiddens": [64]},
+                "hiddens": [64],
+                "prioritized_replay": False,
+                "learning_starts": 500,
+                "target_network_update_freq": 500,
+                "exploration_config": {"epsilon_timesteps": 5000},
+            },
+            10,
+            60,
+        ),
+    ],
+)
+def test_each_algorithm_learns_cartpole_beyond_random(
+    trainer_cls, config, iterations, threshold, logdir
+):
+    trainer = trainer_cls(
+        config={**logdir, **config, "seed": 0, "metrics_smoothing_episodes": 20}, env="CartPole-v1"
+    )
     results = train(trainer, iterations)
     trainer.stop()
     assert results[-1]["episode_reward_mean"] > max(threshold, 2 * RANDOM_RETURN)
 
 
 def test_a_plan_that_returns_no_iterator_is_explained(logdir):
-    Broken = build_trainer("Broken", default_policy=PGTorchPolicy, execution_plan=lambda workers, config: None)
-    with pytest.raises(TypeError, match="not an iterator of result dicts.*StandardMetricsReporting"):
+    Broken = build_trainer(
+        "Broken", default_policy=PGTorchPolicy, execution_plan=lambda workers, config: None
+    )
+    with pytest.raises(
+        TypeError, match="not an iterator of result dicts.*StandardMetricsReporting"
+    ):
         Broken(config={**logdir, "num_workers": 0}, env="CartPole-v1")

@@ -13,21 +13,47 @@ from course_lib.agents.config import COMMON_CONFIG, merge_dicts, merge_explorati
 
 
 def test_common_config_has_the_seeds_sections():
-    for key in ("num_workers", "num_envs_per_worker", "gamma", "lr", "train_batch_size", "model", "log_level",
-                "callbacks", "framework", "explore", "exploration_config", "evaluation_interval",
-                "evaluation_num_episodes", "evaluation_config", "observation_filter", "seed", "num_gpus",
-                "num_cpus_per_worker", "multiagent"):
+    for key in (
+        "num_workers",
+        "num_envs_per_worker",
+        "gamma",
+        "lr",
+        "train_batch_size",
+        "model",
+        "log_level",
+        "callbacks",
+        "framework",
+        "explore",
+        "exploration_config",
+        "evaluation_interval",
+        "evaluation_num_episodes",
+        "evaluation_config",
+        "observation_filter",
+        "seed",
+        "num_gpus",
+        "num_cpus_per_worker",
+        "multiagent",
+    ):
         assert key in COMMON_CONFIG
-    assert set(COMMON_CONFIG["multiagent"]) == {"policies", "policy_mapping_fn", "policies_to_train", "count_steps_by"}
+    assert set(COMMON_CONFIG["multiagent"]) == {
+        "policies",
+        "policy_mapping_fn",
+        "policies_to_train",
+        "count_steps_by",
+    }
 
 
 def test_unknown_key_names_the_closest_valid_one():
-    with pytest.raises(ValueError, match="Unknown config key 'num_worker'. Did you mean 'num_workers'"):
+    with pytest.raises(
+        ValueError, match="Unknown config key 'num_worker'. Did you mean 'num_workers'"
+    ):
         validate_config({"num_worker": 2}, COMMON_CONFIG)
 
 
 def test_unknown_nested_key_says_where_it_is():
-    with pytest.raises(ValueError, match="'policy_mapping' in 'multiagent'. Did you mean 'policy_mapping_fn'"):
+    with pytest.raises(
+        ValueError, match="'policy_mapping' in 'multiagent'. Did you mean 'policy_mapping_fn'"
+    ):
         validate_config({"multiagent": {"policy_mapping": None}}, COMMON_CONFIG)
     with pytest.raises(ValueError, match="in 'evaluation_config'. Did you mean 'explore'"):
         validate_config({"evaluation_config": {"explor": False}}, COMMON_CONFIG)
@@ -74,15 +100,25 @@ def test_merge_is_deep_and_leaves_inputs_unchanged():
 
 def test_exploration_config_merges_only_within_the_same_type():
     default = {"type": "EpsilonGreedy", "initial_epsilon": 1.0, "epsilon_timesteps": 10000}
-    assert merge_exploration(default, {"epsilon_timesteps": 500}) == {"type": "EpsilonGreedy", "initial_epsilon": 1.0, "epsilon_timesteps": 500}
-    assert merge_exploration(default, {"type": "SoftQ", "temperature": 0.5}) == {"type": "SoftQ", "temperature": 0.5}
+    assert merge_exploration(default, {"epsilon_timesteps": 500}) == {
+        "type": "EpsilonGreedy",
+        "initial_epsilon": 1.0,
+        "epsilon_timesteps": 500,
+    }
+    assert merge_exploration(default, {"type": "SoftQ", "temperature": 0.5}) == {
+        "type": "SoftQ",
+        "temperature": 0.5,
+    }
     assert merge_exploration(default, None) == default
 
 
 def test_checkpoint_round_trip_keeps_types_and_values(tmp_path):
     random.seed(3)
     state = {
-        "weights": {"w": np.arange(6, dtype=np.float32).reshape(2, 3), "mask": np.array([True, False])},
+        "weights": {
+            "w": np.arange(6, dtype=np.float32).reshape(2, 3),
+            "mask": np.array([True, False]),
+        },
         "numpy_rng": np.random.get_state(),
         "python_rng": random.getstate(),
         "torch_rng": torch.get_rng_state(),
@@ -92,10 +128,16 @@ def test_checkpoint_round_trip_keeps_types_and_values(tmp_path):
     }
     checkpoint.save_state(str(tmp_path), state, {"trainer": "PG"})
     loaded = checkpoint.load_state(str(tmp_path))
-    assert loaded["weights"]["w"].dtype == np.float32 and np.array_equal(loaded["weights"]["w"], state["weights"]["w"])
+    assert loaded["weights"]["w"].dtype == np.float32 and np.array_equal(
+        loaded["weights"]["w"], state["weights"]["w"]
+    )
     assert loaded["weights"]["mask"].dtype == bool
     restored = loaded["numpy_rng"]
-    assert restored[0] == "MT19937" and restored[1].dtype == np.uint32 and np.array_equal(restored[1], state["numpy_rng"][1])
+    assert (
+        restored[0] == "MT19937"
+        and restored[1].dtype == np.uint32
+        and np.array_equal(restored[1], state["numpy_rng"][1])
+    )
     np.random.set_state(restored)
     random.setstate(loaded["python_rng"])
     assert loaded["counts"] == [1, 2.5, None, "x", 7]

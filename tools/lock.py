@@ -18,9 +18,27 @@ LOCK_HEADER = """# Exact versions the course is tested with (Python 3.11, Linux 
 """
 # The packages a learner's environment is defined by; conda resolves the rest from these pins.
 DIRECT = [
-    "ray", "torch", "gymnasium", "numpy", "matplotlib", "tqdm", "ipywidgets", "pyyaml", "psutil",
-    "pandas", "pyarrow", "tensorboardX", "jupyterlab", "ipykernel", "pytest", "nbval", "nbclient",
-    "nbformat", "pytest-timeout", "setuptools",
+    "ray",
+    "torch",
+    "gymnasium",
+    "numpy",
+    "matplotlib",
+    "tqdm",
+    "ipywidgets",
+    "pyyaml",
+    "psutil",
+    "pandas",
+    "pyarrow",
+    "tensorboardX",
+    "jupyterlab",
+    "ipykernel",
+    "pytest",
+    "nbval",
+    "nbclient",
+    "nbformat",
+    "pytest-timeout",
+    "ruff",
+    "setuptools",
 ]
 
 
@@ -29,24 +47,45 @@ def canonical(name: str) -> str:
 
 
 def frozen() -> dict[str, str]:
-    text = subprocess.run([sys.executable, "-m", "pip", "freeze", "--all", "--exclude-editable"], check=True, capture_output=True, text=True).stdout
+    text = subprocess.run(
+        [sys.executable, "-m", "pip", "freeze", "--all", "--exclude-editable"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     pins = {}
     for line in text.splitlines():
         name, _, version = line.partition("==")
         if version and canonical(name) not in {"pip", "wheel"}:
-            pins[name] = version.split("+")[0]  # torch 2.13.0+cpu: the local tag names the wheel, not the release
+            pins[name] = version.split("+")[
+                0
+            ]  # torch 2.13.0+cpu: the local tag names the wheel, not the release
     return pins
 
 
 def main() -> int:
     pins = frozen()
-    lock = LOCK_HEADER + "".join(f"{name}=={version}\n" for name, version in sorted(pins.items(), key=lambda kv: canonical(kv[0])))
+    lock = LOCK_HEADER + "".join(
+        f"{name}=={version}\n"
+        for name, version in sorted(pins.items(), key=lambda kv: canonical(kv[0]))
+    )
     (ROOT / "requirements.lock").write_text(lock)
     by_name = {canonical(n): (n, v) for n, v in pins.items()}
-    lines = ["# Conda environment for the course: the same pins as requirements.lock (checked by the tests).",
-             "# conda env create -f environment.yml && conda activate course-lib && pip install --no-deps -e .",
-             "name: course-lib", "channels:", "  - conda-forge", "dependencies:", "  - python=3.11", "  - pip", "  - pip:"]
-    lines += [f"      - {by_name[canonical(d)][0]}{'[tune]' if d == 'ray' else ''}=={by_name[canonical(d)][1]}" for d in DIRECT]
+    lines = [
+        "# Conda environment for the course: the same pins as requirements.lock (checked by the tests).",
+        "# conda env create -f environment.yml && conda activate course-lib && pip install --no-deps -e .",
+        "name: course-lib",
+        "channels:",
+        "  - conda-forge",
+        "dependencies:",
+        "  - python=3.11",
+        "  - pip",
+        "  - pip:",
+    ]
+    lines += [
+        f"      - {by_name[canonical(d)][0]}{'[tune]' if d == 'ray' else ''}=={by_name[canonical(d)][1]}"
+        for d in DIRECT
+    ]
     (ROOT / "environment.yml").write_text("\n".join(lines) + "\n")
     print(f"requirements.lock: {len(pins)} pins; environment.yml: {len(DIRECT)} direct pins")
     return 0

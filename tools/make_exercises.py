@@ -52,7 +52,9 @@ def has_solution(cell) -> bool:
 
 
 def has_marker(cell) -> bool:
-    return cell.cell_type == "code" and any(BEGIN.match(line) or END.match(line) for line in cell.source.splitlines())
+    return cell.cell_type == "code" and any(
+        BEGIN.match(line) or END.match(line) for line in cell.source.splitlines()
+    )
 
 
 def stub_source(source: str, exercise: str, where: str) -> str:
@@ -69,17 +71,23 @@ def stub_source(source: str, exercise: str, where: str) -> str:
         indent, hints, j = begin["indent"], [], i + 1
         while j < len(lines) and not END.match(lines[j]):
             if BEGIN.match(lines[j]):
-                raise MarkerError(f"{where}: a BEGIN SOLUTION on line {j + 1} is nested in the block opened on line {i + 1}.")
+                raise MarkerError(
+                    f"{where}: a BEGIN SOLUTION on line {j + 1} is nested in the block opened on line {i + 1}."
+                )
             j += 1
         if j == len(lines):
-            raise MarkerError(f"{where}: '### BEGIN SOLUTION' on line {i + 1} has no '### END SOLUTION' below it.")
+            raise MarkerError(
+                f"{where}: '### BEGIN SOLUTION' on line {i + 1} has no '### END SOLUTION' below it."
+            )
         for line in lines[i + 1 : j]:
             hint = HINT.match(line)
             if not hint:
                 break
             hints.append(hint["text"].strip())
         out.extend(f"{indent}# Hint: {h}" for h in hints)
-        message = f"Exercise {exercise}: " + (hints[0] if hints else "replace this line with your code.")
+        message = f"Exercise {exercise}: " + (
+            hints[0] if hints else "replace this line with your code."
+        )
         out.append(f"{indent}raise NotImplementedError({message!r})")
         i = j + 1
     return "\n".join(out)
@@ -100,12 +108,19 @@ def make_exercise(solution: nbformat.NotebookNode, name: str) -> nbformat.Notebo
         if has_marker(cell):
             where = f"{name}, cell {index}"
             if current is None:
-                raise MarkerError(f"{where}: a solution block needs a markdown heading 'Exercise N.M' above it.")
+                raise MarkerError(
+                    f"{where}: a solution block needs a markdown heading 'Exercise N.M' above it."
+                )
             cell.source = stub_source(cell.source, current, where)
             blocks += 1
     if blocks == 0:
-        raise MarkerError(f"{name}: no '### BEGIN SOLUTION' block; every solutions notebook holds exercises.")
-    exercise.metadata["course_lib"] = {"generated_from": f"solutions/{name}", "edit": "the solution, then run `make exercises`"}
+        raise MarkerError(
+            f"{name}: no '### BEGIN SOLUTION' block; every solutions notebook holds exercises."
+        )
+    exercise.metadata["course_lib"] = {
+        "generated_from": f"solutions/{name}",
+        "edit": "the solution, then run `make exercises`",
+    }
     return exercise
 
 
@@ -116,7 +131,9 @@ def expected_text(solution_path: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="report stale exercises instead of writing them")
+    parser.add_argument(
+        "--check", action="store_true", help="report stale exercises instead of writing them"
+    )
     args = parser.parse_args(argv)
     stale = []
     for solution_path in sorted((ROOT / "solutions").glob("*.ipynb")):

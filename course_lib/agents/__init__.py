@@ -9,7 +9,15 @@ from course_lib.agents.registry import ALGORITHMS, get_trainer_class, register_w
 from course_lib.agents.trainer import Trainer, default_execution_plan
 from course_lib.agents.trainer_template import build_trainer
 
-__all__ = ["ALGORITHMS", "COMMON_CONFIG", "Trainer", "build_trainer", "default_execution_plan", "get_trainer_class", "register_with_tune"]
+__all__ = [
+    "ALGORITHMS",
+    "COMMON_CONFIG",
+    "Trainer",
+    "build_trainer",
+    "default_execution_plan",
+    "get_trainer_class",
+    "register_with_tune",
+]
 
 # tune.run("PPO", ...) looks trainers up by name in Ray Tune's registry.
 register_with_tune()

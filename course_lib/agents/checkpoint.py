@@ -32,7 +32,10 @@ def to_storable(value, path: str = "state"):
         if value.dtype == object or value.dtype.kind in "USV":
             return [to_storable(v, f"{path}[]") for v in value.tolist()]
         stored = value.astype(np.int64) if value.dtype.kind == "u" else value
-        return {_NUMPY: torch.from_numpy(np.ascontiguousarray(stored)).clone(), "dtype": value.dtype.str}
+        return {
+            _NUMPY: torch.from_numpy(np.ascontiguousarray(stored)).clone(),
+            "dtype": value.dtype.str,
+        }
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, (bool, int, float, str, type(None), torch.Tensor)):
@@ -44,7 +47,9 @@ def to_storable(value, path: str = "state"):
     if isinstance(value, dict):
         for key in value:
             if not isinstance(key, (str, int)):
-                raise TypeError(f"Cannot checkpoint {path}: dict key {key!r} is neither a string nor an integer.")
+                raise TypeError(
+                    f"Cannot checkpoint {path}: dict key {key!r} is neither a string nor an integer."
+                )
         return {key: to_storable(v, f"{path}[{key!r}]") for key, v in value.items()}
     raise TypeError(
         f"Cannot checkpoint {path}: {type(value).__name__} is not plain data (numbers, strings, lists, "
@@ -78,7 +83,11 @@ def load_metadata(checkpoint_dir: str) -> dict:
     """The JSON half of a checkpoint, with a clear error when the folder is not one."""
     path = os.path.join(checkpoint_dir, METADATA_FILE)
     if not os.path.isfile(path):
-        found = sorted(os.listdir(checkpoint_dir)) if os.path.isdir(checkpoint_dir) else "the folder does not exist"
+        found = (
+            sorted(os.listdir(checkpoint_dir))
+            if os.path.isdir(checkpoint_dir)
+            else "the folder does not exist"
+        )
         raise FileNotFoundError(
             f"{checkpoint_dir!r} is not a course_lib checkpoint: it has no {METADATA_FILE} (found: {found}). "
             "Pass the folder that trainer.save() returned, e.g. .../checkpoint_000010."

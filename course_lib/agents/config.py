@@ -95,14 +95,27 @@ COMMON_CONFIG: dict[str, Any] = {
 # Nested dicts whose keys are checked too (the model config is checked by the model catalog).
 _NESTED = ("multiagent", "logger_config")
 # Values that may be None or of a type other than the default's.
-_ANY_TYPE = {"seed", "env", "grad_clip", "evaluation_interval", "callbacks", "exploration_config", "model", "evaluation_config"}
+_ANY_TYPE = {
+    "seed",
+    "env",
+    "grad_clip",
+    "evaluation_interval",
+    "callbacks",
+    "exploration_config",
+    "model",
+    "evaluation_config",
+}
 
 
 def merge_dicts(base: dict, overrides: dict) -> dict:
     """A deep copy of ``base`` with ``overrides`` merged in, recursively for nested dicts."""
     merged = copy.deepcopy(base)
     for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict) and key != "exploration_config":
+        if (
+            isinstance(value, dict)
+            and isinstance(merged.get(key), dict)
+            and key != "exploration_config"
+        ):
             merged[key] = merge_dicts(merged[key], value)
         else:
             merged[key] = value
@@ -125,7 +138,11 @@ def _unknown_key_error(key: str, valid, where: str) -> ValueError:
 
 
 def _is_search_space(value) -> bool:
-    return isinstance(value, dict) and "grid_search" in value or type(value).__module__.startswith("ray.tune")
+    return (
+        isinstance(value, dict)
+        and "grid_search" in value
+        or type(value).__module__.startswith("ray.tune")
+    )
 
 
 def _check_type(key: str, value, default, where: str = "") -> None:
@@ -153,14 +170,18 @@ def _check_type(key: str, value, default, where: str = "") -> None:
 def validate_config(config: dict, defaults: dict) -> None:
     """Check a user's config against ``defaults`` (COMMON_CONFIG plus the algorithm's keys)."""
     if not isinstance(config, dict):
-        raise TypeError(f"A trainer config is a dict such as {{'env': 'CartPole-v1', 'lr': 1e-3}}, got {type(config).__name__}.")
+        raise TypeError(
+            f"A trainer config is a dict such as {{'env': 'CartPole-v1', 'lr': 1e-3}}, got {type(config).__name__}."
+        )
     for key, value in config.items():
         if key not in defaults:
             raise _unknown_key_error(key, defaults, "")
         _check_type(key, value, defaults[key])
         if key in _NESTED:
             if not isinstance(value, dict):
-                raise TypeError(f"Config key {key!r} expects a dict such as {defaults[key]!r}, got {value!r}.")
+                raise TypeError(
+                    f"Config key {key!r} expects a dict such as {defaults[key]!r}, got {value!r}."
+                )
             for sub_key, sub_value in value.items():
                 if sub_key not in defaults[key]:
                     raise _unknown_key_error(sub_key, defaults[key], f" in {key!r}")
@@ -169,6 +190,14 @@ def validate_config(config: dict, defaults: dict) -> None:
         if key not in defaults:
             raise _unknown_key_error(key, defaults, " in 'evaluation_config'")
     check_framework(config.get("framework", "torch"))
-    for key in ("num_workers", "num_envs_per_worker", "rollout_fragment_length", "train_batch_size", "evaluation_num_episodes"):
+    for key in (
+        "num_workers",
+        "num_envs_per_worker",
+        "rollout_fragment_length",
+        "train_batch_size",
+        "evaluation_num_episodes",
+    ):
         if key in config and config[key] < (0 if key == "num_workers" else 1):
-            raise ValueError(f"Config key {key!r} must be >= {0 if key == 'num_workers' else 1}, got {config[key]!r}.")
+            raise ValueError(
+                f"Config key {key!r} must be >= {0 if key == 'num_workers' else 1}, got {config[key]!r}."
+            )

@@ -20,7 +20,9 @@ ALGORITHMS = {
 def get_trainer_class(name: str) -> type:
     """The trainer class registered under ``name`` (case-sensitive, as in RLlib)."""
     if name not in ALGORITHMS:
-        close = difflib.get_close_matches(str(name), list(ALGORITHMS) + [n.lower() for n in ALGORITHMS], n=1)
+        close = difflib.get_close_matches(
+            str(name), list(ALGORITHMS) + [n.lower() for n in ALGORITHMS], n=1
+        )
         hint = f" Did you mean {close[0].upper()!r}?" if close else ""
         raise ValueError(f"Unknown algorithm {name!r}.{hint} Available: {', '.join(ALGORITHMS)}.")
     module, class_name = ALGORITHMS[name]

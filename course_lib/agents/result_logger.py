@@ -55,7 +55,9 @@ class ResultLogger:
     def on_result(self, result: dict) -> None:
         self._json.write(json.dumps(result, default=_json_default) + "\n")
         self._json.flush()
-        flat = {k: v for k, v in flatten(result).items() if not k.startswith(("hist_stats/", "config/"))}
+        flat = {
+            k: v for k, v in flatten(result).items() if not k.startswith(("hist_stats/", "config/"))
+        }
         if self._csv is None:
             # The columns are fixed by the first result, as in Tune's progress.csv.
             self._csv = csv.DictWriter(self._csv_file, fieldnames=list(flat), extrasaction="ignore")
@@ -64,7 +66,11 @@ class ResultLogger:
         self._csv_file.flush()
         step = result.get("timesteps_total") or result.get("training_iteration", 0)
         for key, value in flat.items():
-            if isinstance(value, numbers.Number) and not isinstance(value, bool) and np.isfinite(value):
+            if (
+                isinstance(value, numbers.Number)
+                and not isinstance(value, bool)
+                and np.isfinite(value)
+            ):
                 self._tb.add_scalar(f"ray/tune/{key}", value, global_step=step)
 
     def close(self) -> None:

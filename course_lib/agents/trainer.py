@@ -31,7 +31,12 @@ from course_lib.agents.result_logger import ResultLogger
 from course_lib.callbacks import make_callbacks
 from course_lib.envs import EnvContext, get_env_creator
 from course_lib.evaluation import WorkerSet, collect_episodes, summarize_episodes
-from course_lib.execution import ConcatBatches, ParallelRollouts, StandardMetricsReporting, TrainOneStep
+from course_lib.execution import (
+    ConcatBatches,
+    ParallelRollouts,
+    StandardMetricsReporting,
+    TrainOneStep,
+)
 from course_lib.models import ModelCatalog
 from course_lib.sample_batch import DEFAULT_POLICY_ID
 
@@ -49,10 +54,11 @@ def default_execution_plan(workers: WorkerSet, config: dict):
     """
     multiagent = config["multiagent"]
     rollouts = ParallelRollouts(workers, mode="bulk_sync")
-    train_op = (
-        rollouts.combine(ConcatBatches(min_batch_size=config["train_batch_size"], count_steps_by=multiagent["count_steps_by"]))
-        .for_each(TrainOneStep(workers, policies=multiagent["policies_to_train"]))
-    )
+    train_op = rollouts.combine(
+        ConcatBatches(
+            min_batch_size=config["train_batch_size"], count_steps_by=multiagent["count_steps_by"]
+        )
+    ).for_each(TrainOneStep(workers, policies=multiagent["policies_to_train"]))
     return StandardMetricsReporting(train_op, workers, config)
 
 
@@ -81,14 +87,20 @@ class Trainer(Trainable):
     def merge_trainer_configs(cls, defaults: dict, config: dict) -> dict:
         """``defaults`` with ``config`` merged in, after checking every key and type of ``config``."""
         validate_config(config, defaults)
-        merged = merge_dicts(defaults, {k: v for k, v in config.items() if k != "exploration_config"})
-        merged["exploration_config"] = merge_exploration(defaults["exploration_config"], config.get("exploration_config"))
+        merged = merge_dicts(
+            defaults, {k: v for k, v in config.items() if k != "exploration_config"}
+        )
+        merged["exploration_config"] = merge_exploration(
+            defaults["exploration_config"], config.get("exploration_config")
+        )
         return merged
 
     def setup(self, config: dict) -> None:
         self.config = config = self.merge_trainer_configs(self._default_config, config)
         if config["env"] is None:
-            raise ValueError('No environment: pass Trainer(config, env="CartPole-v1") or set config["env"].')
+            raise ValueError(
+                'No environment: pass Trainer(config, env="CartPole-v1") or set config["env"].'
+            )
         level = config["log_level"].upper()
         logger.setLevel({"WARN": "WARNING"}.get(level, level))
         if self._hooks.get("validate_config"):
@@ -119,7 +131,9 @@ class Trainer(Trainable):
             if eval_config["seed"] is not None:
                 eval_config["seed"] += EVALUATION_SEED_OFFSET
             # The evaluation's local worker samples itself, so it needs envs even when there are remote ones.
-            self.evaluation_workers = self._make_workers(eval_config, config["evaluation_num_workers"])
+            self.evaluation_workers = self._make_workers(
+                eval_config, config["evaluation_num_workers"]
+            )
         if self._hooks.get("after_init"):
             self._hooks["after_init"](self)
         self._result_logger = None if self._storage else ResultLogger(self.logdir, config)
@@ -130,13 +144,19 @@ class Trainer(Trainable):
         policy_class = chooser(config) if chooser else None
         policy_class = policy_class or self._default_policy
         if policy_class is None:
-            raise ValueError(f"{self._name} has no policy: build it with build_trainer(..., default_policy=MyPolicy).")
+            raise ValueError(
+                f"{self._name} has no policy: build it with build_trainer(..., default_policy=MyPolicy)."
+            )
         return policy_class
 
     def _make_workers(self, config: dict, num_workers: int) -> WorkerSet:
         worker_config = dict(config, model=ModelCatalog.resolve_custom_names(config["model"]))
-        return WorkerSet(env_creator=self.env_creator, policy_class=self.get_policy_class(config),
-                         trainer_config=worker_config, num_workers=num_workers)
+        return WorkerSet(
+            env_creator=self.env_creator,
+            policy_class=self.get_policy_class(config),
+            trainer_config=worker_config,
+            num_workers=num_workers,
+        )
 
     def _setup_logdir(self) -> None:
         # Under Tune, Tune names the trial folder; standalone, name it like Tune would: PPO_CartPole-v1_<date>.
@@ -156,12 +176,17 @@ class Trainer(Trainable):
         """What Tune reserves per trial: one bundle for the trainer, one per rollout worker."""
         from ray.tune.execution.placement_groups import PlacementGroupFactory
 
-        cf = merge_dicts(cls._default_config, {k: v for k, v in (config or {}).items() if k in cls._default_config})
+        cf = merge_dicts(
+            cls._default_config,
+            {k: v for k, v in (config or {}).items() if k in cls._default_config},
+        )
 
         def bundle(cpu, gpu):
             return {"CPU": cpu, **({"GPU": gpu} if gpu else {})}
 
-        workers = cf["num_workers"] + (cf["evaluation_num_workers"] if cf["evaluation_interval"] else 0)
+        workers = cf["num_workers"] + (
+            cf["evaluation_num_workers"] if cf["evaluation_interval"] else 0
+        )
         bundles = [bundle(cf["num_cpus_for_driver"], cf["num_gpus"])]
         bundles += [bundle(cf["num_cpus_per_worker"], cf["num_gpus_per_worker"])] * workers
         return PlacementGroupFactory(bundles, strategy="PACK")
@@ -178,7 +203,9 @@ class Trainer(Trainable):
     def evaluate(self) -> dict:
         """Run ``evaluation_num_episodes`` episodes with the current weights and ``evaluation_config``."""
         if self.evaluation_workers is None:
-            raise RuntimeError('This trainer has no evaluation workers: set "evaluation_interval" (e.g. 1) in its config.')
+            raise RuntimeError(
+                'This trainer has no evaluation workers: set "evaluation_interval" (e.g. 1) in its config.'
+            )
         if self._hooks.get("before_evaluate_fn"):
             self._hooks["before_evaluate_fn"](self)
         local = self.workers.local_worker()
@@ -215,8 +242,17 @@ class Trainer(Trainable):
         self.workers.local_worker().set_weights(weights)
         self.workers.sync_weights()
 
-    def compute_single_action(self, observation, state=None, prev_action=None, prev_reward=None, *,
-                              policy_id: str = DEFAULT_POLICY_ID, explore: bool | None = None, full_fetch: bool = False):
+    def compute_single_action(
+        self,
+        observation,
+        state=None,
+        prev_action=None,
+        prev_reward=None,
+        *,
+        policy_id: str = DEFAULT_POLICY_ID,
+        explore: bool | None = None,
+        full_fetch: bool = False,
+    ):
         """The action for one raw observation (through the observation filter, without updating it).
 
         Returns the action, or ``(action, state_out, extra_fetches)`` when ``state`` is given
@@ -226,7 +262,8 @@ class Trainer(Trainable):
         if self.config["observation_filter"] != "NoFilter":
             observation = worker.filters[policy_id](np.asarray(observation)[None], update=False)[0]
         action, state_out, extra = self.get_policy(policy_id).compute_single_action(
-            observation, state, prev_action=prev_action, prev_reward=prev_reward, explore=explore)
+            observation, state, prev_action=prev_action, prev_reward=prev_reward, explore=explore
+        )
         if state is not None or full_fetch:
             return action, state_out, extra
         return action
@@ -244,16 +281,27 @@ class Trainer(Trainable):
         """
         if self._storage:
             return super().save(checkpoint_dir)
-        checkpoint_dir = checkpoint_dir or os.path.join(self.logdir, f"checkpoint_{self.iteration:06d}")
+        checkpoint_dir = checkpoint_dir or os.path.join(
+            self.logdir, f"checkpoint_{self.iteration:06d}"
+        )
         super().save(checkpoint_dir)
         return checkpoint_dir
 
     def save_checkpoint(self, checkpoint_dir: str) -> str:
         metadata = {
-            "trainer": self._name, "iteration": self.iteration, "timesteps_total": self._timesteps_total,
-            "episodes_total": self._episodes_total, "time_total_s": self._time_total,
-            "env": self.config["env"] if isinstance(self.config["env"], str) else repr(self.config["env"]),
-            "config": {k: v for k, v in self.config.items() if isinstance(v, (int, float, str, bool, type(None)))},
+            "trainer": self._name,
+            "iteration": self.iteration,
+            "timesteps_total": self._timesteps_total,
+            "episodes_total": self._episodes_total,
+            "time_total_s": self._time_total,
+            "env": self.config["env"]
+            if isinstance(self.config["env"], str)
+            else repr(self.config["env"]),
+            "config": {
+                k: v
+                for k, v in self.config.items()
+                if isinstance(v, (int, float, str, bool, type(None)))
+            },
         }
         checkpoint.save_state(checkpoint_dir, self.get_trainer_state(), metadata)
         return checkpoint_dir
@@ -281,7 +329,11 @@ class Trainer(Trainable):
         return {
             "worker": self.workers.local_worker().get_state(),
             "execution": self._shared_metrics().get_state() if self._shared_metrics() else {},
-            "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "numpy": np.random.get_state(),
+                "python": random.getstate(),
+            },
         }
 
     def set_trainer_state(self, state: dict) -> None:

@@ -22,7 +22,14 @@ from course_lib.agents.config import COMMON_CONFIG
 from course_lib.agents.trainer import Trainer, default_execution_plan
 from course_lib.policy.policy_template import check_update_arguments
 
-HOOKS = ("validate_config", "get_policy_class", "validate_env", "before_init", "after_init", "before_evaluate_fn")
+HOOKS = (
+    "validate_config",
+    "get_policy_class",
+    "validate_env",
+    "before_init",
+    "after_init",
+    "before_evaluate_fn",
+)
 
 
 def build_trainer(
@@ -49,9 +56,13 @@ def build_trainer(
         raise ValueError(f"build_trainer needs a class name such as 'MyTrainer', got {name!r}.")
     for hook in (*HOOKS, "execution_plan"):
         if build_args[hook] is not None and not callable(build_args[hook]):
-            raise TypeError(f"build_trainer({name!r}, {hook}=...) expects a function, got {type(build_args[hook]).__name__}.")
+            raise TypeError(
+                f"build_trainer({name!r}, {hook}=...) expects a function, got {type(build_args[hook]).__name__}."
+            )
     if default_policy is None and get_policy_class is None:
-        raise ValueError(f"build_trainer({name!r}) needs default_policy=SomePolicy (or get_policy_class=...).")
+        raise ValueError(
+            f"build_trainer({name!r}) needs default_policy=SomePolicy (or get_policy_class=...)."
+        )
     config = default_config if default_config is not None else COMMON_CONFIG
     missing = sorted(set(COMMON_CONFIG) - set(config))
     if missing:

@@ -14,8 +14,8 @@ from .models import check_custom_model
 from .multi_agent import check_heuristic_policy, check_policy_mapping
 from .policies import check_pg_with_baseline, check_reinforce_loss
 from .ray_actors import check_cartpole_actor, check_pool_map, check_scoreboard
-from .rollouts import check_parallel_training_step, check_pole_angle_callbacks
 from .ray_tasks import check_as_completed, check_batched_map, check_parallel_map
+from .rollouts import check_parallel_training_step, check_pole_angle_callbacks
 from .sample_batches import check_discount_cumsum, check_gae
 from .trainers import check_evaluation_loop, check_resume
 from .tune import check_tune_search

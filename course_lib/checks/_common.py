@@ -41,4 +41,6 @@ def require_actor_class(grader: str, exercise: str, name: str, obj) -> None:
             f"{name} is a plain Python class. Put @ray.remote on the line above `class {name}` "
             f"so that checks can create it as an actor with {name}.remote(...).",
         )
-    raise TypeError(f"{name} should be your actor class (decorated with @ray.remote); got {type(obj).__name__}.")
+    raise TypeError(
+        f"{name} should be your actor class (decorated with @ray.remote); got {type(obj).__name__}."
+    )

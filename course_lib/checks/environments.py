@@ -24,7 +24,10 @@ def _binary_search_episode(env, seed):
         elif obs == FEEDBACK_HIGH:
             high = guess - 1
         else:
-            raise CheckFailed("3.1", f"after the wrong guess {guess} the observation was {obs!r}; expected 1 (too low) or 2 (too high).")
+            raise CheckFailed(
+                "3.1",
+                f"after the wrong guess {guess} the observation was {obs!r}; expected 1 (too low) or 2 (too high).",
+            )
 
 
 def check_guess_number(GuessNumber) -> None:
@@ -34,13 +37,18 @@ def check_guess_number(GuessNumber) -> None:
     from course_lib.envs import EnvCheckError, check_env
 
     if not (isinstance(GuessNumber, type) and issubclass(GuessNumber, gym.Env)):
-        raise CheckFailed("3.1", f"GuessNumber should be a class that subclasses gymnasium.Env; got {GuessNumber!r:.60}.")
+        raise CheckFailed(
+            "3.1",
+            f"GuessNumber should be a class that subclasses gymnasium.Env; got {GuessNumber!r:.60}.",
+        )
     try:
         check_env(GuessNumber, {"size": 16, "max_guesses": 6}, n_steps=100)
     except EnvCheckError as err:
         raise CheckFailed("3.1", f"check_env found a problem: {err}") from None
     env = GuessNumber({"size": 16, "max_guesses": 6})
-    if env.action_space != gym.spaces.Discrete(16) or env.observation_space != gym.spaces.Discrete(3):
+    if env.action_space != gym.spaces.Discrete(16) or env.observation_space != gym.spaces.Discrete(
+        3
+    ):
         raise CheckFailed(
             "3.1",
             f"with size=16 expected action_space Discrete(16) and observation_space Discrete(3), "
@@ -48,7 +56,9 @@ def check_guess_number(GuessNumber) -> None:
         )
     first_obs, _ = env.reset(seed=0)
     if first_obs != FEEDBACK_START:
-        raise CheckFailed("3.1", f"reset() should return observation 0 (no feedback yet), got {first_obs!r}.")
+        raise CheckFailed(
+            "3.1", f"reset() should return observation 0 (no feedback yet), got {first_obs!r}."
+        )
     targets = set()
     for seed in range(40):
         guesses, total, terminated, truncated = _binary_search_episode(env, seed)
@@ -59,14 +69,23 @@ def check_guess_number(GuessNumber) -> None:
                 f"end the episode with terminated=True, truncated=False; got terminated={terminated}, truncated={truncated}.",
             )
         if total != 1.0 - 0.1 * (len(guesses) - 1):
-            raise CheckFailed("3.1", f"guesses {guesses} earned {total}; expected -0.1 per wrong guess and +1 for the right one.")
+            raise CheckFailed(
+                "3.1",
+                f"guesses {guesses} earned {total}; expected -0.1 per wrong guess and +1 for the right one.",
+            )
         targets.add(guesses[-1])
     if len(targets) < 8:
-        raise CheckFailed("3.1", f"over 40 seeds the target took only {sorted(targets)}; draw it with self.np_random.integers(size) in reset().")
+        raise CheckFailed(
+            "3.1",
+            f"over 40 seeds the target took only {sorted(targets)}; draw it with self.np_random.integers(size) in reset().",
+        )
     # Five seeds, each reset twice: an unseeded target matches itself by chance only (1/16)^5 of the time.
     first = [_binary_search_episode(env, seed)[0] for seed in range(3, 8)]
     if first != [_binary_search_episode(env, seed)[0] for seed in range(3, 8)]:
-        raise CheckFailed("3.1", "reset(seed=s) twice gave different targets for the same s; call super().reset(seed=seed) first and use self.np_random.")
+        raise CheckFailed(
+            "3.1",
+            "reset(seed=s) twice gave different targets for the same s; call super().reset(seed=seed) first and use self.np_random.",
+        )
     env = GuessNumber({"size": 16, "max_guesses": 2})
     env.reset(seed=0)
     target = _binary_search_episode(GuessNumber({"size": 16, "max_guesses": 99}), 0)[0][-1]

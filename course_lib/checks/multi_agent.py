@@ -87,7 +87,10 @@ def check_policy_mapping(select_policy) -> None:
                         f"episode_id {episode.episode_id} is {'even' if episode.episode_id % 2 == 0 else 'odd'}: "
                         f'player2 gets "always_same" when episode.episode_id % 2 == 0 and "beat_last" otherwise.'
                     )
-                raise CheckFailed("14.1", f"select_policy({agent_id!r}, {episode}) returned {pid!r}, expected {expected!r}. {hint}")
+                raise CheckFailed(
+                    "14.1",
+                    f"select_policy({agent_id!r}, {episode}) returned {pid!r}, expected {expected!r}. {hint}",
+                )
 
     # The same function inside a real worker: every episode's player2 rows belong to the right heuristic.
     from course_lib.envs import RockPaperScissors
@@ -95,9 +98,14 @@ def check_policy_mapping(select_policy) -> None:
     from course_lib.policy import PGTorchPolicy
 
     worker = RolloutWorker(
-        env_creator=RockPaperScissors, policy_class=PGTorchPolicy,
-        config={"num_envs_per_worker": 4, "rollout_fragment_length": 40, "seed": 0,
-                "multiagent": {"policies": _rps_policies(), "policy_mapping_fn": select_policy}},
+        env_creator=RockPaperScissors,
+        policy_class=PGTorchPolicy,
+        config={
+            "num_envs_per_worker": 4,
+            "rollout_fragment_length": 40,
+            "seed": 0,
+            "multiagent": {"policies": _rps_policies(), "policy_mapping_fn": select_policy},
+        },
     )
     samples = worker.sample()
     batches = samples.policy_batches
@@ -105,12 +113,21 @@ def check_policy_mapping(select_policy) -> None:
         raise CheckFailed("14.1", "in a real worker, not every player1 step went to 'learned'.")
     for pid, parity in (("always_same", 0), ("beat_last", 1)):
         if pid not in batches:
-            raise CheckFailed("14.1", f"in 16 real episodes no agent was mapped to {pid!r}; player2 should meet both heuristics.")
+            raise CheckFailed(
+                "14.1",
+                f"in 16 real episodes no agent was mapped to {pid!r}; player2 should meet both heuristics.",
+            )
         episode_ids = {int(e) for e in batches[pid]["eps_id"]}
         if any(e % 2 != parity for e in episode_ids):
-            raise CheckFailed("14.1", f"in a real worker, {pid!r} played episodes with the wrong parity of episode_id.")
-    passed("14.1", f"player1 -> learned; player2 -> always_same in {len({int(e) for e in batches['always_same']['eps_id']})} "
-                   f"even episodes and beat_last in {len({int(e) for e in batches['beat_last']['eps_id']})} odd ones")
+            raise CheckFailed(
+                "14.1",
+                f"in a real worker, {pid!r} played episodes with the wrong parity of episode_id.",
+            )
+    passed(
+        "14.1",
+        f"player1 -> learned; player2 -> always_same in {len({int(e) for e in batches['always_same']['eps_id']})} "
+        f"even episodes and beat_last in {len({int(e) for e in batches['beat_last']['eps_id']})} odd ones",
+    )
 
 
 def check_heuristic_policy(policy_cls) -> None:
@@ -120,9 +137,14 @@ def check_heuristic_policy(policy_cls) -> None:
     from course_lib.policy.heuristics import HeuristicPolicy
 
     if not isinstance(policy_cls, type):
-        raise TypeError(f"check_heuristic_policy() expects your class itself, e.g. checks.check_heuristic_policy(CopyLastHeuristic); got {policy_cls!r:.60}.")
+        raise TypeError(
+            f"check_heuristic_policy() expects your class itself, e.g. checks.check_heuristic_policy(CopyLastHeuristic); got {policy_cls!r:.60}."
+        )
     if not issubclass(policy_cls, HeuristicPolicy):
-        raise CheckFailed("14.2", f"{policy_cls.__name__} should subclass HeuristicPolicy: `class {policy_cls.__name__}(HeuristicPolicy):`.")
+        raise CheckFailed(
+            "14.2",
+            f"{policy_cls.__name__} should subclass HeuristicPolicy: `class {policy_cls.__name__}(HeuristicPolicy):`.",
+        )
 
     for num_moves in (3, 5):
         moves = spaces.Discrete(num_moves)
@@ -144,11 +166,20 @@ def check_heuristic_policy(policy_cls) -> None:
                 "return one action per row, an array of shape (B,) (e.g. np.asarray(obs_batch, dtype=np.int64)).",
             )
         if not np.issubdtype(actions.dtype, np.integer):
-            raise CheckFailed("14.2", f"actions have dtype {actions.dtype}; moves are integers, use dtype=np.int64.")
+            raise CheckFailed(
+                "14.2",
+                f"actions have dtype {actions.dtype}; moves are integers, use dtype=np.int64.",
+            )
         if not isinstance(state_outs, (list, tuple)) or len(state_outs) != 0:
-            raise CheckFailed("14.2", f"state_outs is {state_outs!r:.60}; a policy without recurrent state returns an empty list [].")
+            raise CheckFailed(
+                "14.2",
+                f"state_outs is {state_outs!r:.60}; a policy without recurrent state returns an empty list [].",
+            )
         if not isinstance(extra, dict):
-            raise CheckFailed("14.2", f"extra_fetches is {extra!r:.60}; return a dict, {{}} when there are no extras.")
+            raise CheckFailed(
+                "14.2",
+                f"extra_fetches is {extra!r:.60}; return a dict, {{}} when there are no extras.",
+            )
         wrong = [(int(o), int(a)) for o, a in zip(obs, actions) if o != a]
         if wrong:
             o, a = wrong[0]
@@ -158,14 +189,21 @@ def check_heuristic_policy(policy_cls) -> None:
                 "copy the observation: the action is the move the opponent played last.",
             )
         if not all(moves.contains(int(a)) for a in actions):
-            raise CheckFailed("14.2", f"some actions {actions} are not in the action space {moves}.")
+            raise CheckFailed(
+                "14.2", f"some actions {actions} are not in the action space {moves}."
+            )
 
     before = policy.get_weights()
     from course_lib.sample_batch import SampleBatch
 
-    stats = policy.learn_on_batch(SampleBatch({"obs": obs, "actions": actions, "rewards": np.ones(len(obs))}))
+    stats = policy.learn_on_batch(
+        SampleBatch({"obs": obs, "actions": actions, "rewards": np.ones(len(obs))})
+    )
     if not isinstance(stats, dict) or policy.get_weights() != before:
-        raise CheckFailed("14.2", "learn_on_batch must change nothing and return {'learner_stats': {}}; keep HeuristicPolicy's version (do not override it).")
+        raise CheckFailed(
+            "14.2",
+            "learn_on_batch must change nothing and return {'learner_stats': {}}; keep HeuristicPolicy's version (do not override it).",
+        )
 
     # In a real game against scripted opponents: every row's action equals its observation.
     from course_lib.envs import RockPaperScissors
@@ -174,15 +212,33 @@ def check_heuristic_policy(policy_cls) -> None:
 
     moves = spaces.Discrete(3)
     worker = RolloutWorker(
-        env_creator=RockPaperScissors, policy_class=PGTorchPolicy,
-        config={"num_envs_per_worker": 2, "rollout_fragment_length": 20, "seed": 0,
-                "multiagent": {"policies": _rps_policies({"copy": (policy_cls, moves, moves, {})}),
-                               "policy_mapping_fn": lambda agent_id, episode, **kw: "copy" if agent_id == "player1"
-                               else ("always_same" if episode.episode_id % 2 == 0 else "beat_last")}},
+        env_creator=RockPaperScissors,
+        policy_class=PGTorchPolicy,
+        config={
+            "num_envs_per_worker": 2,
+            "rollout_fragment_length": 20,
+            "seed": 0,
+            "multiagent": {
+                "policies": _rps_policies({"copy": (policy_cls, moves, moves, {})}),
+                "policy_mapping_fn": lambda agent_id, episode, **kw: (
+                    "copy"
+                    if agent_id == "player1"
+                    else ("always_same" if episode.episode_id % 2 == 0 else "beat_last")
+                ),
+            },
+        },
     )
     batch = worker.sample().policy_batches["copy"]
     if not np.array_equal(batch["actions"], batch["obs"]):
-        raise CheckFailed("14.2", "in a real game some of your policy's actions differ from its observations.")
+        raise CheckFailed(
+            "14.2", "in a real game some of your policy's actions differ from its observations."
+        )
     if "copy" in worker.get_weights() and worker.get_weights()["copy"]:
-        raise CheckFailed("14.2", "your heuristic has weights; get_weights() should stay {} (keep HeuristicPolicy's).")
-    passed("14.2", f"{policy_cls.__name__} copies the opponent's last move in {batch.count} moves of real games, with 3 and 5 moves, and never learns")
+        raise CheckFailed(
+            "14.2",
+            "your heuristic has weights; get_weights() should stay {} (keep HeuristicPolicy's).",
+        )
+    passed(
+        "14.2",
+        f"{policy_cls.__name__} copies the opponent's last move in {batch.count} moves of real games, with 3 and 5 moves, and never learns",
+    )

@@ -39,20 +39,37 @@ def check_reinforce_loss(reinforce_loss) -> None:
     train_batch = policy._lazy_tensor_dict(policy.postprocess_trajectory(_batch()))
     loss = reinforce_loss(policy, policy.model, policy.dist_class, train_batch)
     if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
-        raise CheckFailed("6.1", f"the loss must be a scalar torch tensor (use .mean()), got {type(loss).__name__} {getattr(loss, 'shape', '')}.")
+        raise CheckFailed(
+            "6.1",
+            f"the loss must be a scalar torch tensor (use .mean()), got {type(loss).__name__} {getattr(loss, 'shape', '')}.",
+        )
     if not loss.requires_grad:
-        raise CheckFailed("6.1", "the loss does not depend on the model's parameters: compute logits with model.from_batch(train_batch).")
+        raise CheckFailed(
+            "6.1",
+            "the loss does not depend on the model's parameters: compute logits with model.from_batch(train_batch).",
+        )
     want = policy_gradient_loss(policy, policy.model, policy.dist_class, train_batch)
     if torch.isclose(loss, -want):
-        raise CheckFailed("6.1", "the sign is flipped: optimizers minimize, so the loss is MINUS the mean of logp * advantages.")
+        raise CheckFailed(
+            "6.1",
+            "the sign is flipped: optimizers minimize, so the loss is MINUS the mean of logp * advantages.",
+        )
     dist = policy.dist_class(policy.model.from_batch(train_batch)[0], policy.model)
     with_rewards = -(dist.logp(train_batch["actions"]) * train_batch["rewards"]).mean()
     if torch.isclose(loss, with_rewards):
-        raise CheckFailed("6.1", "you weighted logp by each step's reward (the seed's version). Use train_batch['advantages'], the reward-to-go.")
+        raise CheckFailed(
+            "6.1",
+            "you weighted logp by each step's reward (the seed's version). Use train_batch['advantages'], the reward-to-go.",
+        )
     if torch.isclose(loss, want * len(train_batch["actions"])):
-        raise CheckFailed("6.1", "you summed over the batch; take the mean so the step size does not grow with the batch size.")
+        raise CheckFailed(
+            "6.1",
+            "you summed over the batch; take the mean so the step size does not grow with the batch size.",
+        )
     if not torch.isclose(loss, want, atol=1e-6):
-        raise CheckFailed("6.1", f"expected {want.item():.5f} on the check batch, got {loss.item():.5f}.")
+        raise CheckFailed(
+            "6.1", f"expected {want.item():.5f} on the check batch, got {loss.item():.5f}."
+        )
     passed("6.1", f"the loss matches REINFORCE's on the check batch ({loss.item():.4f}).")
 
 
@@ -62,35 +79,66 @@ def check_pg_with_baseline(PGWithBaseline) -> None:
     from course_lib.postprocessing import discount_cumsum
 
     if not (isinstance(PGWithBaseline, type) and hasattr(PGWithBaseline, "build_args")):
-        raise CheckFailed("6.2", "PGWithBaseline should be the class returned by PGTorchPolicy.with_updates(...).")
+        raise CheckFailed(
+            "6.2", "PGWithBaseline should be the class returned by PGTorchPolicy.with_updates(...)."
+        )
     if PGWithBaseline.__name__ != "PGWithBaseline":
-        raise CheckFailed("6.2", f"pass name='PGWithBaseline' to with_updates; the class is called {PGWithBaseline.__name__!r}.")
+        raise CheckFailed(
+            "6.2",
+            f"pass name='PGWithBaseline' to with_updates; the class is called {PGWithBaseline.__name__!r}.",
+        )
     if PGTorchPolicy.build_args["loss_fn"] is not policy_gradient_loss:
-        raise CheckFailed("6.2", "PGTorchPolicy itself changed; with_updates must return a new class and leave it alone.")
-    policy = PGWithBaseline(OBS_SPACE, ACT_SPACE, {"model": {"fcnet_hiddens": [16]}, "seed": 0, "gamma": 0.9})
+        raise CheckFailed(
+            "6.2",
+            "PGTorchPolicy itself changed; with_updates must return a new class and leave it alone.",
+        )
+    policy = PGWithBaseline(
+        OBS_SPACE, ACT_SPACE, {"model": {"fcnet_hiddens": [16]}, "seed": 0, "gamma": 0.9}
+    )
     batch = _batch()
     batch = policy.postprocess_trajectory(batch)
     pieces = batch.split_by_episode()
     last_obs = pieces[-1]["new_obs"][-1:]
     bootstrap = float(policy.compute_values(last_obs)[0])
-    returns = np.concatenate([
-        discount_cumsum(np.append(p["rewards"], 0.0 if p["terminateds"][-1] else bootstrap), 0.9)[:-1] for p in pieces
-    ])
+    returns = np.concatenate(
+        [
+            discount_cumsum(
+                np.append(p["rewards"], 0.0 if p["terminateds"][-1] else bootstrap), 0.9
+            )[:-1]
+            for p in pieces
+        ]
+    )
     if not np.allclose(batch["value_targets"], returns, atol=1e-4):
-        raise CheckFailed("6.2", "value_targets should be the discounted returns, bootstrapped from V(new_obs) where the piece did not terminate: "
-                                 "compute_advantages_by_episode(batch, gamma, use_gae=False, use_critic=True, value_fn=policy.compute_values).")
+        raise CheckFailed(
+            "6.2",
+            "value_targets should be the discounted returns, bootstrapped from V(new_obs) where the piece did not terminate: "
+            "compute_advantages_by_episode(batch, gamma, use_gae=False, use_critic=True, value_fn=policy.compute_values).",
+        )
     if not np.allclose(batch["advantages"], returns - batch["vf_preds"], atol=1e-4):
-        raise CheckFailed("6.2", "advantages should be returns minus the baseline: value_targets - vf_preds.")
+        raise CheckFailed(
+            "6.2", "advantages should be returns minus the baseline: value_targets - vf_preds."
+        )
     train_batch = policy._lazy_tensor_dict(batch)
     loss = policy.loss(policy.model, policy.dist_class, train_batch)
     policy.model.zero_grad()
     loss.backward()
     value_params = [n for n, p in policy.model.named_parameters() if "value" in n or "vf" in n]
-    if value_params and all(dict(policy.model.named_parameters())[n].grad is None for n in value_params):
-        raise CheckFailed("6.2", "the value head gets no gradient: add a value loss, e.g. 0.5 * mean((model.value_function() - value_targets) ** 2).")
+    if value_params and all(
+        dict(policy.model.named_parameters())[n].grad is None for n in value_params
+    ):
+        raise CheckFailed(
+            "6.2",
+            "the value head gets no gradient: add a value loss, e.g. 0.5 * mean((model.value_function() - value_targets) ** 2).",
+        )
     pg_part = policy_gradient_loss(policy, policy.model, policy.dist_class, train_batch)
     vf_part = 0.5 * torch.mean((policy.model.value_function() - train_batch["value_targets"]) ** 2)
     if not torch.isclose(loss, pg_part + vf_part, atol=1e-5):
-        raise CheckFailed("6.2", f"expected loss = policy_gradient_loss + 0.5 * mean((V - value_targets)^2) = {(pg_part + vf_part).item():.5f}, got {loss.item():.5f}. "
-                                 "Note that model.value_function() answers for the LAST forward pass: run model.from_batch(train_batch) before calling it.")
-    passed("6.2", "PGWithBaseline bootstraps returns, subtracts the baseline, and trains its value head.")
+        raise CheckFailed(
+            "6.2",
+            f"expected loss = policy_gradient_loss + 0.5 * mean((V - value_targets)^2) = {(pg_part + vf_part).item():.5f}, got {loss.item():.5f}. "
+            "Note that model.value_function() answers for the LAST forward pass: run model.from_batch(train_batch) before calling it.",
+        )
+    passed(
+        "6.2",
+        "PGWithBaseline bootstraps returns, subtracts the baseline, and trains its value head.",
+    )

@@ -17,7 +17,6 @@ def _report_returns(board, returns):
 
 def _call(exercise: str, name: str, method: str, ref_factory):
     """Call an actor method and fetch the result; errors raised by the learner's code come back as they are."""
-    import ray
 
     try:
         ref = ref_factory()
@@ -67,12 +66,20 @@ def check_scoreboard(Scoreboard) -> None:
             "(create self.returns = [] in __init__ and append in record).",
         )
     if count != len(every):
-        raise CheckFailed("2.1", f"3 tasks recorded {len(every)} returns through the same handle; count() says {count}.")
+        raise CheckFailed(
+            "2.1",
+            f"3 tasks recorded {len(every)} returns through the same handle; count() says {count}.",
+        )
     mean = _call("2.1", "Scoreboard", "mean", lambda: board.mean.remote())
     if not isinstance(mean, (int, float)) or not math.isclose(mean, sum(every) / len(every)):
-        raise CheckFailed("2.1", f"mean() should be {sum(every) / len(every)} for returns {every}, got {mean!r}.")
+        raise CheckFailed(
+            "2.1", f"mean() should be {sum(every) / len(every)} for returns {every}, got {mean!r}."
+        )
     ray.kill(board)
-    passed("2.1", f"one actor kept {count} returns recorded by 3 tasks through its handle; mean {mean:.2f}.")
+    passed(
+        "2.1",
+        f"one actor kept {count} returns recorded by 3 tasks through its handle; mean {mean:.2f}.",
+    )
 
 
 def reference_rollouts(seed: int, steps_per_call: list[int]) -> list[list[float]]:
@@ -105,7 +112,13 @@ def check_cartpole_actor(CartPoleActor) -> None:
 
     calls, seeds = [150, 150, 200], [7, 8]
     actors = [CartPoleActor.remote(seed) for seed in seeds]
-    got = [[_call("2.2", "CartPoleActor", "rollout", lambda a=a, n=n: a.rollout.remote(n)) for n in calls] for a in actors]
+    got = [
+        [
+            _call("2.2", "CartPoleActor", "rollout", lambda a=a, n=n: a.rollout.remote(n))
+            for n in calls
+        ]
+        for a in actors
+    ]
     for seed, mine in zip(seeds, got):
         want = reference_rollouts(seed, calls)
         if mine == want:
@@ -128,7 +141,9 @@ def check_cartpole_actor(CartPoleActor) -> None:
             )
     for actor in actors:
         ray.kill(actor)
-    passed("2.2", f"two actors with seeds {seeds} matched the reference over {len(calls)} calls each.")
+    passed(
+        "2.2", f"two actors with seeds {seeds} matched the reference over {len(calls)} calls each."
+    )
 
 
 class _PoolWorker:
@@ -157,9 +172,15 @@ def check_pool_map(pool_map) -> None:
         raise CheckFailed("2.3", f"expected {len(items)} results, got {len(result)}.")
     values = [value for value, _ in result]
     if sorted(values) == [x + 100 for x in items] and values != [x + 100 for x in items]:
-        raise CheckFailed("2.3", "the results are out of order. ActorPool.map keeps the input order; map_unordered does not.")
+        raise CheckFailed(
+            "2.3",
+            "the results are out of order. ActorPool.map keeps the input order; map_unordered does not.",
+        )
     if values != [x + 100 for x in items]:
-        raise CheckFailed("2.3", f"expected {[x + 100 for x in items][:4]}..., got {values[:4]}... Call a.process.remote(v).")
+        raise CheckFailed(
+            "2.3",
+            f"expected {[x + 100 for x in items][:4]}..., got {values[:4]}... Call a.process.remote(v).",
+        )
     used = {actor for _, actor in result}
     if len(used) < 2:
         raise CheckFailed(

@@ -108,7 +108,9 @@ def check_parallel_map(parallel_map) -> None:
     result = list(result)
     _refuse_refs("1.1", result, "The list you returned")
     if len(result) != len(items):
-        raise CheckFailed("1.1", f"expected {len(items)} results (one per item), got {len(result)}.")
+        raise CheckFailed(
+            "1.1", f"expected {len(items)} results (one per item), got {len(result)}."
+        )
     values = [v[0] if isinstance(v, tuple) else v for v in result]
     if sorted(values) == sorted(x * x for x in items) and values != [x * x for x in items]:
         raise CheckFailed(
@@ -117,7 +119,10 @@ def check_parallel_map(parallel_map) -> None:
             "ray.get on a list returns results in the order of the list; don't reorder it.",
         )
     if values != [x * x for x in items]:
-        raise CheckFailed("1.1", f"expected {[x * x for x in items]}, got {values}. Call remote_fn.remote(x) for each item.")
+        raise CheckFailed(
+            "1.1",
+            f"expected {[x * x for x in items]}, got {values}. Call remote_fn.remote(x) for each item.",
+        )
     if not all(met for _, met in result):
         raise CheckFailed(
             "1.1",
@@ -157,15 +162,26 @@ def check_batched_map(batched_map) -> None:
     result = list(result)
     _refuse_refs("1.2", result, "The list you returned")
     if result and isinstance(result[0], list):
-        raise CheckFailed("1.2", "you returned one list per batch; flatten them into one list of results, in item order.")
+        raise CheckFailed(
+            "1.2",
+            "you returned one list per batch; flatten them into one list of results, in item order.",
+        )
     if len(result) != len(items):
-        raise CheckFailed("1.2", f"expected {len(items)} results (one per item), got {len(result)}.")
+        raise CheckFailed(
+            "1.2", f"expected {len(items)} results (one per item), got {len(result)}."
+        )
     values = [value for value, _ in result]
     if values != [x * 3 for x in items]:
-        raise CheckFailed("1.2", f"expected fn applied to every item in order, {[x * 3 for x in items][:6]}..., got {values[:6]}...")
+        raise CheckFailed(
+            "1.2",
+            f"expected fn applied to every item in order, {[x * 3 for x in items][:6]}..., got {values[:6]}...",
+        )
     task_ids = [task for _, task in result]
     if any(task is None for task in task_ids):
-        raise CheckFailed("1.2", "fn ran in this process, not inside a Ray task. Call it from a @ray.remote function.")
+        raise CheckFailed(
+            "1.2",
+            "fn ran in this process, not inside a Ray task. Call it from a @ray.remote function.",
+        )
     n_tasks, expected = len(set(task_ids)), math.ceil(len(items) / batch_size)
     if n_tasks == len(items):
         raise CheckFailed(
@@ -174,11 +190,20 @@ def check_batched_map(batched_map) -> None:
             "(course_lib.parallel.chunked helps) and start one task per batch.",
         )
     if n_tasks != expected:
-        raise CheckFailed("1.2", f"{len(items)} items in batches of {batch_size} make {expected} tasks; yours ran {n_tasks}.")
+        raise CheckFailed(
+            "1.2",
+            f"{len(items)} items in batches of {batch_size} make {expected} tasks; yours ran {n_tasks}.",
+        )
     per_task = {task: task_ids.count(task) for task in task_ids}
     if max(per_task.values()) > batch_size:
-        raise CheckFailed("1.2", f"one task processed {max(per_task.values())} items; a batch holds at most {batch_size}.")
-    passed("1.2", f"{len(items)} items ran in {n_tasks} tasks of at most {batch_size}; results in order.")
+        raise CheckFailed(
+            "1.2",
+            f"one task processed {max(per_task.values())} items; a batch holds at most {batch_size}.",
+        )
+    passed(
+        "1.2",
+        f"{len(items)} items ran in {n_tasks} tasks of at most {batch_size}; results in order.",
+    )
 
 
 def check_as_completed(as_completed) -> None:
@@ -193,7 +218,9 @@ def check_as_completed(as_completed) -> None:
     try:
         results = as_completed(refs)
         if results is None:
-            raise CheckFailed("1.3", "as_completed returned None. Make it a generator that yields each value.")
+            raise CheckFailed(
+                "1.3", "as_completed returned None. Make it a generator that yields each value."
+            )
         iterator = iter(results)
         first = next(iterator, None)
         ray.get(gate.open.remote())

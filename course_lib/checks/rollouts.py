@@ -15,15 +15,25 @@ def _cartpole(env_config):
 
 def check_parallel_training_step(parallel_training_step) -> None:
     """Exercise 7.1: sample on every remote worker, concat, learn on the local policy, broadcast weights."""
-    require_callable("check_parallel_training_step", "parallel_training_step", parallel_training_step)
+    require_callable(
+        "check_parallel_training_step", "parallel_training_step", parallel_training_step
+    )
     require_ray("check_parallel_training_step")
     import ray
 
     from course_lib.evaluation import WorkerSet
     from course_lib.policy import PGTorchPolicy
 
-    config = {"num_envs_per_worker": 1, "rollout_fragment_length": 25, "seed": 0, "model": {"fcnet_hiddens": [16]}, "num_cpus_per_worker": 0.5}
-    workers = WorkerSet(env_creator=_cartpole, policy_class=PGTorchPolicy, trainer_config=config, num_workers=2)
+    config = {
+        "num_envs_per_worker": 1,
+        "rollout_fragment_length": 25,
+        "seed": 0,
+        "model": {"fcnet_hiddens": [16]},
+        "num_cpus_per_worker": 0.5,
+    }
+    workers = WorkerSet(
+        env_creator=_cartpole, policy_class=PGTorchPolicy, trainer_config=config, num_workers=2
+    )
     try:
         policy = workers.local_worker().get_policy()
         seen = []
@@ -37,15 +47,27 @@ def check_parallel_training_step(parallel_training_step) -> None:
         before = policy.get_weights()
         result = parallel_training_step(workers)
         if len(seen) != 1:
-            raise CheckFailed("7.1", f"the local policy learned {len(seen)} times; call learn_on_batch once, on the concatenated batch.")
+            raise CheckFailed(
+                "7.1",
+                f"the local policy learned {len(seen)} times; call learn_on_batch once, on the concatenated batch.",
+            )
         batch = seen[0]
         if batch.count != 50:
-            raise CheckFailed("7.1", f"the policy learned on {batch.count} rows; 2 workers x 25 steps = 50. Gather sample.remote() from every remote worker and concat them.")
+            raise CheckFailed(
+                "7.1",
+                f"the policy learned on {batch.count} rows; 2 workers x 25 steps = 50. Gather sample.remote() from every remote worker and concat them.",
+            )
         if len({int(e) for e in batch["eps_id"]}) < 2:
-            raise CheckFailed("7.1", "all rows came from one episode stream; sample from each worker in workers.remote_workers().")
+            raise CheckFailed(
+                "7.1",
+                "all rows came from one episode stream; sample from each worker in workers.remote_workers().",
+            )
         after = policy.get_weights()
         if all(np.array_equal(before[k], after[k]) for k in before):
-            raise CheckFailed("7.1", "the local policy's weights did not change: call learn_on_batch on the local worker's policy.")
+            raise CheckFailed(
+                "7.1",
+                "the local policy's weights did not change: call learn_on_batch on the local worker's policy.",
+            )
         for index, remote in enumerate(workers.remote_workers(), start=1):
             remote_weights = ray.get(remote.get_weights.remote())["default_policy"]
             if not all(np.array_equal(after[k], remote_weights[k]) for k in after):
@@ -55,10 +77,15 @@ def check_parallel_training_step(parallel_training_step) -> None:
                     "policy.get_weights()}), then w.set_weights.remote(weights) for every remote worker (and wait for it).",
                 )
         if not isinstance(result, dict) or "learner_stats" not in result:
-            raise CheckFailed("7.1", "return what learn_on_batch returned (a dict with 'learner_stats').")
+            raise CheckFailed(
+                "7.1", "return what learn_on_batch returned (a dict with 'learner_stats')."
+            )
     finally:
         workers.stop()
-    passed("7.1", "2 workers sampled 50 steps, the policy learned once, and both workers got the new weights.")
+    passed(
+        "7.1",
+        "2 workers sampled 50 steps, the policy learned once, and both workers got the new weights.",
+    )
 
 
 def check_pole_angle_callbacks(PoleAngleCallbacks) -> None:
@@ -67,33 +94,60 @@ def check_pole_angle_callbacks(PoleAngleCallbacks) -> None:
     from course_lib.evaluation import RolloutWorker, collect_episodes
     from course_lib.policy import PGTorchPolicy
 
-    if not (isinstance(PoleAngleCallbacks, type) and issubclass(PoleAngleCallbacks, DefaultCallbacks)):
-        raise CheckFailed("9.1", f"PoleAngleCallbacks should be a class that subclasses DefaultCallbacks; got {PoleAngleCallbacks!r:.60}.")
-    config = {"num_envs_per_worker": 2, "rollout_fragment_length": 60, "seed": 1, "model": {"fcnet_hiddens": [8]},
-              "callbacks": PoleAngleCallbacks, "batch_mode": "complete_episodes"}
+    if not (
+        isinstance(PoleAngleCallbacks, type) and issubclass(PoleAngleCallbacks, DefaultCallbacks)
+    ):
+        raise CheckFailed(
+            "9.1",
+            f"PoleAngleCallbacks should be a class that subclasses DefaultCallbacks; got {PoleAngleCallbacks!r:.60}.",
+        )
+    config = {
+        "num_envs_per_worker": 2,
+        "rollout_fragment_length": 60,
+        "seed": 1,
+        "model": {"fcnet_hiddens": [8]},
+        "callbacks": PoleAngleCallbacks,
+        "batch_mode": "complete_episodes",
+    }
     worker = RolloutWorker(env_creator=_cartpole, policy_class=PGTorchPolicy, config=config)
     batch = worker.sample()
     episodes = collect_episodes(worker)
     pieces = {int(p["eps_id"][0]): p for p in batch.split_by_episode()}
     if len(episodes) < 3:
-        raise CheckFailed("9.1", "fewer episodes finished than expected; do your callbacks end episodes early?")
+        raise CheckFailed(
+            "9.1", "fewer episodes finished than expected; do your callbacks end episodes early?"
+        )
     expected = sorted(float(np.mean(np.abs(p["new_obs"][:, 2]))) for p in pieces.values())
     got = [e.custom_metrics.get("pole_angle") for e in episodes]
     if any(g is None for g in got):
-        raise CheckFailed("9.1", "an episode ended without custom_metrics['pole_angle']; set it in on_episode_end.")
+        raise CheckFailed(
+            "9.1",
+            "an episode ended without custom_metrics['pole_angle']; set it in on_episode_end.",
+        )
     got = sorted(float(g) for g in got)
     if np.allclose(got, expected, atol=1e-6):
         hist = [len(e.hist_data.get("pole_angles", [])) for e in episodes]
         if sorted(hist) != sorted(p.count for p in pieces.values()):
-            raise CheckFailed("9.1", f"hist_data['pole_angles'] should hold one angle per step of the episode; lengths {sorted(hist)}, steps {sorted(p.count for p in pieces.values())}.")
-        passed("9.1", f"{len(episodes)} episodes report their mean |pole angle| and every angle as hist data.")
+            raise CheckFailed(
+                "9.1",
+                f"hist_data['pole_angles'] should hold one angle per step of the episode; lengths {sorted(hist)}, steps {sorted(p.count for p in pieces.values())}.",
+            )
+        passed(
+            "9.1",
+            f"{len(episodes)} episodes report their mean |pole angle| and every angle as hist data.",
+        )
         return
     signed = sorted(float(np.mean(p["new_obs"][:, 2])) for p in pieces.values())
     if np.allclose(got, signed, atol=1e-6):
-        raise CheckFailed("9.1", "take the absolute value of the angle: left and right tilts would cancel out.")
+        raise CheckFailed(
+            "9.1", "take the absolute value of the angle: left and right tilts would cancel out."
+        )
     before_step = sorted(float(np.mean(np.abs(p["obs"][:, 2]))) for p in pieces.values())
     if np.allclose(got, before_step, atol=1e-6):
-        raise CheckFailed("9.1", "you recorded the angle before each step; in on_episode_step, episode.last_observation_for() is the observation after the step.")
+        raise CheckFailed(
+            "9.1",
+            "you recorded the angle before each step; in on_episode_step, episode.last_observation_for() is the observation after the step.",
+        )
     raise CheckFailed(
         "9.1",
         f"per-episode mean |angle| should be {[round(x, 4) for x in expected[:3]]}..., got {[round(x, 4) for x in got[:3]]}.... "

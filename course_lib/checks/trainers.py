@@ -64,7 +64,9 @@ def _reference_episode(trainer, env, seed: int) -> float:
     obs, info = env.reset(seed=seed)
     episode_return, terminated, truncated = 0.0, False, False
     while not (terminated or truncated):
-        obs, reward, terminated, truncated, info = env.step(trainer.compute_single_action(obs, explore=False))
+        obs, reward, terminated, truncated, info = env.step(
+            trainer.compute_single_action(obs, explore=False)
+        )
         episode_return += reward
     return episode_return
 
@@ -97,47 +99,86 @@ def check_evaluation_loop(evaluate_episode) -> None:
     from course_lib.agents.ppo import PPOTrainer
 
     with tempfile.TemporaryDirectory(prefix="check-11-1-") as logdir:
-        config = {"num_workers": 0, "num_envs_per_worker": 4, "train_batch_size": 1000, "lr": 1e-3, "seed": 0,
-                  "model": {"fcnet_hiddens": [64, 64]}, "logger_config": {"logdir": logdir}}
+        config = {
+            "num_workers": 0,
+            "num_envs_per_worker": 4,
+            "train_batch_size": 1000,
+            "lr": 1e-3,
+            "seed": 0,
+            "model": {"fcnet_hiddens": [64, 64]},
+            "logger_config": {"logdir": logdir},
+        }
         trainer = PPOTrainer(config=config, env="CartPole-v1")
         try:
             trainer.train()
             # A time limit below the middle episode's length: the shortest episode terminates, the others are truncated.
-            lengths = sorted(_reference_episode(trainer, gym.make("CartPole-v1"), seed) for seed in EVALUATION_SEEDS)
+            lengths = sorted(
+                _reference_episode(trainer, gym.make("CartPole-v1"), seed)
+                for seed in EVALUATION_SEEDS
+            )
             limit = max(int(lengths[1]) - 1, 10)
             for seed in EVALUATION_SEEDS:
-                expected = _reference_episode(trainer, gym.make("CartPole-v1", max_episode_steps=limit), seed)
+                expected = _reference_episode(
+                    trainer, gym.make("CartPole-v1", max_episode_steps=limit), seed
+                )
                 env, recorder = _watched_env(limit), _RecordingTrainer(trainer)
                 got = _call_learner(evaluate_episode, recorder, env, seed)
                 _explain_episode(seed, expected, got, env, recorder)
         finally:
             trainer.stop()
-    passed("11.1", f"greedy returns for seeds {list(EVALUATION_SEEDS)} match the reference loop (episodes cut at {limit} steps).")
+    passed(
+        "11.1",
+        f"greedy returns for seeds {list(EVALUATION_SEEDS)} match the reference loop (episodes cut at {limit} steps).",
+    )
 
 
 def _explain_episode(seed, expected, got, env, recorder) -> None:
     if not env.reset_seeds:
-        raise CheckFailed("11.1", "the env passed in was never reset. Play in that env: obs, info = env.reset(seed=seed).")
+        raise CheckFailed(
+            "11.1",
+            "the env passed in was never reset. Play in that env: obs, info = env.reset(seed=seed).",
+        )
     if env.reset_seeds[0] != seed:
-        raise CheckFailed("11.1", f"the env was reset with seed={env.reset_seeds[0]!r}, not {seed}. Reset with env.reset(seed=seed), "
-                                  "so that the same seed always plays the same episode.")
+        raise CheckFailed(
+            "11.1",
+            f"the env was reset with seed={env.reset_seeds[0]!r}, not {seed}. Reset with env.reset(seed=seed), "
+            "so that the same seed always plays the same episode.",
+        )
     if not recorder.explore_args:
-        raise CheckFailed("11.1", "choose each action with trainer.compute_single_action(obs, explore=False): it applies the "
-                                  "trainer's observation filter before asking the policy.")
+        raise CheckFailed(
+            "11.1",
+            "choose each action with trainer.compute_single_action(obs, explore=False): it applies the "
+            "trainer's observation filter before asking the policy.",
+        )
     if any(explore is not False for explore in recorder.explore_args):
-        raise CheckFailed("11.1", "pass explore=False to compute_single_action: without it the trainer samples actions as in "
-                                  "training, so the same seed gives different returns. explore=False: the greedy action.")
+        raise CheckFailed(
+            "11.1",
+            "pass explore=False to compute_single_action: without it the trainer samples actions as in "
+            "training, so the same seed gives different returns. explore=False: the greedy action.",
+        )
     if env.steps_after_end:
         ended_by = env.ended_by or "terminated or truncated"
-        raise CheckFailed("11.1", f"your loop kept stepping after the episode was {ended_by} (seed {seed}). Stop when terminated "
-                                  "OR truncated: while not (terminated or truncated).")
+        raise CheckFailed(
+            "11.1",
+            f"your loop kept stepping after the episode was {ended_by} (seed {seed}). Stop when terminated "
+            "OR truncated: while not (terminated or truncated).",
+        )
     if env.ended_by is None:
-        raise CheckFailed("11.1", f"your loop stopped before the episode ended (seed {seed}). Play until terminated or truncated.")
+        raise CheckFailed(
+            "11.1",
+            f"your loop stopped before the episode ended (seed {seed}). Play until terminated or truncated.",
+        )
     if not isinstance(got, numbers.Real):
-        raise CheckFailed("11.1", f"return the episode's return as one number (a float), got {type(got).__name__} {got!r:.60}.")
+        raise CheckFailed(
+            "11.1",
+            f"return the episode's return as one number (a float), got {type(got).__name__} {got!r:.60}.",
+        )
     if float(got) != float(expected):
-        raise CheckFailed("11.1", f"seed {seed}: the episode's return should be {expected}, got {got}. Add up every reward "
-                                  "of the episode (episode_reward += reward after each step) and return the sum.")
+        raise CheckFailed(
+            "11.1",
+            f"seed {seed}: the episode's return should be {expected}, got {got}. Add up every reward "
+            "of the episode (episode_reward += reward after each step) and return the sum.",
+        )
 
 
 def check_resume(resume) -> None:
@@ -161,8 +202,15 @@ def check_resume(resume) -> None:
             super().cleanup()
 
     with tempfile.TemporaryDirectory(prefix="check-11-2-") as logdir:
-        config = {"env": "CartPole-v1", "num_workers": 0, "num_envs_per_worker": 2, "rollout_fragment_length": 100,
-                  "train_batch_size": 200, "seed": 3, "logger_config": {"logdir": logdir}}
+        config = {
+            "env": "CartPole-v1",
+            "num_workers": 0,
+            "num_envs_per_worker": 2,
+            "rollout_fragment_length": 100,
+            "train_batch_size": 200,
+            "seed": 3,
+            "logger_config": {"logdir": logdir},
+        }
         straight = PGTrainer(config=config)
         try:
             for _ in range(2):
@@ -183,38 +231,69 @@ def check_resume(resume) -> None:
                 trainer.stop()
         _require_given_config(built, config)
         _explain_resume(results, expected, built, leftover)
-    passed("11.2", "the restored run continued at iteration 3 and repeated the uninterrupted run's results exactly.")
+    passed(
+        "11.2",
+        "the restored run continued at iteration 3 and repeated the uninterrupted run's results exactly.",
+    )
 
 
 def _require_given_config(built, config) -> None:
     for trainer in built:
-        changed = sorted(key for key, value in config.items() if key != "logger_config" and trainer.config.get(key) != value)
+        changed = sorted(
+            key
+            for key, value in config.items()
+            if key != "logger_config" and trainer.config.get(key) != value
+        )
         if changed:
-            raise CheckFailed("11.2", f"your trainer's config differs from the one you were given in {changed}. A checkpoint "
-                                      "continues the run it came from: build the trainer with that run's config, "
-                                      "trainer_cls(config=config), then restore.")
+            raise CheckFailed(
+                "11.2",
+                f"your trainer's config differs from the one you were given in {changed}. A checkpoint "
+                "continues the run it came from: build the trainer with that run's config, "
+                "trainer_cls(config=config), then restore.",
+            )
 
 
 def _explain_resume(results, expected, built, leftover) -> None:
     if not built:
-        raise CheckFailed("11.2", "no trainer was built. Build a fresh one from the class and config you were given: "
-                                  "trainer = trainer_cls(config=config).")
+        raise CheckFailed(
+            "11.2",
+            "no trainer was built. Build a fresh one from the class and config you were given: "
+            "trainer = trainer_cls(config=config).",
+        )
     if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
-        raise CheckFailed("11.2", f"return the list of the dicts that trainer.train() returned, got {type(results).__name__}.")
+        raise CheckFailed(
+            "11.2",
+            f"return the list of the dicts that trainer.train() returned, got {type(results).__name__}.",
+        )
     if len(results) != len(expected):
-        raise CheckFailed("11.2", f"asked for {len(expected)} iterations, got {len(results)} results. Call trainer.train() "
-                                  "`iterations` times and keep each result.")
+        raise CheckFailed(
+            "11.2",
+            f"asked for {len(expected)} iterations, got {len(results)} results. Call trainer.train() "
+            "`iterations` times and keep each result.",
+        )
     iterations = [r.get("training_iteration") for r in results]
     if iterations == [1, 2]:
-        raise CheckFailed("11.2", "your trainer started again at iteration 1: call trainer.restore(checkpoint) after building "
-                                  "it and before training.")
+        raise CheckFailed(
+            "11.2",
+            "your trainer started again at iteration 1: call trainer.restore(checkpoint) after building "
+            "it and before training.",
+        )
     if iterations != [r["training_iteration"] for r in expected]:
-        raise CheckFailed("11.2", f"the resumed iterations should be {[r['training_iteration'] for r in expected]}, got {iterations}. "
-                                  "Restore once, then train.")
+        raise CheckFailed(
+            "11.2",
+            f"the resumed iterations should be {[r['training_iteration'] for r in expected]}, got {iterations}. "
+            "Restore once, then train.",
+        )
     for want, have in zip(expected, results):
         if have.get("hist_stats", {}).get("episode_reward") != want["hist_stats"]["episode_reward"]:
-            raise CheckFailed("11.2", "the resumed run played other episodes than the uninterrupted one. Build the trainer "
-                                      "with the config you were given (its seed included), unchanged, then restore.")
+            raise CheckFailed(
+                "11.2",
+                "the resumed run played other episodes than the uninterrupted one. Build the trainer "
+                "with the config you were given (its seed included), unchanged, then restore.",
+            )
     if leftover:
-        raise CheckFailed("11.2", "the results are right, but the trainer was left running: call trainer.stop() before "
-                                  "returning. It stops the rollout workers and closes the result files.")
+        raise CheckFailed(
+            "11.2",
+            "the results are right, but the trainer was left running: call trainer.stop() before "
+            "returning. It stops the rollout workers and closes the result files.",
+        )

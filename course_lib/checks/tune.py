@@ -34,7 +34,9 @@ def _inside(path: str, folder: str) -> bool:
 def _same_numbers(got: list, want: list) -> bool:
     """Do ``got`` and ``want`` hold the same numbers, in any order?"""
     try:
-        return len(got) == len(want) and all(math.isclose(float(a), float(b)) for a, b in zip(sorted(got), sorted(want)))
+        return len(got) == len(want) and all(
+            math.isclose(float(a), float(b)) for a, b in zip(sorted(got), sorted(want))
+        )
     except (TypeError, ValueError):
         return False
 
@@ -79,7 +81,10 @@ def check_tune_search(search_lr) -> None:
                 "to tune.run (or tune.RunConfig); otherwise Tune writes to ~/ray_results.",
             )
         if len(folders) > 1:
-            raise CheckFailed("13.1", f"found {len(folders)} experiments under storage_path; run one search (one tune.run call) with all the learning rates.")
+            raise CheckFailed(
+                "13.1",
+                f"found {len(folders)} experiments under storage_path; run one search (one tune.run call) with all the learning rates.",
+            )
         analysis = tune.ExperimentAnalysis(folders[0])
         trials = analysis.trials
 
@@ -88,7 +93,10 @@ def check_tune_search(search_lr) -> None:
             hint = "Put the values in tune.grid_search(lrs): Tune then makes one trial per value."
             if len(trials) == 1 and isinstance(trial_lrs[0], (list, tuple, dict)):
                 hint = "Your one trial got the whole list as its lr. " + hint
-            raise CheckFailed("13.1", f"expected one trial per learning rate {lrs}, found {len(trials)} trial(s) with lr {trial_lrs}. {hint}")
+            raise CheckFailed(
+                "13.1",
+                f"expected one trial per learning rate {lrs}, found {len(trials)} trial(s) with lr {trial_lrs}. {hint}",
+            )
         failed = [trial for trial in trials if trial.status != "TERMINATED"]
         if failed:
             raise CheckFailed(
@@ -100,10 +108,15 @@ def check_tune_search(search_lr) -> None:
             raise search_error
 
         if not (isinstance(returned, (tuple, list)) and len(returned) == 2):
-            raise CheckFailed("13.1", f"return a pair (best_lr, checkpoint_path); got {returned!r:.80}.")
+            raise CheckFailed(
+                "13.1", f"return a pair (best_lr, checkpoint_path); got {returned!r:.80}."
+            )
         best_lr, checkpoint_path = returned
 
-        ran = {trial.config["lr"]: (trial.last_result or {}).get("training_iteration") for trial in trials}
+        ran = {
+            trial.config["lr"]: (trial.last_result or {}).get("training_iteration")
+            for trial in trials
+        }
         if any(n != iterations for n in ran.values()):
             raise CheckFailed(
                 "13.1",
@@ -111,21 +124,32 @@ def check_tune_search(search_lr) -> None:
                 'Use stop={"training_iteration": iterations}.',
             )
 
-        last_reward = {trial.config["lr"]: trial.last_result["episode_reward_mean"] for trial in trials}
+        last_reward = {
+            trial.config["lr"]: trial.last_result["episode_reward_mean"] for trial in trials
+        }
         best_value = max(last_reward.values())
         winners = [lr for lr, value in last_reward.items() if value == best_value]
         if not isinstance(best_lr, (int, float)) or isinstance(best_lr, bool):
-            raise CheckFailed("13.1", f"best_lr should be a number (the best trial's config['lr']); got {best_lr!r:.80}.")
+            raise CheckFailed(
+                "13.1",
+                f"best_lr should be a number (the best trial's config['lr']); got {best_lr!r:.80}.",
+            )
         if not any(math.isclose(best_lr, lr) for lr in winners):
             table = ", ".join(f"lr={lr}: {value:.2f}" for lr, value in last_reward.items())
-            hint = "Take the trial with the highest last episode_reward_mean: get_best_trial(\"episode_reward_mean\", \"max\")."
+            hint = 'Take the trial with the highest last episode_reward_mean: get_best_trial("episode_reward_mean", "max").'
             if math.isclose(best_lr, min(last_reward, key=last_reward.get)):
                 hint = 'You returned the worst trial\'s lr: use mode="max" (a higher return is better).'
-            raise CheckFailed("13.1", f"the last episode_reward_mean of each trial was {table}, so the best lr is {winners[0]}, not {best_lr}. {hint}")
+            raise CheckFailed(
+                "13.1",
+                f"the last episode_reward_mean of each trial was {table}, so the best lr is {winners[0]}, not {best_lr}. {hint}",
+            )
         best_trial = next(trial for trial in trials if math.isclose(trial.config["lr"], best_lr))
 
         if isinstance(checkpoint_path, tune.Checkpoint):
-            raise CheckFailed("13.1", "you returned a ray.tune.Checkpoint; return its folder, checkpoint.path (a string).")
+            raise CheckFailed(
+                "13.1",
+                "you returned a ray.tune.Checkpoint; return its folder, checkpoint.path (a string).",
+            )
         if checkpoint_path is None:
             raise CheckFailed(
                 "13.1",
@@ -133,12 +157,21 @@ def check_tune_search(search_lr) -> None:
                 "tune.CheckpointConfig(checkpoint_at_end=True) (the seed's checkpoint_at_end=True does the same), "
                 "so that every trial saves one when it stops.",
             )
-        if not isinstance(checkpoint_path, (str, os.PathLike)) or not os.path.isdir(checkpoint_path):
-            raise CheckFailed("13.1", f"checkpoint_path should be an existing folder; got {checkpoint_path!r:.120}.")
+        if not isinstance(checkpoint_path, (str, os.PathLike)) or not os.path.isdir(
+            checkpoint_path
+        ):
+            raise CheckFailed(
+                "13.1",
+                f"checkpoint_path should be an existing folder; got {checkpoint_path!r:.120}.",
+            )
         checkpoint_path = os.fspath(checkpoint_path)
         if not _inside(checkpoint_path, best_trial.path):
             owner = next((t for t in trials if _inside(checkpoint_path, t.path)), None)
-            where = f"the trial with lr={owner.config['lr']}" if owner else "no trial of this experiment"
+            where = (
+                f"the trial with lr={owner.config['lr']}"
+                if owner
+                else "no trial of this experiment"
+            )
             raise CheckFailed(
                 "13.1",
                 f"the checkpoint belongs to {where}, not to the best trial (lr={best_trial.config['lr']}). "
@@ -153,7 +186,9 @@ def check_tune_search(search_lr) -> None:
                 f"{checkpoint_path} is not a checkpoint folder (no metadata.json in it). Return checkpoint.path of the "
                 "Checkpoint that get_best_checkpoint gave you, not the trial folder.",
             ) from None
-        trainer = get_trainer_class(metadata["trainer"])(config={**best_trial.config, "logger_config": {"logdir": storage}})
+        trainer = get_trainer_class(metadata["trainer"])(
+            config={**best_trial.config, "logger_config": {"logdir": storage}}
+        )
         try:
             trainer.restore(checkpoint_path)
             restored_iteration = trainer.iteration

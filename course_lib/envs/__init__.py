@@ -6,6 +6,13 @@ Introduced in notebooks/03_environments.ipynb.
 from course_lib.envs.checker import EnvCheckError, EnvCheckReport, check_env
 from course_lib.envs.examples import Corridor, MyEnv, SlowEnv, make_slow_cartpole
 from course_lib.envs.multi_agent import MultiAgentEnv, RockPaperScissors, make_multi_agent
+from course_lib.envs.registry import (
+    EnvContext,
+    get_env_creator,
+    make_env,
+    register_env,
+    registered_envs,
+)
 from course_lib.envs.traffic import (
     FixedTimeController,
     LongestQueueController,
@@ -14,13 +21,6 @@ from course_lib.envs.traffic import (
     intersection_groups,
     plot_queues,
     run_controller,
-)
-from course_lib.envs.registry import (
-    EnvContext,
-    get_env_creator,
-    make_env,
-    register_env,
-    registered_envs,
 )
 from course_lib.envs.wrappers import ClipReward, OneHotObservation
 

@@ -60,7 +60,9 @@ class MultiAgentEnv:
     possible_agents: list | None = None
 
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[dict, dict]:
-        raise NotImplementedError(f"{type(self).__name__} must implement reset(*, seed=None, options=None).")
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement reset(*, seed=None, options=None)."
+        )
 
     def step(self, action_dict: dict) -> tuple[dict, dict, dict, dict, dict]:
         raise NotImplementedError(f"{type(self).__name__} must implement step(action_dict).")
@@ -77,7 +79,9 @@ class MultiAgentEnv:
         """Every agent id that can appear in this env's dicts."""
         if self.possible_agents is not None:
             return set(self.possible_agents)
-        return set(self.__dict__.get("_observation_spaces") or {}) | set(self.__dict__.get("_action_spaces") or {})
+        return set(self.__dict__.get("_observation_spaces") or {}) | set(
+            self.__dict__.get("_action_spaces") or {}
+        )
 
     @property
     def observation_spaces(self) -> dict:
@@ -178,9 +182,13 @@ class MultiAgentEnv:
             problems.append(f"no action for {_sorted(expected - given)}")
         unknown = {agent for agent in given - expected if agent not in self.get_agent_ids()}
         if unknown:
-            problems.append(f"unknown agents {_sorted(unknown)} (this env's agents: {_sorted(self.get_agent_ids())})")
+            problems.append(
+                f"unknown agents {_sorted(unknown)} (this env's agents: {_sorted(self.get_agent_ids())})"
+            )
         if given - expected - unknown:
-            problems.append(f"actions for {_sorted(given - expected - unknown)}, who do not act at this step (done, or given no observation)")
+            problems.append(
+                f"actions for {_sorted(given - expected - unknown)}, who do not act at this step (done, or given no observation)"
+            )
         if problems:
             raise ValueError(
                 f"{name}.step() got an action dict with {'; '.join(problems)}. Expected exactly one action "
@@ -189,7 +197,9 @@ class MultiAgentEnv:
         for agent_id, action in action_dict.items():
             space = self.action_space_for(agent_id)
             if not space.contains(action):
-                raise ValueError(f"{name}.step(): the action {action!r} for agent {agent_id!r} is not in its action space {space}.")
+                raise ValueError(
+                    f"{name}.step(): the action {action!r} for agent {agent_id!r} is not in its action space {space}."
+                )
 
 
 def make_multi_agent(env_name_or_creator) -> type[MultiAgentEnv]:
@@ -204,7 +214,11 @@ def make_multi_agent(env_name_or_creator) -> type[MultiAgentEnv]:
     ``terminateds["__all__"]`` if every agent terminated, else ``truncateds["__all__"]``.
     ``reset(seed=s)`` seeds copy i with ``s + i``, so the copies differ but runs repeat.
     """
-    env_name = env_name_or_creator if isinstance(env_name_or_creator, str) else getattr(env_name_or_creator, "__name__", "Env")
+    env_name = (
+        env_name_or_creator
+        if isinstance(env_name_or_creator, str)
+        else getattr(env_name_or_creator, "__name__", "Env")
+    )
     env_name = "".join(char for char in env_name.split("-")[0] if char.isalnum())
 
     class MultiAgentCopies(MultiAgentEnv):
@@ -212,19 +226,27 @@ def make_multi_agent(env_name_or_creator) -> type[MultiAgentEnv]:
             config = dict(env_config or {})
             num_agents = config.pop("num_agents", 1)
             if isinstance(num_agents, bool) or not isinstance(num_agents, int) or num_agents < 1:
-                raise ValueError(f"env_config['num_agents'] must be an int >= 1, got {num_agents!r}.")
+                raise ValueError(
+                    f"env_config['num_agents'] must be an int >= 1, got {num_agents!r}."
+                )
             where = {key: getattr(env_config, key, 0) for key in ("worker_index", "vector_index")}
-            self.envs = [make_env(env_name_or_creator, dict(config), **where) for _ in range(num_agents)]
+            self.envs = [
+                make_env(env_name_or_creator, dict(config), **where) for _ in range(num_agents)
+            ]
             self.possible_agents = list(range(num_agents))
             self.observation_space = self.envs[0].observation_space
             self.action_space = self.envs[0].action_space
             self._acting: set[int] = set()
             self._terminated: set[int] = set()
 
-        def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[dict, dict]:
+        def reset(
+            self, *, seed: int | None = None, options: dict | None = None
+        ) -> tuple[dict, dict]:
             obs, infos = {}, {}
             for agent_id, env in enumerate(self.envs):
-                obs[agent_id], infos[agent_id] = env.reset(seed=None if seed is None else seed + agent_id, options=options)
+                obs[agent_id], infos[agent_id] = env.reset(
+                    seed=None if seed is None else seed + agent_id, options=options
+                )
             self._acting, self._terminated = set(self.possible_agents), set()
             return obs, infos
 
@@ -238,7 +260,13 @@ def make_multi_agent(env_name_or_creator) -> type[MultiAgentEnv]:
             obs, rewards, terminateds, truncateds, infos = {}, {}, {}, {}, {}
             for agent_id, action in action_dict.items():
                 step = self.envs[agent_id].step(action)
-                obs[agent_id], rewards[agent_id], terminateds[agent_id], truncateds[agent_id], infos[agent_id] = step
+                (
+                    obs[agent_id],
+                    rewards[agent_id],
+                    terminateds[agent_id],
+                    truncateds[agent_id],
+                    infos[agent_id],
+                ) = step
                 if terminateds[agent_id] or truncateds[agent_id]:
                     self._acting.discard(agent_id)
                 if terminateds[agent_id]:

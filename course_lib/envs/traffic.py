@@ -75,8 +75,14 @@ class TrafficGridEnv(MultiAgentEnv):
     """
 
     config_defaults = {
-        "rows": 2, "cols": 2, "arrival_rate": 0.2, "episode_length": 200,
-        "saturation_flow": 1, "min_green": 2, "yellow": 1, "seed": None,
+        "rows": 2,
+        "cols": 2,
+        "arrival_rate": 0.2,
+        "episode_length": 200,
+        "saturation_flow": 1,
+        "min_green": 2,
+        "yellow": 1,
+        "seed": None,
     }
 
     def __init__(self, env_config: dict | None = None):
@@ -101,8 +107,10 @@ class TrafficGridEnv(MultiAgentEnv):
         the arrival probability of every lane, ``(rows * cols * 4,)`` (0 off the boundary)."""
         lane = np.arange(self.rows * self.cols * 4).reshape(self.rows, self.cols, 4)
         links = [  # N approach of row r drives south into the N approach of row r + 1, etc.
-            (lane[:-1, :, N], lane[1:, :, N]), (lane[1:, :, S], lane[:-1, :, S]),
-            (lane[:, 1:, E], lane[:, :-1, E]), (lane[:, :-1, W], lane[:, 1:, W]),
+            (lane[:-1, :, N], lane[1:, :, N]),
+            (lane[1:, :, S], lane[:-1, :, S]),
+            (lane[:, 1:, E], lane[:, :-1, E]),
+            (lane[:, :-1, W], lane[:, 1:, W]),
         ]
         sources = np.concatenate([source.ravel() for source, _ in links])
         targets = np.concatenate([target.ravel() for _, target in links])
@@ -127,8 +135,10 @@ class TrafficGridEnv(MultiAgentEnv):
         """Advance one step (see the module docstring); return ``(obs, rewards, terminateds,
         truncateds, infos)``, dicts keyed by agent id, plus ``"__all__"`` in the two flags."""
         if self.queues is None or self.time_step >= self.episode_length:
-            raise RuntimeError("step() was called before reset() or after the episode ended "
-                               "(truncateds['__all__'] was True); call env.reset() first.")
+            raise RuntimeError(
+                "step() was called before reset() or after the episode ended "
+                "(truncateds['__all__'] was True); call env.reset() first."
+            )
         self.check_action_dict(action_dict, self.possible_agents)
         requested = np.array([action_dict[agent] for agent in self.possible_agents])
         requested = requested.reshape(self.rows, self.cols)
@@ -189,8 +199,10 @@ class TrafficGridEnv(MultiAgentEnv):
         """
         return {
             "mean_waiting_time": self.total_waiting / max(self.arrivals, 1),
-            "throughput": self.departures, "arrivals": self.arrivals,
-            "in_network": int(self.queues.sum()), "total_waiting": self.total_waiting,
+            "throughput": self.departures,
+            "arrivals": self.arrivals,
+            "in_network": int(self.queues.sum()),
+            "total_waiting": self.total_waiting,
             "steps": self.time_step,
         }
 
@@ -207,12 +219,16 @@ def _arrival_rates(value) -> dict:
     """``arrival_rate`` as ``{"ns": p, "ew": q}``, checking each is a probability."""
     rates = dict(value) if isinstance(value, dict) else {"ns": value, "ew": value}
     if set(rates) != {"ns", "ew"}:
-        raise ValueError(f"env_config['arrival_rate'] is one probability or a dict with keys 'ns' "
-                         f"and 'ew', e.g. {{'ns': 0.3, 'ew': 0.1}}; got {value!r}.")
+        raise ValueError(
+            f"env_config['arrival_rate'] is one probability or a dict with keys 'ns' "
+            f"and 'ew', e.g. {{'ns': 0.3, 'ew': 0.1}}; got {value!r}."
+        )
     for direction, rate in rates.items():
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
-            raise ValueError(f"Arrival rate {direction!r} must be a probability in [0, 1] (new "
-                             f"vehicles per entry lane per step); got {rate!r}.")
+            raise ValueError(
+                f"Arrival rate {direction!r} must be a probability in [0, 1] (new "
+                f"vehicles per entry lane per step); got {rate!r}."
+            )
     return {direction: float(rate) for direction, rate in rates.items()}
 
 
@@ -227,13 +243,17 @@ class FixedTimeController:
 
     def __init__(self, cycle: int = 20, ns_share: float = 0.5):
         if isinstance(cycle, bool) or not isinstance(cycle, int) or cycle < 2:
-            raise ValueError(f"FixedTimeController(cycle=...) is the cycle length in steps, an "
-                             f"int >= 2; got {cycle!r}.")
+            raise ValueError(
+                f"FixedTimeController(cycle=...) is the cycle length in steps, an "
+                f"int >= 2; got {cycle!r}."
+            )
         self.cycle = cycle
         self.ns_steps = round(cycle * ns_share)
         if not 0 < self.ns_steps < cycle:
-            raise ValueError(f"ns_share must leave both phases at least one step of the {cycle}-"
-                             f"step cycle; got ns_share={ns_share!r}.")
+            raise ValueError(
+                f"ns_share must leave both phases at least one step of the {cycle}-"
+                f"step cycle; got ns_share={ns_share!r}."
+            )
 
     def __call__(self, obs: dict, env: TrafficGridEnv) -> dict:
         phase = NS if env.time_step % self.cycle < self.ns_steps else EW
@@ -291,8 +311,14 @@ def run_controller(env: TrafficGridEnv, controller, seed: int | None = 0) -> dic
     return {**env.metrics(), "queues": np.array(queues), "agent_ids": list(env.possible_agents)}
 
 
-def plot_queues(history: dict, *, total: bool = False, label: str | None = None, ax=None,
-                title: str | None = None):
+def plot_queues(
+    history: dict,
+    *,
+    total: bool = False,
+    label: str | None = None,
+    ax=None,
+    title: str | None = None,
+):
     """Plot a :func:`run_controller` result: one line per intersection, or their ``total``.
 
     Introduced in notebooks/15_custom_multi_agent_trainer.ipynb.
@@ -332,10 +358,16 @@ def intersection_groups(rows: int, cols: int, scheme: str = "rows") -> dict:
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise ValueError(f"Unknown grouping scheme {scheme!r}.{hint} Schemes: {GROUP_SCHEMES}.")
     if any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in (rows, cols)):
-        raise ValueError(f"intersection_groups needs the grid size as ints >= 1 (the env's rows "
-                         f"and cols); got rows={rows!r}, cols={cols!r}.")
-    name = {"rows": lambda r, c: f"row_{r}", "cols": lambda r, c: f"col_{c}",
-            "all": lambda r, c: "all", "each": agent_id}[scheme]
+        raise ValueError(
+            f"intersection_groups needs the grid size as ints >= 1 (the env's rows "
+            f"and cols); got rows={rows!r}, cols={cols!r}."
+        )
+    name = {
+        "rows": lambda r, c: f"row_{r}",
+        "cols": lambda r, c: f"col_{c}",
+        "all": lambda r, c: "all",
+        "each": agent_id,
+    }[scheme]
     return {agent_id(r, c): name(r, c) for r in range(rows) for c in range(cols)}
 
 

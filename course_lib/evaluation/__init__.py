@@ -1,9 +1,19 @@
 """Policy evaluation: rollout workers that turn policies and envs into sample batches (lessons 07 and 14)."""
 
 from course_lib.evaluation.episode import DEFAULT_AGENT_ID, Episode
-from course_lib.evaluation.metrics import RolloutMetrics, collect_episodes, collect_metrics, summarize_episodes
+from course_lib.evaluation.metrics import (
+    RolloutMetrics,
+    collect_episodes,
+    collect_metrics,
+    summarize_episodes,
+)
 from course_lib.evaluation.multi_agent_sampler import MultiAgentSampler, build_policy_map
-from course_lib.evaluation.observation_filter import MeanStdFilter, NoFilter, RunningStat, make_filter
+from course_lib.evaluation.observation_filter import (
+    MeanStdFilter,
+    NoFilter,
+    RunningStat,
+    make_filter,
+)
 from course_lib.evaluation.rollout_worker import WORKER_DEFAULTS, RolloutWorker
 from course_lib.evaluation.worker_set import WorkerSet
 

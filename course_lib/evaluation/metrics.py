@@ -25,11 +25,19 @@ class RolloutMetrics:
 
 def metrics_to_plain(episode: RolloutMetrics) -> dict:
     """One episode's metrics as plain data for a checkpoint (the ``(agent, policy)`` keys become lists)."""
-    return {**asdict(episode), "agent_rewards": [[*key, reward] for key, reward in episode.agent_rewards.items()]}
+    return {
+        **asdict(episode),
+        "agent_rewards": [[*key, reward] for key, reward in episode.agent_rewards.items()],
+    }
 
 
 def metrics_from_plain(saved: dict) -> RolloutMetrics:
-    return RolloutMetrics(**{**saved, "agent_rewards": {(agent, policy): r for agent, policy, r in saved["agent_rewards"]}})
+    return RolloutMetrics(
+        **{
+            **saved,
+            "agent_rewards": {(agent, policy): r for agent, policy, r in saved["agent_rewards"]},
+        }
+    )
 
 
 def summarize_episodes(episodes: list[RolloutMetrics]) -> dict:
@@ -49,22 +57,34 @@ def summarize_episodes(episodes: list[RolloutMetrics]) -> dict:
         "episode_len_mean": float(np.mean(lengths)) if lengths else nan,
         "episodes_this_iter": len(episodes),
     }
-    per_policy, custom, hist = defaultdict(list), defaultdict(list), {"episode_reward": rewards, "episode_lengths": lengths}
+    per_policy, custom, hist = (
+        defaultdict(list),
+        defaultdict(list),
+        {"episode_reward": rewards, "episode_lengths": lengths},
+    )
     for episode in episodes:
         for (_agent_id, policy_id), reward in episode.agent_rewards.items():
             per_policy[policy_id].append(reward)
         for name, value in episode.custom_metrics.items():
             custom[name].append(value)
         for name, values in episode.hist_data.items():
-            hist.setdefault(name, []).extend(values if isinstance(values, (list, tuple, np.ndarray)) else [values])
+            hist.setdefault(name, []).extend(
+                values if isinstance(values, (list, tuple, np.ndarray)) else [values]
+            )
     for stat, fn in (("mean", np.mean), ("min", np.min), ("max", np.max)):
         result[f"policy_reward_{stat}"] = {pid: float(fn(r)) for pid, r in per_policy.items()}
-    result["custom_metrics"] = {f"{name}_{stat}": float(fn(v)) for name, v in custom.items() for stat, fn in (("mean", np.mean), ("min", np.min), ("max", np.max))}
+    result["custom_metrics"] = {
+        f"{name}_{stat}": float(fn(v))
+        for name, v in custom.items()
+        for stat, fn in (("mean", np.mean), ("min", np.min), ("max", np.max))
+    }
     result["hist_stats"] = hist
     return result
 
 
-def collect_episodes(local_worker, remote_workers=(), timeout_s: float | None = None) -> list[RolloutMetrics]:
+def collect_episodes(
+    local_worker, remote_workers=(), timeout_s: float | None = None
+) -> list[RolloutMetrics]:
     """Gather (and clear) the finished-episode metrics of every worker."""
     episodes = list(local_worker.get_metrics()) if local_worker is not None else []
     if remote_workers:

@@ -78,7 +78,9 @@ def build_policy_map(env, default_policy_class, policy_config: dict, worker) -> 
         policy_cls, obs_space, act_space, overrides = spec
         obs_space = obs_space or _space_for(env, pid, "observation", mapping_fn, worker)
         act_space = act_space or _space_for(env, pid, "action", mapping_fn, worker)
-        policy_map[pid] = (policy_cls or default_policy_class)(obs_space, act_space, _policy_config(policy_config, overrides or {}))
+        policy_map[pid] = (policy_cls or default_policy_class)(
+            obs_space, act_space, _policy_config(policy_config, overrides or {})
+        )
     return policy_map
 
 
@@ -99,8 +101,13 @@ class SingleAgentEnvAsMulti(MultiAgentEnv):
 
     def step(self, action_dict):
         obs, reward, terminated, truncated, info = self.env.step(action_dict[DEFAULT_AGENT_ID])
-        return ({DEFAULT_AGENT_ID: obs}, {DEFAULT_AGENT_ID: reward}, {DEFAULT_AGENT_ID: terminated, ALL_AGENTS: terminated},
-                {DEFAULT_AGENT_ID: truncated, ALL_AGENTS: truncated}, {DEFAULT_AGENT_ID: info})
+        return (
+            {DEFAULT_AGENT_ID: obs},
+            {DEFAULT_AGENT_ID: reward},
+            {DEFAULT_AGENT_ID: terminated, ALL_AGENTS: terminated},
+            {DEFAULT_AGENT_ID: truncated, ALL_AGENTS: truncated},
+            {DEFAULT_AGENT_ID: info},
+        )
 
     def close(self):
         self.env.close()
@@ -147,8 +154,13 @@ class MultiAgentSampler:
         self.mapping_fn = multiagent.get("policy_mapping_fn") or default_policy_mapping_fn
         self.count_steps_by = multiagent.get("count_steps_by", "env_steps")
         if self.count_steps_by not in STEP_COUNTS:
-            raise ValueError(f'config["multiagent"]["count_steps_by"] must be one of {STEP_COUNTS}, got {self.count_steps_by!r}.')
-        self.slots = [_Slot(env if isinstance(env, MultiAgentEnv) else SingleAgentEnvAsMulti(env)) for env in envs]
+            raise ValueError(
+                f'config["multiagent"]["count_steps_by"] must be one of {STEP_COUNTS}, got {self.count_steps_by!r}.'
+            )
+        self.slots = [
+            _Slot(env if isinstance(env, MultiAgentEnv) else SingleAgentEnvAsMulti(env))
+            for env in envs
+        ]
         self.env_seeds = env_seeds
         self.started = False
         self._reads_prev = {pid: _reads_prev_inputs(p) for pid, p in worker.policy_map.items()}
@@ -171,7 +183,9 @@ class MultiAgentSampler:
                 collected += steps if self.count_steps_by == "env_steps" else agent_rows
             if not complete_only or collected >= length * len(self.slots):
                 break
-        samples = MultiAgentBatch({pid: SampleBatch.concat_samples(b) for pid, b in pieces.items() if b}, env_steps)
+        samples = MultiAgentBatch(
+            {pid: SampleBatch.concat_samples(b) for pid, b in pieces.items() if b}, env_steps
+        )
         worker.callbacks.on_sample_end(worker=worker, samples=samples)
         return samples
 
@@ -180,8 +194,11 @@ class MultiAgentSampler:
     def _start_episode(self, index: int, slot: _Slot, seed=None) -> None:
         worker = self.worker
         raw_obs, infos = slot.env.reset(seed=seed)
-        episode = Episode(int(worker._rng.integers(2**62)), index,
-                          policy_for=lambda agent_id: self.mapping_fn(agent_id, episode, worker=worker))
+        episode = Episode(
+            int(worker._rng.integers(2**62)),
+            index,
+            policy_for=lambda agent_id: self.mapping_fn(agent_id, episode, worker=worker),
+        )
         slot.episode, slot.agents, slot.acting = episode, {}, []
         for agent_id, raw in raw_obs.items():
             self._observe(slot, agent_id, raw, infos.get(agent_id, {}))
@@ -189,7 +206,13 @@ class MultiAgentSampler:
         for policy in worker.policy_map.values():
             if hasattr(policy, "exploration"):  # heuristics have no exploration
                 policy.exploration.on_episode_start(policy, environment=slot.env, episode=episode)
-        worker.callbacks.on_episode_start(worker=worker, base_env=worker.envs, policies=worker.policy_map, episode=episode, env_index=index)
+        worker.callbacks.on_episode_start(
+            worker=worker,
+            base_env=worker.envs,
+            policies=worker.policy_map,
+            episode=episode,
+            env_index=index,
+        )
 
     def _agent(self, slot: _Slot, agent_id) -> _AgentState:
         """The agent's state in this episode; made (and mapped to its policy) on first sight."""
@@ -202,7 +225,9 @@ class MultiAgentSampler:
                     f'config["multiagent"]["policies"] (it has {list(self.worker.policy_map)}).'
                 )
             zero_action = np.zeros(policy.action_space.shape, dtype=policy.action_space.dtype)
-            slot.agents[agent_id] = _AgentState(pid, len(slot.agents), policy.get_initial_state(), zero_action)
+            slot.agents[agent_id] = _AgentState(
+                pid, len(slot.agents), policy.get_initial_state(), zero_action
+            )
         return slot.agents[agent_id]
 
     def _observe(self, slot: _Slot, agent_id, raw_obs, info) -> _AgentState:
@@ -240,9 +265,14 @@ class MultiAgentSampler:
             for k, ((index, agent_id), agent) in enumerate(zip(who, agents)):
                 episode = self.slots[index].episode
                 row = {
-                    SampleBatch.OBS: agent.obs, SampleBatch.ACTIONS: actions[k], SampleBatch.REWARDS: 0.0,
-                    SampleBatch.EPS_ID: episode.episode_id, SampleBatch.T: episode.length, SampleBatch.AGENT_INDEX: agent.index,
-                    "prev_actions": agent.prev_action, "prev_rewards": agent.prev_reward,
+                    SampleBatch.OBS: agent.obs,
+                    SampleBatch.ACTIONS: actions[k],
+                    SampleBatch.REWARDS: 0.0,
+                    SampleBatch.EPS_ID: episode.episode_id,
+                    SampleBatch.T: episode.length,
+                    SampleBatch.AGENT_INDEX: agent.index,
+                    "prev_actions": agent.prev_action,
+                    "prev_rewards": agent.prev_reward,
                 }
                 row.update({key: value[k] for key, value in extra.items()})
                 for j, s in enumerate(agent.state):
@@ -256,12 +286,20 @@ class MultiAgentSampler:
     def _compute_actions(self, pid: str, agents: list[_AgentState]):
         policy = self.worker.policy_map[pid]
         obs_batch = np.stack([np.asarray(agent.obs) for agent in agents])
-        state_batches = [np.stack(s) for s in zip(*(agent.state for agent in agents))] if agents[0].state else None
+        state_batches = (
+            [np.stack(s) for s in zip(*(agent.state for agent in agents))]
+            if agents[0].state
+            else None
+        )
         prev = {}
         if self._reads_prev[pid]:
-            prev = {"prev_action_batch": np.stack([np.asarray(agent.prev_action) for agent in agents]),
-                    "prev_reward_batch": np.array([agent.prev_reward for agent in agents], np.float32)}
-        return policy.compute_actions(obs_batch, state_batches, explore=self.worker.config["explore"], **prev)
+            prev = {
+                "prev_action_batch": np.stack([np.asarray(agent.prev_action) for agent in agents]),
+                "prev_reward_batch": np.array([agent.prev_reward for agent in agents], np.float32),
+            }
+        return policy.compute_actions(
+            obs_batch, state_batches, explore=self.worker.config["explore"], **prev
+        )
 
     def _step_env(self, index: int, slot: _Slot, action_dict: dict) -> None:
         worker, episode = self.worker, slot.episode
@@ -290,7 +328,13 @@ class MultiAgentSampler:
             if agent.open_row is not None and (terminated or truncated):
                 # Done without a final observation of its own: its last one stands in for it.
                 self._close_row(agent, agent.obs, terminated, truncated, infos.get(agent_id, {}))
-        worker.callbacks.on_episode_step(worker=worker, base_env=worker.envs, policies=worker.policy_map, episode=episode, env_index=index)
+        worker.callbacks.on_episode_step(
+            worker=worker,
+            base_env=worker.envs,
+            policies=worker.policy_map,
+            episode=episode,
+            env_index=index,
+        )
         if episode_over:
             self._end_episode(index, slot)
         elif not slot.acting:
@@ -300,11 +344,19 @@ class MultiAgentSampler:
             )
 
     @staticmethod
-    def _flags(agent_id, terminateds: dict, truncateds: dict, episode_over: bool) -> tuple[bool, bool]:
+    def _flags(
+        agent_id, terminateds: dict, truncateds: dict, episode_over: bool
+    ) -> tuple[bool, bool]:
         """An agent's own flags; when the episode ends and they are both False, the episode's flags."""
-        terminated, truncated = bool(terminateds.get(agent_id, False)), bool(truncateds.get(agent_id, False))
+        terminated, truncated = (
+            bool(terminateds.get(agent_id, False)),
+            bool(truncateds.get(agent_id, False)),
+        )
         if episode_over and not (terminated or truncated):
-            terminated, truncated = bool(terminateds.get(ALL_AGENTS)), not terminateds.get(ALL_AGENTS)
+            terminated, truncated = (
+                bool(terminateds.get(ALL_AGENTS)),
+                not terminateds.get(ALL_AGENTS),
+            )
         return terminated, truncated
 
     @staticmethod
@@ -312,8 +364,14 @@ class MultiAgentSampler:
         row = agent.open_row
         if row is None:  # an observation before the agent's first action
             return
-        row.update({SampleBatch.NEXT_OBS: next_obs, SampleBatch.TERMINATEDS: terminated,
-                    SampleBatch.TRUNCATEDS: truncated, SampleBatch.INFOS: info})
+        row.update(
+            {
+                SampleBatch.NEXT_OBS: next_obs,
+                SampleBatch.TERMINATEDS: terminated,
+                SampleBatch.TRUNCATEDS: truncated,
+                SampleBatch.INFOS: info,
+            }
+        )
         agent.rows.append(row)
         agent.open_row = None
         agent.prev_action, agent.prev_reward = row[SampleBatch.ACTIONS], row[SampleBatch.REWARDS]
@@ -323,9 +381,22 @@ class MultiAgentSampler:
         for policy in worker.policy_map.values():
             if hasattr(policy, "exploration"):
                 policy.exploration.on_episode_end(policy, environment=slot.env, episode=episode)
-        worker.callbacks.on_episode_end(worker=worker, base_env=worker.envs, policies=worker.policy_map, episode=episode, env_index=index)
-        worker._metrics.append(RolloutMetrics(episode.length, episode.total_reward, dict(episode.agent_rewards),
-                                              dict(episode.custom_metrics), dict(episode.hist_data)))
+        worker.callbacks.on_episode_end(
+            worker=worker,
+            base_env=worker.envs,
+            policies=worker.policy_map,
+            episode=episode,
+            env_index=index,
+        )
+        worker._metrics.append(
+            RolloutMetrics(
+                episode.length,
+                episode.total_reward,
+                dict(episode.agent_rewards),
+                dict(episode.custom_metrics),
+                dict(episode.hist_data),
+            )
+        )
         slot.finished.append(self._take_rows(slot))
         self._start_episode(index, slot)
 
@@ -355,18 +426,28 @@ class MultiAgentSampler:
     def _postprocess(self, rows_by_agent: dict, episode: Episode) -> dict:
         """``{policy_id: [batch per agent]}``; each agent's policy sees the others' batches."""
         worker = self.worker
-        originals = {agent_id: SampleBatch({key: [row[key] for row in rows] for key in rows[0]})
-                     for agent_id, rows in rows_by_agent.items()}
+        originals = {
+            agent_id: SampleBatch({key: [row[key] for row in rows] for key in rows[0]})
+            for agent_id, rows in rows_by_agent.items()
+        }
         result = defaultdict(list)
         for agent_id, original in originals.items():
             pid = episode.policy_for(agent_id)
             policy = worker.policy_map[pid]
-            others = {other: (worker.policy_map[episode.policy_for(other)], batch)
-                      for other, batch in originals.items() if other != agent_id}
+            others = {
+                other: (worker.policy_map[episode.policy_for(other)], batch)
+                for other, batch in originals.items()
+                if other != agent_id
+            }
             batch = policy.postprocess_trajectory(original.copy(deep=False), others, episode)
             worker.callbacks.on_postprocess_trajectory(
-                worker=worker, episode=episode, agent_id=agent_id, policy_id=pid, policies=worker.policy_map,
-                postprocessed_batch=batch, original_batches=originals,
+                worker=worker,
+                episode=episode,
+                agent_id=agent_id,
+                policy_id=pid,
+                policies=worker.policy_map,
+                postprocessed_batch=batch,
+                original_batches=originals,
             )
             result[pid].append(batch)
         return result
@@ -374,4 +455,6 @@ class MultiAgentSampler:
 
 def _reads_prev_inputs(policy) -> bool:
     model_config = getattr(getattr(policy, "model", None), "model_config", {})
-    return bool(model_config.get("lstm_use_prev_action") or model_config.get("lstm_use_prev_reward"))
+    return bool(
+        model_config.get("lstm_use_prev_action") or model_config.get("lstm_use_prev_reward")
+    )

@@ -84,8 +84,10 @@ class MeanStdFilter:
 
     def __call__(self, obs, update: bool = True) -> np.ndarray:
         obs = np.asarray(obs, np.float64)
-        if obs.shape[obs.ndim - len(self.shape):] != self.shape:
-            raise ValueError(f"MeanStdFilter for shape {self.shape} got an observation of shape {obs.shape}.")
+        if obs.shape[obs.ndim - len(self.shape) :] != self.shape:
+            raise ValueError(
+                f"MeanStdFilter for shape {self.shape} got an observation of shape {obs.shape}."
+            )
         if update:
             rows = obs.reshape(-1, *self.shape)
             self.stats.push_batch(rows)
@@ -102,11 +104,19 @@ class MeanStdFilter:
         self.stats.merge(delta)
 
     def get_state(self) -> dict:
-        return {"count": self.stats.count, "mean": self.stats.mean.copy(), "m2": self.stats.m2.copy()}
+        return {
+            "count": self.stats.count,
+            "mean": self.stats.mean.copy(),
+            "m2": self.stats.m2.copy(),
+        }
 
     def set_state(self, state: dict) -> None:
         self.stats = RunningStat(self.shape)
-        self.stats.count, self.stats.mean, self.stats.m2 = state["count"], np.array(state["mean"]), np.array(state["m2"])
+        self.stats.count, self.stats.mean, self.stats.m2 = (
+            state["count"],
+            np.array(state["mean"]),
+            np.array(state["m2"]),
+        )
         self.delta = RunningStat(self.shape)
 
 
@@ -117,6 +127,10 @@ def make_filter(name: str, observation_space):
     if name == "MeanStdFilter":
         shape = getattr(observation_space, "shape", None)
         if type(observation_space).__name__ != "Box":
-            raise ValueError(f'"observation_filter": "MeanStdFilter" needs a Box observation space; this env has {observation_space}. Use "NoFilter".')
+            raise ValueError(
+                f'"observation_filter": "MeanStdFilter" needs a Box observation space; this env has {observation_space}. Use "NoFilter".'
+            )
         return MeanStdFilter(shape)
-    raise ValueError(f'Unknown "observation_filter": {name!r}; choose "NoFilter" or "MeanStdFilter".')
+    raise ValueError(
+        f'Unknown "observation_filter": {name!r}; choose "NoFilter" or "MeanStdFilter".'
+    )

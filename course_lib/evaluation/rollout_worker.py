@@ -30,7 +30,13 @@ from course_lib.evaluation.episode import DEFAULT_AGENT_ID, Episode
 from course_lib.evaluation.metrics import RolloutMetrics, metrics_from_plain, metrics_to_plain
 from course_lib.evaluation.multi_agent_sampler import MultiAgentSampler, build_policy_map
 from course_lib.evaluation.observation_filter import make_filter
-from course_lib.evaluation.sampler_state import env_snapshot, episode_snapshot, is_plain, restore_env, restore_episode
+from course_lib.evaluation.sampler_state import (
+    env_snapshot,
+    episode_snapshot,
+    is_plain,
+    restore_env,
+    restore_episode,
+)
 from course_lib.sample_batch import DEFAULT_POLICY_ID, MultiAgentBatch, SampleBatch
 
 # What a worker reads from the trainer config; WorkerSet and Trainer fill in the rest.
@@ -59,7 +65,9 @@ class _EnvSlot:
     state: list = field(default_factory=list)
     prev_action: object = None
     prev_reward: float = 0.0
-    pending: list = field(default_factory=list)  # rows of an unfinished episode (complete_episodes mode)
+    pending: list = field(
+        default_factory=list
+    )  # rows of an unfinished episode (complete_episodes mode)
 
 
 class RolloutWorker:
@@ -72,14 +80,27 @@ class RolloutWorker:
     Introduced in notebooks/07_rollout_workers.ipynb.
     """
 
-    def __init__(self, *, env_creator, policy_class, config: dict | None = None, worker_index: int = 0, num_workers: int = 0, create_env: bool = True):
+    def __init__(
+        self,
+        *,
+        env_creator,
+        policy_class,
+        config: dict | None = None,
+        worker_index: int = 0,
+        num_workers: int = 0,
+        create_env: bool = True,
+    ):
         self.config = {**WORKER_DEFAULTS, **(config or {})}
         self.worker_index, self.num_workers = worker_index, num_workers
         if self.config["batch_mode"] not in BATCH_MODES:
-            raise ValueError(f'"batch_mode": {self.config["batch_mode"]!r} is not one of {BATCH_MODES}.')
+            raise ValueError(
+                f'"batch_mode": {self.config["batch_mode"]!r} is not one of {BATCH_MODES}.'
+            )
         length = self.config["rollout_fragment_length"]
         if isinstance(length, bool) or not isinstance(length, int) or length < 1:
-            raise ValueError(f'"rollout_fragment_length" must be a whole number >= 1, got {length!r}.')
+            raise ValueError(
+                f'"rollout_fragment_length" must be a whole number >= 1, got {length!r}.'
+            )
         seed = self.config["seed"]
         worker_seed = None if seed is None else seed + 1000 * worker_index
         if worker_seed is not None:
@@ -88,27 +109,62 @@ class RolloutWorker:
         self._rng = np.random.default_rng(worker_seed)
         self.env_creator = env_creator
         num_envs = self.config["num_envs_per_worker"] if create_env else 0
-        self.envs = [env_creator(EnvContext(self.config["env_config"], worker_index=worker_index, vector_index=i)) for i in range(num_envs)]
-        self._env_seeds = [None if worker_seed is None else worker_seed + i for i in range(num_envs)]
-        spaces_from = self.envs[0] if self.envs else env_creator(EnvContext(self.config["env_config"], worker_index=worker_index))
-        policy_config = {**self.config, "worker_index": worker_index, "num_workers": num_workers,
-                         "seed": None if worker_seed is None else worker_seed}
+        self.envs = [
+            env_creator(
+                EnvContext(self.config["env_config"], worker_index=worker_index, vector_index=i)
+            )
+            for i in range(num_envs)
+        ]
+        self._env_seeds = [
+            None if worker_seed is None else worker_seed + i for i in range(num_envs)
+        ]
+        spaces_from = (
+            self.envs[0]
+            if self.envs
+            else env_creator(EnvContext(self.config["env_config"], worker_index=worker_index))
+        )
+        policy_config = {
+            **self.config,
+            "worker_index": worker_index,
+            "num_workers": num_workers,
+            "seed": None if worker_seed is None else worker_seed,
+        }
         self.callbacks = make_callbacks(self.config["callbacks"])
         self._metrics: list[RolloutMetrics] = []
         self._started = False
         self._slots = []
-        self.multi_agent = isinstance(spaces_from, MultiAgentEnv) or bool((self.config.get("multiagent") or {}).get("policies"))
+        self.multi_agent = isinstance(spaces_from, MultiAgentEnv) or bool(
+            (self.config.get("multiagent") or {}).get("policies")
+        )
         if self.multi_agent:
             # Lesson 14: one policy per policy id, and a sampler that keeps one trajectory per agent.
             self.policy_map = build_policy_map(spaces_from, policy_class, policy_config, self)
-            self.filters = {pid: make_filter(self.config["observation_filter"], p.observation_space) for pid, p in self.policy_map.items()}
-            self.observation_space = getattr(self.policy_map.get(DEFAULT_POLICY_ID), "observation_space", None)
-            self.action_space = getattr(self.policy_map.get(DEFAULT_POLICY_ID), "action_space", None)
+            self.filters = {
+                pid: make_filter(self.config["observation_filter"], p.observation_space)
+                for pid, p in self.policy_map.items()
+            }
+            self.observation_space = getattr(
+                self.policy_map.get(DEFAULT_POLICY_ID), "observation_space", None
+            )
+            self.action_space = getattr(
+                self.policy_map.get(DEFAULT_POLICY_ID), "action_space", None
+            )
             self._sampler = MultiAgentSampler(self, self.envs, self._env_seeds)
         else:
-            self.observation_space, self.action_space = spaces_from.observation_space, spaces_from.action_space
-            self.policy_map = {DEFAULT_POLICY_ID: policy_class(self.observation_space, self.action_space, policy_config)}
-            self.filters = {DEFAULT_POLICY_ID: make_filter(self.config["observation_filter"], self.observation_space)}
+            self.observation_space, self.action_space = (
+                spaces_from.observation_space,
+                spaces_from.action_space,
+            )
+            self.policy_map = {
+                DEFAULT_POLICY_ID: policy_class(
+                    self.observation_space, self.action_space, policy_config
+                )
+            }
+            self.filters = {
+                DEFAULT_POLICY_ID: make_filter(
+                    self.config["observation_filter"], self.observation_space
+                )
+            }
             self._sampler = None
             self._init_single_agent()
         if not self.envs:
@@ -118,7 +174,9 @@ class RolloutWorker:
         """The single-agent sampler's per-env slots and what the policy reads besides observations."""
         model_config = getattr(self.policy_map[DEFAULT_POLICY_ID], "model", None)
         model_config = getattr(model_config, "model_config", {})
-        self._model_reads_prev = bool(model_config.get("lstm_use_prev_action") or model_config.get("lstm_use_prev_reward"))
+        self._model_reads_prev = bool(
+            model_config.get("lstm_use_prev_action") or model_config.get("lstm_use_prev_reward")
+        )
         self._zero_action = np.zeros(self.action_space.shape, dtype=self.action_space.dtype)
         self._slots = [_EnvSlot(env) for env in self.envs]
 
@@ -140,7 +198,11 @@ class RolloutWorker:
 
     def get_weights(self, policies: list[str] | None = None) -> dict:
         """``{policy_id: weights}`` for the given (default: all) policies."""
-        return {pid: p.get_weights() for pid, p in self.policy_map.items() if policies is None or pid in policies}
+        return {
+            pid: p.get_weights()
+            for pid, p in self.policy_map.items()
+            if policies is None or pid in policies
+        }
 
     def set_weights(self, weights: dict, global_vars: dict | None = None) -> None:
         """Load ``{policy_id: weights}``; pass an ObjectRef from ``ray.put`` to send one copy to many workers."""
@@ -167,7 +229,10 @@ class RolloutWorker:
     def learn_on_batch(self, samples: SampleBatch | MultiAgentBatch) -> dict:
         """``{policy_id: learner result}``: a MultiAgentBatch trains each of its policies on its rows."""
         if isinstance(samples, MultiAgentBatch):
-            return {pid: self.policy_map[pid].learn_on_batch(batch) for pid, batch in samples.policy_batches.items()}
+            return {
+                pid: self.policy_map[pid].learn_on_batch(batch)
+                for pid, batch in samples.policy_batches.items()
+            }
         return {DEFAULT_POLICY_ID: self.policy_map[DEFAULT_POLICY_ID].learn_on_batch(samples)}
 
     def compute_gradients(self, samples: SampleBatch):
@@ -218,7 +283,13 @@ class RolloutWorker:
         slot.state = policy.get_initial_state()
         slot.prev_action, slot.prev_reward = self._zero_action, 0.0
         policy.exploration.on_episode_start(policy, environment=slot.env, episode=slot.episode)
-        self.callbacks.on_episode_start(worker=self, base_env=self.envs, policies=self.policy_map, episode=slot.episode, env_index=index)
+        self.callbacks.on_episode_start(
+            worker=self,
+            base_env=self.envs,
+            policies=self.policy_map,
+            episode=slot.episode,
+            env_index=index,
+        )
 
     def _filter(self, raw_obs):
         """The observation the policy sees: through the filter, unless there is none."""
@@ -235,21 +306,41 @@ class RolloutWorker:
         rows = [[] for _ in self._slots]
         for _ in range(num_steps):
             obs_batch = np.stack([slot.obs for slot in self._slots])
-            state_batches = [np.stack(s) for s in zip(*(slot.state for slot in self._slots))] if self._slots[0].state else None
+            state_batches = (
+                [np.stack(s) for s in zip(*(slot.state for slot in self._slots))]
+                if self._slots[0].state
+                else None
+            )
             prev = {}
             if self._model_reads_prev:
-                prev = {"prev_action_batch": np.stack([np.asarray(slot.prev_action) for slot in self._slots]),
-                        "prev_reward_batch": np.array([slot.prev_reward for slot in self._slots], np.float32)}
-            actions, state_outs, extra = policy.compute_actions(obs_batch, state_batches, explore=self.config["explore"], **prev)
+                prev = {
+                    "prev_action_batch": np.stack(
+                        [np.asarray(slot.prev_action) for slot in self._slots]
+                    ),
+                    "prev_reward_batch": np.array(
+                        [slot.prev_reward for slot in self._slots], np.float32
+                    ),
+                }
+            actions, state_outs, extra = policy.compute_actions(
+                obs_batch, state_batches, explore=self.config["explore"], **prev
+            )
             for index, slot in enumerate(self._slots):
                 action = actions[index]
                 raw_next, reward, terminated, truncated, info = slot.env.step(action)
                 next_obs = self._filter(raw_next)
                 row = {
-                    SampleBatch.OBS: slot.obs, SampleBatch.ACTIONS: action, SampleBatch.REWARDS: float(reward),
-                    SampleBatch.NEXT_OBS: next_obs, SampleBatch.TERMINATEDS: bool(terminated), SampleBatch.TRUNCATEDS: bool(truncated),
-                    SampleBatch.INFOS: info, SampleBatch.EPS_ID: slot.episode.episode_id, SampleBatch.T: slot.episode.length,
-                    SampleBatch.AGENT_INDEX: 0, "prev_actions": slot.prev_action, "prev_rewards": slot.prev_reward,
+                    SampleBatch.OBS: slot.obs,
+                    SampleBatch.ACTIONS: action,
+                    SampleBatch.REWARDS: float(reward),
+                    SampleBatch.NEXT_OBS: next_obs,
+                    SampleBatch.TERMINATEDS: bool(terminated),
+                    SampleBatch.TRUNCATEDS: bool(truncated),
+                    SampleBatch.INFOS: info,
+                    SampleBatch.EPS_ID: slot.episode.episode_id,
+                    SampleBatch.T: slot.episode.length,
+                    SampleBatch.AGENT_INDEX: 0,
+                    "prev_actions": slot.prev_action,
+                    "prev_rewards": slot.prev_reward,
                 }
                 row.update({key: value[index] for key, value in extra.items()})
                 for k, s in enumerate(slot.state):
@@ -258,14 +349,41 @@ class RolloutWorker:
                 episode = slot.episode
                 episode.length += 1
                 episode._add_reward(DEFAULT_AGENT_ID, float(reward))
-                episode._record(DEFAULT_AGENT_ID, obs=next_obs, raw_obs=raw_next, action=action, reward=float(reward), info=info)
-                self.callbacks.on_episode_step(worker=self, base_env=self.envs, policies=self.policy_map, episode=episode, env_index=index)
+                episode._record(
+                    DEFAULT_AGENT_ID,
+                    obs=next_obs,
+                    raw_obs=raw_next,
+                    action=action,
+                    reward=float(reward),
+                    info=info,
+                )
+                self.callbacks.on_episode_step(
+                    worker=self,
+                    base_env=self.envs,
+                    policies=self.policy_map,
+                    episode=episode,
+                    env_index=index,
+                )
                 slot.obs, slot.prev_action, slot.prev_reward = next_obs, action, float(reward)
                 slot.state = [s[index] for s in state_outs]
                 if terminated or truncated:
                     policy.exploration.on_episode_end(policy, environment=slot.env, episode=episode)
-                    self.callbacks.on_episode_end(worker=self, base_env=self.envs, policies=self.policy_map, episode=episode, env_index=index)
-                    self._metrics.append(RolloutMetrics(episode.length, episode.total_reward, dict(episode.agent_rewards), dict(episode.custom_metrics), dict(episode.hist_data)))
+                    self.callbacks.on_episode_end(
+                        worker=self,
+                        base_env=self.envs,
+                        policies=self.policy_map,
+                        episode=episode,
+                        env_index=index,
+                    )
+                    self._metrics.append(
+                        RolloutMetrics(
+                            episode.length,
+                            episode.total_reward,
+                            dict(episode.agent_rewards),
+                            dict(episode.custom_metrics),
+                            dict(episode.hist_data),
+                        )
+                    )
                     rows[index].append(episode)
                     self._start_episode(index, slot)
         return rows
@@ -296,11 +414,18 @@ class RolloutWorker:
         policy = self.policy_map[DEFAULT_POLICY_ID]
         columns = {key: [row[key] for row in episode_rows] for key in episode_rows[0]}
         batch = SampleBatch(columns)
-        original = batch.copy(deep=False)  # postprocessing adds columns; the originals are not changed in place
+        original = batch.copy(
+            deep=False
+        )  # postprocessing adds columns; the originals are not changed in place
         batch = policy.postprocess_trajectory(batch, None, episode)
         self.callbacks.on_postprocess_trajectory(
-            worker=self, episode=episode, agent_id=DEFAULT_AGENT_ID, policy_id=DEFAULT_POLICY_ID,
-            policies=self.policy_map, postprocessed_batch=batch, original_batches={DEFAULT_AGENT_ID: original},
+            worker=self,
+            episode=episode,
+            agent_id=DEFAULT_AGENT_ID,
+            policy_id=DEFAULT_POLICY_ID,
+            policies=self.policy_map,
+            postprocessed_batch=batch,
+            original_batches={DEFAULT_AGENT_ID: original},
         )
         return batch
 
@@ -330,9 +455,15 @@ class RolloutWorker:
     def _slot_state(self, slot: _EnvSlot) -> dict | None:
         if slot.episode is None:
             return None
-        saved = {"env": env_snapshot(slot.env), "episode": episode_snapshot(slot.episode), "obs": slot.obs,
-                 "state": list(slot.state), "prev_action": slot.prev_action, "prev_reward": slot.prev_reward,
-                 "pending": slot.pending}
+        saved = {
+            "env": env_snapshot(slot.env),
+            "episode": episode_snapshot(slot.episode),
+            "obs": slot.obs,
+            "state": list(slot.state),
+            "prev_action": slot.prev_action,
+            "prev_reward": slot.prev_reward,
+            "pending": slot.pending,
+        }
         # Rows keep info dicts; an env whose infos hold objects cannot be snapshotted, so its episodes restart.
         return saved if is_plain(saved["pending"]) and is_plain(saved["episode"]) else None
 
@@ -362,7 +493,11 @@ class RolloutWorker:
             restore_env(slot.env, saved["env"])
             slot.episode = restore_episode(saved["episode"])
             slot.obs, slot.state = saved["obs"], [np.asarray(s) for s in saved["state"]]
-            slot.prev_action, slot.prev_reward, slot.pending = saved["prev_action"], saved["prev_reward"], saved["pending"]
+            slot.prev_action, slot.prev_reward, slot.pending = (
+                saved["prev_action"],
+                saved["prev_reward"],
+                saved["pending"],
+            )
 
     # --- plumbing for WorkerSet ---------------------------------------------------------------
 

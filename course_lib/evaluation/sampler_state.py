@@ -56,7 +56,9 @@ def env_snapshot(env) -> list[dict]:
 def restore_env(env, snapshot: list[dict]) -> None:
     layers = _layers(env)
     if len(layers) != len(snapshot):
-        raise ValueError(f"The saved env had {len(snapshot)} wrapper layers, this one has {len(layers)}: is it the same env?")
+        raise ValueError(
+            f"The saved env had {len(snapshot)} wrapper layers, this one has {len(layers)}: is it the same env?"
+        )
     for layer, attrs in zip(layers, snapshot):
         for key, value in attrs.items():
             if key == _NP_RANDOM:
@@ -68,10 +70,16 @@ def restore_env(env, snapshot: list[dict]) -> None:
 
 def episode_snapshot(episode: Episode) -> dict:
     return {
-        "episode_id": episode.episode_id, "env_index": episode.env_index, "length": episode.length,
+        "episode_id": episode.episode_id,
+        "env_index": episode.env_index,
+        "length": episode.length,
         "total_reward": episode.total_reward,
-        "agent_rewards": [[agent, policy, reward] for (agent, policy), reward in episode.agent_rewards.items()],
-        "user_data": episode.user_data, "hist_data": episode.hist_data, "custom_metrics": episode.custom_metrics,
+        "agent_rewards": [
+            [agent, policy, reward] for (agent, policy), reward in episode.agent_rewards.items()
+        ],
+        "user_data": episode.user_data,
+        "hist_data": episode.hist_data,
+        "custom_metrics": episode.custom_metrics,
         "last": {agent: dict(values) for agent, values in episode._last.items()},
     }
 
@@ -81,7 +89,11 @@ def restore_episode(saved: dict, policy_for=None) -> Episode:
     episode.length, episode.total_reward = saved["length"], saved["total_reward"]
     for agent, policy, reward in saved["agent_rewards"]:
         episode.agent_rewards[(agent, policy)] = reward
-    episode.user_data, episode.hist_data, episode.custom_metrics = saved["user_data"], saved["hist_data"], saved["custom_metrics"]
+    episode.user_data, episode.hist_data, episode.custom_metrics = (
+        saved["user_data"],
+        saved["hist_data"],
+        saved["custom_metrics"],
+    )
     for agent, values in saved["last"].items():
         episode._last[agent].update(values)
     return episode

@@ -20,25 +20,40 @@ class WorkerSet:
     Introduced in notebooks/07_rollout_workers.ipynb.
     """
 
-    def __init__(self, *, env_creator, policy_class, trainer_config: dict | None = None, num_workers: int = 0):
+    def __init__(
+        self, *, env_creator, policy_class, trainer_config: dict | None = None, num_workers: int = 0
+    ):
         if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
             raise ValueError(f"num_workers must be a whole number >= 0, got {num_workers!r}.")
         self._env_creator, self._policy_class = env_creator, policy_class
         self._config = dict(trainer_config or {})
         self.num_workers = num_workers
         # The local worker only needs envs when it samples itself (num_workers == 0).
-        self._local = RolloutWorker(env_creator=env_creator, policy_class=policy_class, config=self._config,
-                                    worker_index=0, num_workers=num_workers, create_env=num_workers == 0)
+        self._local = RolloutWorker(
+            env_creator=env_creator,
+            policy_class=policy_class,
+            config=self._config,
+            worker_index=0,
+            num_workers=num_workers,
+            create_env=num_workers == 0,
+        )
         self._remote = [self._make_remote(index) for index in range(1, num_workers + 1)]
 
     def _make_remote(self, worker_index: int):
         import ray
 
         if not ray.is_initialized():
-            raise RuntimeError("num_workers > 0 needs Ray running: call course_lib.init_ray() first.")
+            raise RuntimeError(
+                "num_workers > 0 needs Ray running: call course_lib.init_ray() first."
+            )
         actor_cls = RolloutWorker.as_remote(num_cpus=self._config.get("num_cpus_per_worker", 1))
-        return actor_cls.remote(env_creator=self._env_creator, policy_class=self._policy_class, config=self._config,
-                                worker_index=worker_index, num_workers=self.num_workers)
+        return actor_cls.remote(
+            env_creator=self._env_creator,
+            policy_class=self._policy_class,
+            config=self._config,
+            worker_index=worker_index,
+            num_workers=self.num_workers,
+        )
 
     def local_worker(self) -> RolloutWorker:
         return self._local
@@ -74,6 +89,7 @@ class WorkerSet:
 
     def foreach_worker_with_index(self, fn) -> list:
         """Like ``foreach_worker`` with ``fn(worker, index)``."""
+
         def indexed(worker):
             return fn(worker, worker.worker_index)
 
@@ -128,8 +144,10 @@ class WorkerSet:
         if failed:
             weights = ray.put(self._local.get_weights())
             states = ray.put({pid: f.get_state() for pid, f in self._local.filters.items()})
-            ray.get([self._remote[i - 1].set_weights.remote(weights) for i in failed]
-                    + [self._remote[i - 1].sync_filters.remote(states) for i in failed])
+            ray.get(
+                [self._remote[i - 1].set_weights.remote(weights) for i in failed]
+                + [self._remote[i - 1].sync_filters.remote(states) for i in failed]
+            )
         return failed
 
     def stop(self) -> None:
@@ -144,4 +162,3 @@ class WorkerSet:
                 pass
             ray.kill(worker)
         self._remote = []
-

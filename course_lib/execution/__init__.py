@@ -24,12 +24,12 @@ from course_lib.execution.metric_ops import (
     AGENT_STEPS_TRAINED_COUNTER,
     APPLY_GRADS_TIMER,
     COMPUTE_GRADS_TIMER,
+    EPISODES_COUNTER,
     GRAD_WAIT_TIMER,
     LAST_TARGET_UPDATE_TS,
     LEARN_ON_BATCH_TIMER,
     LEARNER_INFO,
     NUM_TARGET_UPDATES,
-    EPISODES_COUNTER,
     SAMPLE_TIMER,
     STEPS_SAMPLED_COUNTER,
     STEPS_TRAINED_COUNTER,
@@ -48,7 +48,12 @@ from course_lib.execution.rollout_ops import (
     env_steps,
 )
 from course_lib.execution.segment_tree import MinSegmentTree, SumSegmentTree
-from course_lib.execution.train_ops import ApplyGradients, ComputeGradients, TrainOneStep, UpdateTargetNetwork
+from course_lib.execution.train_ops import (
+    ApplyGradients,
+    ComputeGradients,
+    TrainOneStep,
+    UpdateTargetNetwork,
+)
 
 __all__ = [
     "AGENT_STEPS_SAMPLED_COUNTER",

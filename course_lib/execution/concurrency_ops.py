@@ -20,8 +20,13 @@ CONCURRENCY_MODES = ("round_robin", "async")
 _NOT_READY_PAUSE_S = 0.001
 
 
-def Concurrently(ops: list[LocalIterator], *, mode: str = "round_robin", output_indexes: list[int] | None = None,
-                 round_robin_weights: list[int] | None = None) -> LocalIterator:
+def Concurrently(
+    ops: list[LocalIterator],
+    *,
+    mode: str = "round_robin",
+    output_indexes: list[int] | None = None,
+    round_robin_weights: list[int] | None = None,
+) -> LocalIterator:
     """Items of all ``ops`` merged into one stream; only those of ``output_indexes`` (default: all) are yielded.
 
     - ``mode="round_robin"``: in each round, pull ``round_robin_weights[i]`` items (default 1) from
@@ -35,16 +40,24 @@ def Concurrently(ops: list[LocalIterator], *, mode: str = "round_robin", output_
     """
     ops = list(ops)
     if not ops:
-        raise ValueError("Concurrently() got no ops; pass a list of LocalIterators, e.g. [store_op, replay_op].")
+        raise ValueError(
+            "Concurrently() got no ops; pass a list of LocalIterators, e.g. [store_op, replay_op]."
+        )
     for index, op in enumerate(ops):
         if not isinstance(op, LocalIterator):
-            raise TypeError(f"Concurrently() takes LocalIterators (e.g. ParallelRollouts(...), Replay(...)); ops[{index}] is a {type(op).__name__}.")
+            raise TypeError(
+                f"Concurrently() takes LocalIterators (e.g. ParallelRollouts(...), Replay(...)); ops[{index}] is a {type(op).__name__}."
+            )
     if mode not in CONCURRENCY_MODES:
         raise ValueError(f"Unknown Concurrently mode {mode!r}; use one of {CONCURRENCY_MODES}.")
     outputs = range(len(ops)) if output_indexes is None else output_indexes
-    bad = [i for i in outputs if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < len(ops)]
+    bad = [
+        i for i in outputs if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < len(ops)
+    ]
     if bad:
-        raise ValueError(f"output_indexes {list(outputs)} has {bad}, which are not positions in the list of {len(ops)} ops (0..{len(ops) - 1}).")
+        raise ValueError(
+            f"output_indexes {list(outputs)} has {bad}, which are not positions in the list of {len(ops)} ops (0..{len(ops) - 1})."
+        )
     outputs = set(outputs)
     merged = merge_indexed(ops, mode=mode, round_robin_weights=round_robin_weights)
 
@@ -58,7 +71,12 @@ def Concurrently(ops: list[LocalIterator], *, mode: str = "round_robin", output_
     return concurrently
 
 
-def merge_indexed(iterators: list[LocalIterator], *, mode: str = "round_robin", round_robin_weights: list[int] | None = None) -> LocalIterator:
+def merge_indexed(
+    iterators: list[LocalIterator],
+    *,
+    mode: str = "round_robin",
+    round_robin_weights: list[int] | None = None,
+) -> LocalIterator:
     """``(index, item)`` pairs from all ``iterators``, which from now on share the first one's MetricsContext.
 
     In round-robin mode a ``NextValueNotReady`` from a source is passed on as it is (without an index).
@@ -67,14 +85,25 @@ def merge_indexed(iterators: list[LocalIterator], *, mode: str = "round_robin", 
     if round_robin_weights is None:
         weights = [1] * len(iterators)
     elif mode != "round_robin":
-        raise ValueError(f"round_robin_weights only apply to mode='round_robin', not {mode!r}; remove them or change the mode.")
+        raise ValueError(
+            f"round_robin_weights only apply to mode='round_robin', not {mode!r}; remove them or change the mode."
+        )
     else:
         weights = list(round_robin_weights)
-        if len(weights) != len(iterators) or any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in weights):
-            raise ValueError(f"round_robin_weights must be one whole number >= 1 per op ({len(iterators)} ops), got {round_robin_weights!r}.")
+        if len(weights) != len(iterators) or any(
+            isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in weights
+        ):
+            raise ValueError(
+                f"round_robin_weights must be one whole number >= 1 per op ({len(iterators)} ops), got {round_robin_weights!r}."
+            )
     cell = _SharedMetrics(iterators[0].shared_metrics, linked=[it._cell for it in iterators])
     if mode == "round_robin":
-        return LocalIterator(lambda: _round_robin(iterators, weights), shared_metrics=cell, name="merge_round_robin", parents=iterators)
+        return LocalIterator(
+            lambda: _round_robin(iterators, weights),
+            shared_metrics=cell,
+            name="merge_round_robin",
+            parents=iterators,
+        )
     # The threads own the sources (and close them); closing this iterator only sets the stop flag.
     return LocalIterator(lambda: _threaded(iterators), shared_metrics=cell, name="merge_async")
 
@@ -111,7 +140,12 @@ def _threaded(iterators):
     items = queue.Queue(maxsize=len(iterators))
     stop = threading.Event()
     for index, it in enumerate(iterators):
-        threading.Thread(target=_pump, args=(index, it, items, stop), daemon=True, name=f"course_lib-concurrently-{index}").start()
+        threading.Thread(
+            target=_pump,
+            args=(index, it, items, stop),
+            daemon=True,
+            name=f"course_lib-concurrently-{index}",
+        ).start()
     try:
         running = len(iterators)
         while running:

@@ -82,13 +82,18 @@ class MetricsContext:
         """Counters and the episode window as plain data, for a checkpoint (timers and info are rebuilt while running)."""
         from course_lib.evaluation.metrics import metrics_to_plain
 
-        return {"counters": dict(self.counters), "episode_window": [metrics_to_plain(e) for e in self.episode_window]}
+        return {
+            "counters": dict(self.counters),
+            "episode_window": [metrics_to_plain(e) for e in self.episode_window],
+        }
 
     def set_state(self, state: dict) -> None:
         from course_lib.evaluation.metrics import metrics_from_plain
 
         self.counters = defaultdict(int, state["counters"])
-        self.episode_window = deque(map(metrics_from_plain, state["episode_window"]), maxlen=self.episode_window.maxlen)
+        self.episode_window = deque(
+            map(metrics_from_plain, state["episode_window"]), maxlen=self.episode_window.maxlen
+        )
 
 
 class _SharedMetrics:
@@ -104,7 +109,9 @@ class _SharedMetrics:
             cell.set(metrics)
 
 
-_CURRENT_METRICS: contextvars.ContextVar[MetricsContext | None] = contextvars.ContextVar("course_lib_metrics", default=None)
+_CURRENT_METRICS: contextvars.ContextVar[MetricsContext | None] = contextvars.ContextVar(
+    "course_lib_metrics", default=None
+)
 
 
 def _get_shared_metrics() -> MetricsContext:
@@ -126,7 +133,14 @@ class LocalIterator:
     the first ``next()``. Introduced in notebooks/10_execution_plans.ipynb.
     """
 
-    def __init__(self, base, *, shared_metrics: _SharedMetrics | None = None, name: str = "LocalIterator", parents=()):
+    def __init__(
+        self,
+        base,
+        *,
+        shared_metrics: _SharedMetrics | None = None,
+        name: str = "LocalIterator",
+        parents=(),
+    ):
         self._base = base
         self._it = None
         self._cell = shared_metrics or _SharedMetrics()
@@ -160,10 +174,13 @@ class LocalIterator:
             parent.close()
 
     def _derive(self, generator_fn, name: str) -> LocalIterator:
-        return LocalIterator(generator_fn, shared_metrics=self._cell, name=f"{self.name}.{name}", parents=[self])
+        return LocalIterator(
+            generator_fn, shared_metrics=self._cell, name=f"{self.name}.{name}", parents=[self]
+        )
 
     def for_each(self, fn) -> LocalIterator:
         """``fn(item)`` for every item."""
+
         def apply():
             for item in self:
                 yield item if isinstance(item, NextValueNotReady) else fn(item)
@@ -172,6 +189,7 @@ class LocalIterator:
 
     def filter(self, fn) -> LocalIterator:
         """Only the items for which ``fn(item)`` is true."""
+
         def keep():
             for item in self:
                 if isinstance(item, NextValueNotReady) or fn(item):
@@ -181,6 +199,7 @@ class LocalIterator:
 
     def combine(self, fn) -> LocalIterator:
         """``fn(item)`` returns a list (maybe empty); its elements become the items of the new iterator."""
+
         def flatten():
             for item in self:
                 if isinstance(item, NextValueNotReady):
@@ -192,6 +211,7 @@ class LocalIterator:
 
     def batch(self, n: int) -> LocalIterator:
         """Lists of ``n`` consecutive items (a last shorter list if the stream ends)."""
+
         def group():
             items = []
             for item in self:
@@ -239,7 +259,9 @@ def _name_of(fn) -> str:
     return getattr(fn, "__name__", None) or type(fn).__name__
 
 
-def gather_sync(actors: list, method_name: str, *args, wait_timer: str | None = None) -> LocalIterator:
+def gather_sync(
+    actors: list, method_name: str, *args, wait_timer: str | None = None
+) -> LocalIterator:
     """Each item is ``[actor.<method_name>(*args) for actor in actors]``: all called at once, results in actor order.
 
     ``wait_timer`` names a shared timer for the time spent waiting. Introduced in notebooks/10_execution_plans.ipynb.
@@ -259,7 +281,9 @@ def gather_sync(actors: list, method_name: str, *args, wait_timer: str | None = 
     return LocalIterator(rounds, name=f"gather_sync({method_name})")
 
 
-def gather_async(actors: list, method_name: str, *args, num_async: int = 1, wait_timer: str | None = None) -> LocalIterator:
+def gather_async(
+    actors: list, method_name: str, *args, num_async: int = 1, wait_timer: str | None = None
+) -> LocalIterator:
     """Results of ``actor.<method_name>(*args)`` in the order they finish, ``num_async`` calls in flight per actor.
 
     While an item is processed, ``shared_metrics.current_actor`` is the actor that produced it. That
@@ -271,10 +295,16 @@ def gather_async(actors: list, method_name: str, *args, num_async: int = 1, wait
 
     _check_actors(actors, "gather_async")
     if isinstance(num_async, bool) or not isinstance(num_async, int) or num_async < 1:
-        raise ValueError(f"num_async is the number of calls in flight per actor: a whole number >= 1, got {num_async!r}.")
+        raise ValueError(
+            f"num_async is the number of calls in flight per actor: a whole number >= 1, got {num_async!r}."
+        )
 
     def results():
-        pending = {getattr(actor, method_name).remote(*args): actor for actor in actors for _ in range(num_async)}
+        pending = {
+            getattr(actor, method_name).remote(*args): actor
+            for actor in actors
+            for _ in range(num_async)
+        }
         previous = None
         while True:
             if previous is not None:

@@ -34,7 +34,9 @@ APPLY_GRADS_TIMER = "apply_grad"
 LEARNER_INFO = "learner"
 
 
-def StandardMetricsReporting(train_op: LocalIterator, workers, config: dict, selected_workers: list | None = None) -> LocalIterator:
+def StandardMetricsReporting(
+    train_op: LocalIterator, workers, config: dict, selected_workers: list | None = None
+) -> LocalIterator:
     """One result dict per item: pulls ``train_op`` for one training iteration, then reports.
 
     An iteration pulls at least one item, and goes on until ``config["min_iter_time_s"]`` seconds
@@ -61,12 +63,18 @@ def StandardMetricsReporting(train_op: LocalIterator, workers, config: dict, sel
             steps_before = metrics.counters[STEPS_SAMPLED_COUNTER]
             started = time.monotonic()
             pulled = 0
-            while (pulled == 0 or time.monotonic() - started < min_time_s
-                   or metrics.counters[STEPS_SAMPLED_COUNTER] - steps_before < min_steps):
+            while (
+                pulled == 0
+                or time.monotonic() - started < min_time_s
+                or metrics.counters[STEPS_SAMPLED_COUNTER] - steps_before < min_steps
+            ):
                 if not isinstance(next(train_op), NextValueNotReady):
                     pulled += 1
-            episodes = collect_episodes(workers.local_worker(), selected_workers or workers.remote_workers(),
-                                        timeout_s=config.get("collect_metrics_timeout", 180))
+            episodes = collect_episodes(
+                workers.local_worker(),
+                selected_workers or workers.remote_workers(),
+                timeout_s=config.get("collect_metrics_timeout", 180),
+            )
             metrics.episode_window.extend(episodes)
             metrics.counters[EPISODES_COUNTER] += len(episodes)
             result = summarize_episodes(list(metrics.episode_window))
@@ -81,7 +89,10 @@ def StandardMetricsReporting(train_op: LocalIterator, workers, config: dict, sel
                 agent_timesteps_total=metrics.counters[AGENT_STEPS_SAMPLED_COUNTER],
                 num_healthy_workers=len(workers.remote_workers()),
                 info=info,
-                timers={f"{name}_time_ms": round(timer.mean * 1000, 3) for name, timer in metrics.timers.items()},
+                timers={
+                    f"{name}_time_ms": round(timer.mean * 1000, 3)
+                    for name, timer in metrics.timers.items()
+                },
             )
             yield result
 

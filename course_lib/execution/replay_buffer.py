@@ -26,7 +26,9 @@ class ReplayBuffer:
 
     def __init__(self, capacity: int, *, seed: int | None = None):
         if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
-            raise ValueError(f"capacity is the number of rows the buffer keeps: a whole number >= 1, got {capacity!r}.")
+            raise ValueError(
+                f"capacity is the number of rows the buffer keeps: a whole number >= 1, got {capacity!r}."
+            )
         self.capacity = capacity
         self._columns: dict[str, np.ndarray] = {}
         self._next_index = 0  # the slot the next row goes to
@@ -40,14 +42,19 @@ class ReplayBuffer:
     def add(self, batch: SampleBatch) -> np.ndarray:
         """Store the rows of ``batch`` (oldest rows are overwritten); returns their slots, shape ``(count,)``."""
         if not isinstance(batch, SampleBatch):
-            raise TypeError(f"{type(self).__name__}.add() takes a SampleBatch, got a {type(batch).__name__}.")
+            raise TypeError(
+                f"{type(self).__name__}.add() takes a SampleBatch, got a {type(batch).__name__}."
+            )
         self._added_count += batch.count
         if batch.count > self.capacity:  # only the newest rows would survive anyway
-            batch = batch[batch.count - self.capacity:]
+            batch = batch[batch.count - self.capacity :]
         if batch.count == 0:
             return np.empty(0, dtype=np.int64)
         if not self._columns:
-            self._columns = {name: np.empty((self.capacity, *column.shape[1:]), dtype=column.dtype) for name, column in batch.items()}
+            self._columns = {
+                name: np.empty((self.capacity, *column.shape[1:]), dtype=column.dtype)
+                for name, column in batch.items()
+            }
         elif set(batch.columns) != set(self._columns):
             raise ValueError(
                 f"This batch's columns differ from those already stored: missing {sorted(set(self._columns) - set(batch.columns))}, "
@@ -57,7 +64,9 @@ class ReplayBuffer:
         for name, column in batch.items():
             stored = self._columns[name]
             if column.shape[1:] != stored.shape[1:]:
-                raise ValueError(f"Column {name!r} has rows of shape {column.shape[1:]}, but the buffer stores rows of shape {stored.shape[1:]}.")
+                raise ValueError(
+                    f"Column {name!r} has rows of shape {column.shape[1:]}, but the buffer stores rows of shape {stored.shape[1:]}."
+                )
             stored[slots] = column
         self._next_index = int((self._next_index + batch.count) % self.capacity)
         self._size = min(self._size + batch.count, self.capacity)
@@ -69,34 +78,56 @@ class ReplayBuffer:
         return self._rows(self._rng.integers(0, self._size, num_items))
 
     def _check_can_sample(self, num_items) -> None:
-        if isinstance(num_items, bool) or not isinstance(num_items, (int, np.integer)) or num_items < 1:
+        if (
+            isinstance(num_items, bool)
+            or not isinstance(num_items, (int, np.integer))
+            or num_items < 1
+        ):
             raise ValueError(f"num_items must be a whole number >= 1, got {num_items!r}.")
         if self._size == 0:
-            raise ValueError(f"Cannot sample from an empty {type(self).__name__}: add batches first (Replay(...) waits for learning_starts rows).")
+            raise ValueError(
+                f"Cannot sample from an empty {type(self).__name__}: add batches first (Replay(...) waits for learning_starts rows)."
+            )
 
     def _rows(self, indexes: np.ndarray) -> SampleBatch:
         return SampleBatch({name: column[indexes] for name, column in self._columns.items()})
 
     def stats(self) -> dict:
         """``num_entries`` (rows held), ``added_count`` (rows ever added), ``capacity``, ``est_size_bytes``."""
-        return {"num_entries": self._size, "added_count": self._added_count, "capacity": self.capacity,
-                "est_size_bytes": sum(column.nbytes for column in self._columns.values())}
+        return {
+            "num_entries": self._size,
+            "added_count": self._added_count,
+            "capacity": self.capacity,
+            "est_size_bytes": sum(column.nbytes for column in self._columns.values()),
+        }
 
     def get_state(self) -> dict:
         """Plain data for a checkpoint: the stored rows (in slot order), counters and the sampler's RNG state."""
-        return {"columns": {name: column[:self._size].copy() for name, column in self._columns.items()},
-                "next_index": self._next_index, "added_count": self._added_count, "rng": self._rng.bit_generator.state}
+        return {
+            "columns": {
+                name: column[: self._size].copy() for name, column in self._columns.items()
+            },
+            "next_index": self._next_index,
+            "added_count": self._added_count,
+            "rng": self._rng.bit_generator.state,
+        }
 
     def set_state(self, state: dict) -> None:
         columns = state["columns"]
         size = len(next(iter(columns.values()))) if columns else 0
         if size > self.capacity:
-            raise ValueError(f"The saved buffer holds {size} rows, more than this buffer's capacity {self.capacity}; create it with capacity >= {size}.")
+            raise ValueError(
+                f"The saved buffer holds {size} rows, more than this buffer's capacity {self.capacity}; create it with capacity >= {size}."
+            )
         self._columns = {}
         for name, saved in columns.items():
             self._columns[name] = np.empty((self.capacity, *saved.shape[1:]), dtype=saved.dtype)
             self._columns[name][:size] = saved
-        self._size, self._next_index, self._added_count = size, state["next_index"], state["added_count"]
+        self._size, self._next_index, self._added_count = (
+            size,
+            state["next_index"],
+            state["added_count"],
+        )
         self._rng.bit_generator.state = state["rng"]
 
 
@@ -111,7 +142,15 @@ class PrioritizedReplayBuffer(ReplayBuffer):
     Introduced in notebooks/10_execution_plans.ipynb.
     """
 
-    def __init__(self, capacity: int, *, alpha: float = 0.6, beta: float = 0.4, eps: float = 1e-6, seed: int | None = None):
+    def __init__(
+        self,
+        capacity: int,
+        *,
+        alpha: float = 0.6,
+        beta: float = 0.4,
+        eps: float = 1e-6,
+        seed: int | None = None,
+    ):
         super().__init__(capacity, seed=seed)
         for name, value in (("alpha", alpha), ("beta", beta), ("eps", eps)):
             if not value >= 0:
@@ -141,9 +180,13 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         beta = self.beta if beta is None else beta
         total = self._sum_tree.sum()
         # Rounding can push a prefix sum past the last stored row; clip it back.
-        indexes = np.minimum(self._sum_tree.find_prefixsum_idx(self._rng.random(num_items) * total), self._size - 1)
+        indexes = np.minimum(
+            self._sum_tree.find_prefixsum_idx(self._rng.random(num_items) * total), self._size - 1
+        )
         probabilities = self._sum_tree[indexes] / total
-        max_weight = (self._size * self._min_tree.min() / total) ** -beta  # the weight of the least likely row
+        max_weight = (
+            self._size * self._min_tree.min() / total
+        ) ** -beta  # the weight of the least likely row
         batch = self._rows(indexes)
         batch["weights"] = ((self._size * probabilities) ** -beta / max_weight).astype(np.float32)
         batch["batch_indexes"] = indexes
@@ -154,14 +197,24 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         indexes = np.asarray(indexes, dtype=np.int64).reshape(-1)
         td_errors = np.asarray(td_errors, dtype=np.float64).reshape(-1)
         if len(indexes) != len(td_errors):
-            raise ValueError(f"update_priorities got {len(indexes)} indexes but {len(td_errors)} TD errors; pass one TD error per sampled row.")
+            raise ValueError(
+                f"update_priorities got {len(indexes)} indexes but {len(td_errors)} TD errors; pass one TD error per sampled row."
+            )
         if len(indexes) and (indexes.min() < 0 or indexes.max() >= self._size):
-            raise IndexError(f"update_priorities got indexes from {indexes.min()} to {indexes.max()}, but the buffer holds rows 0..{self._size - 1}. "
-                             "Pass the 'batch_indexes' column of a batch this buffer sampled.")
-        self._set_priorities(indexes, (np.abs(td_errors) + (self.eps if eps is None else eps)) ** self.alpha)
+            raise IndexError(
+                f"update_priorities got indexes from {indexes.min()} to {indexes.max()}, but the buffer holds rows 0..{self._size - 1}. "
+                "Pass the 'batch_indexes' column of a batch this buffer sampled."
+            )
+        self._set_priorities(
+            indexes, (np.abs(td_errors) + (self.eps if eps is None else eps)) ** self.alpha
+        )
 
     def get_state(self) -> dict:
-        return {**super().get_state(), "priorities": self._sum_tree[np.arange(self._size)], "max_priority": self._max_priority}
+        return {
+            **super().get_state(),
+            "priorities": self._sum_tree[np.arange(self._size)],
+            "max_priority": self._max_priority,
+        }
 
     def set_state(self, state: dict) -> None:
         super().set_state(state)

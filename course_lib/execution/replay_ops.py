@@ -21,7 +21,11 @@ def _single_policy_batch(batch) -> SampleBatch:
     policies = list(batch.policy_batches) if isinstance(batch, MultiAgentBatch) else None
     raise TypeError(
         f"A replay buffer stores one policy's SampleBatch; got a {type(batch).__name__}"
-        + (f" with policies {policies}. Keep one policy with SelectExperiences([policy_id]) first." if policies else ".")
+        + (
+            f" with policies {policies}. Keep one policy with SelectExperiences([policy_id]) first."
+            if policies
+            else "."
+        )
     )
 
 
@@ -39,23 +43,44 @@ class StoreToReplayBuffer:
         return batch
 
 
-def Replay(*, local_buffer: ReplayBuffer, replay_batch_size: int, learning_starts: int = 0) -> LocalIterator:
+def Replay(
+    *, local_buffer: ReplayBuffer, replay_batch_size: int, learning_starts: int = 0
+) -> LocalIterator:
     """An endless stream of SampleBatches of ``replay_batch_size`` rows sampled from ``local_buffer``.
 
     Until the buffer holds ``max(learning_starts, replay_batch_size)`` rows it yields ``NextValueNotReady()``.
     Introduced in notebooks/10_execution_plans.ipynb.
     """
-    if isinstance(replay_batch_size, bool) or not isinstance(replay_batch_size, int) or replay_batch_size < 1:
-        raise ValueError(f"replay_batch_size must be a whole number >= 1, got {replay_batch_size!r}.")
-    if isinstance(learning_starts, bool) or not isinstance(learning_starts, int) or learning_starts < 0:
-        raise ValueError(f"learning_starts must be a whole number of rows >= 0, got {learning_starts!r}.")
+    if (
+        isinstance(replay_batch_size, bool)
+        or not isinstance(replay_batch_size, int)
+        or replay_batch_size < 1
+    ):
+        raise ValueError(
+            f"replay_batch_size must be a whole number >= 1, got {replay_batch_size!r}."
+        )
+    if (
+        isinstance(learning_starts, bool)
+        or not isinstance(learning_starts, int)
+        or learning_starts < 0
+    ):
+        raise ValueError(
+            f"learning_starts must be a whole number of rows >= 0, got {learning_starts!r}."
+        )
     needed = max(learning_starts, replay_batch_size)
 
     def replay():
         while True:
-            yield local_buffer.sample(replay_batch_size) if len(local_buffer) >= needed else NextValueNotReady()
+            yield (
+                local_buffer.sample(replay_batch_size)
+                if len(local_buffer) >= needed
+                else NextValueNotReady()
+            )
 
-    return LocalIterator(replay, name=f"Replay(replay_batch_size={replay_batch_size}, learning_starts={learning_starts})")
+    return LocalIterator(
+        replay,
+        name=f"Replay(replay_batch_size={replay_batch_size}, learning_starts={learning_starts})",
+    )
 
 
 class UpdatePriorities:
@@ -80,7 +105,11 @@ class UpdatePriorities:
                 continue
             rows = batch.policy_batches[policy_id] if isinstance(batch, MultiAgentBatch) else batch
             if "batch_indexes" not in rows:
-                raise KeyError(f"The trained batch has no 'batch_indexes' column, so its rows cannot be found in the buffer. "
-                               f"Train on batches from Replay(local_buffer=...) with a PrioritizedReplayBuffer; columns: {rows.columns}.")
-            self.local_buffer.update_priorities(rows["batch_indexes"], result["td_error"], eps=self.eps)
+                raise KeyError(
+                    f"The trained batch has no 'batch_indexes' column, so its rows cannot be found in the buffer. "
+                    f"Train on batches from Replay(local_buffer=...) with a PrioritizedReplayBuffer; columns: {rows.columns}."
+                )
+            self.local_buffer.update_priorities(
+                rows["batch_indexes"], result["td_error"], eps=self.eps
+            )
         return item

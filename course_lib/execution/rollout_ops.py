@@ -10,8 +10,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from course_lib.execution.local_iterator import LocalIterator, _get_shared_metrics, gather_async, gather_sync
-from course_lib.execution.metric_ops import AGENT_STEPS_SAMPLED_COUNTER, GRAD_WAIT_TIMER, LEARNER_INFO, SAMPLE_TIMER, STEPS_SAMPLED_COUNTER
+from course_lib.execution.local_iterator import (
+    LocalIterator,
+    _get_shared_metrics,
+    gather_async,
+    gather_sync,
+)
+from course_lib.execution.metric_ops import (
+    AGENT_STEPS_SAMPLED_COUNTER,
+    GRAD_WAIT_TIMER,
+    LEARNER_INFO,
+    SAMPLE_TIMER,
+    STEPS_SAMPLED_COUNTER,
+)
 from course_lib.sample_batch import DEFAULT_POLICY_ID, MultiAgentBatch, SampleBatch
 
 ROLLOUT_MODES = ("bulk_sync", "async", "raw")
@@ -53,6 +64,7 @@ def ParallelRollouts(workers, *, mode: str = "bulk_sync", num_async: int = 1) ->
 
         rollouts = LocalIterator(sample_locally)
     elif mode == "bulk_sync":
+
         def sample_everywhere():
             while True:
                 # WorkerSet.sample() also replaces dead workers when "recreate_failed_workers" is set.
@@ -95,7 +107,9 @@ def AsyncGradients(workers) -> LocalIterator:
     """
     remotes = workers.remote_workers()
     if remotes:
-        gradients = gather_async(remotes, "apply", _sample_and_compute_gradients, wait_timer=GRAD_WAIT_TIMER)
+        gradients = gather_async(
+            remotes, "apply", _sample_and_compute_gradients, wait_timer=GRAD_WAIT_TIMER
+        )
     else:
         local = workers.local_worker()
 
@@ -128,10 +142,18 @@ class ConcatBatches:
     """
 
     def __init__(self, min_batch_size: int, count_steps_by: str = "env_steps"):
-        if isinstance(min_batch_size, bool) or not isinstance(min_batch_size, int) or min_batch_size < 0:
-            raise ValueError(f"min_batch_size must be a whole number >= 0 (e.g. config['train_batch_size']), got {min_batch_size!r}.")
+        if (
+            isinstance(min_batch_size, bool)
+            or not isinstance(min_batch_size, int)
+            or min_batch_size < 0
+        ):
+            raise ValueError(
+                f"min_batch_size must be a whole number >= 0 (e.g. config['train_batch_size']), got {min_batch_size!r}."
+            )
         if count_steps_by not in STEP_COUNTS:
-            raise ValueError(f"count_steps_by must be one of {STEP_COUNTS}, got {count_steps_by!r}.")
+            raise ValueError(
+                f"count_steps_by must be one of {STEP_COUNTS}, got {count_steps_by!r}."
+            )
         self.min_batch_size = min_batch_size
         self._count = env_steps if count_steps_by == "env_steps" else agent_steps
         self._buffer: list = []
@@ -160,7 +182,9 @@ class SelectExperiences:
 
     def __init__(self, policy_ids: list[str]):
         if isinstance(policy_ids, str):
-            raise TypeError(f"SelectExperiences takes a list of policy ids; got the string {policy_ids!r}. Write SelectExperiences([{policy_ids!r}]).")
+            raise TypeError(
+                f"SelectExperiences takes a list of policy ids; got the string {policy_ids!r}. Write SelectExperiences([{policy_ids!r}])."
+            )
         self.policy_ids = list(policy_ids)
 
     def __call__(self, batch):
@@ -180,20 +204,31 @@ class StandardizeFields:
 
     def __init__(self, fields: list[str]):
         if isinstance(fields, str):
-            raise TypeError(f"StandardizeFields takes a list of column names; got the string {fields!r}. Write StandardizeFields([{fields!r}]).")
+            raise TypeError(
+                f"StandardizeFields takes a list of column names; got the string {fields!r}. Write StandardizeFields([{fields!r}])."
+            )
         self.fields = list(fields)
 
     def __call__(self, batch):
         if isinstance(batch, MultiAgentBatch):
-            return MultiAgentBatch({pid: self._standardize(b) if any(f in b for f in self.fields) else b
-                                    for pid, b in batch.policy_batches.items()}, batch.env_steps())
+            return MultiAgentBatch(
+                {
+                    pid: self._standardize(b) if any(f in b for f in self.fields) else b
+                    for pid, b in batch.policy_batches.items()
+                },
+                batch.env_steps(),
+            )
         return self._standardize(batch)
 
     def _standardize(self, batch: SampleBatch) -> SampleBatch:
         missing = [f for f in self.fields if f not in batch]
         if missing:
-            raise KeyError(f"StandardizeFields: the batch has no column {missing}; it has {batch.columns}. Did postprocessing add it?")
-        result = batch.copy(deep=False)  # new dict, same arrays: replacing a column leaves the input alone
+            raise KeyError(
+                f"StandardizeFields: the batch has no column {missing}; it has {batch.columns}. Did postprocessing add it?"
+            )
+        result = batch.copy(
+            deep=False
+        )  # new dict, same arrays: replacing a column leaves the input alone
         for name in self.fields:
             values = batch[name]
             dtype = values.dtype if np.issubdtype(values.dtype, np.floating) else np.float32

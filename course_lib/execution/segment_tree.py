@@ -29,7 +29,9 @@ class SegmentTree:
         """Set leaves ``indexes`` (int or array, shape (N,)) to ``values``, then recompute their ancestors."""
         nodes = np.atleast_1d(np.asarray(indexes, dtype=np.int64)) + self.capacity
         self._nodes[nodes] = values
-        while True:  # all leaves are at one depth, so each pass is one level up, ending at the root (1)
+        while (
+            True
+        ):  # all leaves are at one depth, so each pass is one level up, ending at the root (1)
             nodes = np.unique(nodes // 2)
             if nodes[0] == 0:  # capacity 1: the only leaf is the root
                 break

@@ -45,11 +45,26 @@ class TrainOneStep:
     Introduced in notebooks/10_execution_plans.ipynb.
     """
 
-    def __init__(self, workers, *, policies: list[str] | None = None, num_sgd_iter: int = 1, sgd_minibatch_size: int = 0):
+    def __init__(
+        self,
+        workers,
+        *,
+        policies: list[str] | None = None,
+        num_sgd_iter: int = 1,
+        sgd_minibatch_size: int = 0,
+    ):
         if isinstance(num_sgd_iter, bool) or not isinstance(num_sgd_iter, int) or num_sgd_iter < 1:
-            raise ValueError(f"num_sgd_iter is the number of passes over each batch: a whole number >= 1, got {num_sgd_iter!r}.")
-        if isinstance(sgd_minibatch_size, bool) or not isinstance(sgd_minibatch_size, int) or sgd_minibatch_size < 0:
-            raise ValueError(f"sgd_minibatch_size must be a whole number >= 0 (0: learn on the whole batch), got {sgd_minibatch_size!r}.")
+            raise ValueError(
+                f"num_sgd_iter is the number of passes over each batch: a whole number >= 1, got {num_sgd_iter!r}."
+            )
+        if (
+            isinstance(sgd_minibatch_size, bool)
+            or not isinstance(sgd_minibatch_size, int)
+            or sgd_minibatch_size < 0
+        ):
+            raise ValueError(
+                f"sgd_minibatch_size must be a whole number >= 0 (0: learn on the whole batch), got {sgd_minibatch_size!r}."
+            )
         self.workers = workers
         self.policies = None if policies is None else list(policies)
         self.num_sgd_iter, self.sgd_minibatch_size = num_sgd_iter, sgd_minibatch_size
@@ -57,13 +72,19 @@ class TrainOneStep:
     def __call__(self, batch):
         metrics = _get_shared_metrics()
         local = self.workers.local_worker()
-        policy_batches = batch.policy_batches if isinstance(batch, MultiAgentBatch) else {DEFAULT_POLICY_ID: batch}
+        policy_batches = (
+            batch.policy_batches
+            if isinstance(batch, MultiAgentBatch)
+            else {DEFAULT_POLICY_ID: batch}
+        )
         to_train = [pid for pid in (self.policies or policy_batches) if pid in policy_batches]
         info = {}
         with metrics.timers[LEARN_ON_BATCH_TIMER]:
             for pid in to_train:
                 info[pid] = self._learn(_local_policy(local, pid), policy_batches[pid])
-        metrics.info.setdefault(LEARNER_INFO, {}).update({pid: result["learner_stats"] for pid, result in info.items()})
+        metrics.info.setdefault(LEARNER_INFO, {}).update(
+            {pid: result["learner_stats"] for pid, result in info.items()}
+        )
         metrics.counters[STEPS_TRAINED_COUNTER] += env_steps(batch)
         metrics.counters[AGENT_STEPS_TRAINED_COUNTER] += agent_steps(batch)
         _send_weights(self.workers, metrics)
@@ -84,12 +105,14 @@ class TrainOneStep:
             return [batch]
         order = np.random.permutation(batch.count)
         shuffled = SampleBatch({name: column[order] for name, column in batch.items()})
-        return [shuffled[start:start + size] for start in range(0, batch.count - size + 1, size)]
+        return [shuffled[start : start + size] for start in range(0, batch.count - size + 1, size)]
 
 
 def _local_policy(local_worker, policy_id: str):
     if policy_id not in local_worker.policy_map:
-        raise KeyError(f"There is no policy {policy_id!r} on the local worker to train; it has {list(local_worker.policy_map)}.")
+        raise KeyError(
+            f"There is no policy {policy_id!r} on the local worker to train; it has {list(local_worker.policy_map)}."
+        )
     return local_worker.policy_map[policy_id]
 
 
@@ -103,14 +126,21 @@ def _checked(result, policy) -> dict:
 
 
 def _is_number(value) -> bool:
-    return not isinstance(value, bool) and np.ndim(value) == 0 and np.issubdtype(np.asarray(value).dtype, np.number)
+    return (
+        not isinstance(value, bool)
+        and np.ndim(value) == 0
+        and np.issubdtype(np.asarray(value).dtype, np.number)
+    )
 
 
 def _mean_stats(stats: list[dict]) -> dict:
     """Mean of each numeric statistic over several ``learner_stats`` dicts; other values are left out."""
     names = dict.fromkeys(name for one in stats for name in one)
-    return {name: float(np.mean([one[name] for one in stats if name in one])) for name in names
-            if all(_is_number(one[name]) for one in stats if name in one)}
+    return {
+        name: float(np.mean([one[name] for one in stats if name in one]))
+        for name in names
+        if all(_is_number(one[name]) for one in stats if name in one)
+    }
 
 
 def _send_weights(workers, metrics: MetricsContext) -> None:
@@ -186,9 +216,22 @@ class UpdateTargetNetwork:
     the item unchanged. Introduced in notebooks/10_execution_plans.ipynb.
     """
 
-    def __init__(self, workers, target_update_freq: int, *, by_steps_trained: bool = False, policies: list[str] | None = None):
-        if isinstance(target_update_freq, bool) or not isinstance(target_update_freq, int) or target_update_freq < 1:
-            raise ValueError(f"target_update_freq is a number of steps: a whole number >= 1, got {target_update_freq!r}.")
+    def __init__(
+        self,
+        workers,
+        target_update_freq: int,
+        *,
+        by_steps_trained: bool = False,
+        policies: list[str] | None = None,
+    ):
+        if (
+            isinstance(target_update_freq, bool)
+            or not isinstance(target_update_freq, int)
+            or target_update_freq < 1
+        ):
+            raise ValueError(
+                f"target_update_freq is a number of steps: a whole number >= 1, got {target_update_freq!r}."
+            )
         self.workers, self.target_update_freq = workers, target_update_freq
         self.counter = STEPS_TRAINED_COUNTER if by_steps_trained else STEPS_SAMPLED_COUNTER
         self.policies = None if policies is None else list(policies)
@@ -198,7 +241,9 @@ class UpdateTargetNetwork:
         steps = counters[self.counter]
         if steps - counters[LAST_TARGET_UPDATE_TS] >= self.target_update_freq:
             for pid, policy in self.workers.local_worker().policy_map.items():
-                if (self.policies is None or pid in self.policies) and hasattr(policy, "update_target"):
+                if (self.policies is None or pid in self.policies) and hasattr(
+                    policy, "update_target"
+                ):
                     policy.update_target()
             counters[LAST_TARGET_UPDATE_TS] = steps
             counters[NUM_TARGET_UPDATES] += 1

@@ -46,14 +46,37 @@ from course_lib.exploration.stochastic_sampling import StochasticSampling
 
 EXPLORATIONS: dict[str, type[Exploration]] = {
     cls.__name__: cls
-    for cls in (StochasticSampling, EpsilonGreedy, PerWorkerEpsilonGreedy, SoftQ, GaussianNoise, OrnsteinUhlenbeckNoise, Random)
+    for cls in (
+        StochasticSampling,
+        EpsilonGreedy,
+        PerWorkerEpsilonGreedy,
+        SoftQ,
+        GaussianNoise,
+        OrnsteinUhlenbeckNoise,
+        Random,
+    )
 }
 
 # Arguments every Exploration receives from the policy rather than from exploration_config.
-POLICY_PROVIDED = ("action_space", "policy_config", "model", "num_workers", "worker_index", "framework")
+POLICY_PROVIDED = (
+    "action_space",
+    "policy_config",
+    "model",
+    "num_workers",
+    "worker_index",
+    "framework",
+)
 
 
-def from_config(exploration_config: dict, *, action_space: spaces.Space, policy_config: dict, model, num_workers: int = 0, worker_index: int = 0) -> Exploration:
+def from_config(
+    exploration_config: dict,
+    *,
+    action_space: spaces.Space,
+    policy_config: dict,
+    model,
+    num_workers: int = 0,
+    worker_index: int = 0,
+) -> Exploration:
     """Build the Exploration that ``exploration_config`` describes, for one policy on one worker.
 
     ``exploration_config["type"]``: a name from ``EXPLORATIONS`` (case-sensitive), an ``Exploration``
@@ -117,9 +140,13 @@ def _import_class(path: str):
     try:
         module = importlib.import_module(module_name)
     except ImportError as err:
-        raise ImportError(f"exploration_config['type']={path!r}: cannot import module {module_name!r} ({err}).") from err
+        raise ImportError(
+            f"exploration_config['type']={path!r}: cannot import module {module_name!r} ({err})."
+        ) from err
     if not hasattr(module, class_name):
-        raise ImportError(f"exploration_config['type']={path!r}: module {module_name!r} has no attribute {class_name!r}.")
+        raise ImportError(
+            f"exploration_config['type']={path!r}: module {module_name!r} has no attribute {class_name!r}."
+        )
     return getattr(module, class_name)
 
 
@@ -133,7 +160,12 @@ def exploration_arguments(cls: type[Exploration]) -> list[str]:
         if "__init__" not in vars(klass):
             continue
         parameters = inspect.signature(vars(klass)["__init__"]).parameters.values()
-        names += [p.name for p in parameters if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name not in (*POLICY_PROVIDED, "self")]
+        names += [
+            p.name
+            for p in parameters
+            if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+            and p.name not in (*POLICY_PROVIDED, "self")
+        ]
         if not any(p.kind is p.VAR_KEYWORD for p in parameters):
             break
     return list(dict.fromkeys(names))
@@ -147,7 +179,9 @@ def check_exploration_kwargs(cls: type[Exploration], kwargs: dict) -> None:
     valid = exploration_arguments(cls)
     for key in kwargs:
         if key in POLICY_PROVIDED:
-            raise TypeError(f"exploration_config sets {key!r}, but the policy passes that itself; remove it from exploration_config.")
+            raise TypeError(
+                f"exploration_config sets {key!r}, but the policy passes that itself; remove it from exploration_config."
+            )
         if key not in valid:
             close = difflib.get_close_matches(key, valid, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""

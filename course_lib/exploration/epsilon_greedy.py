@@ -25,7 +25,16 @@ class EpsilonGreedy(Exploration):
     Introduced in notebooks/08_exploration.ipynb.
     """
 
-    def __init__(self, action_space, *, initial_epsilon: float = 1.0, final_epsilon: float = 0.05, epsilon_timesteps: int = 10000, epsilon_schedule=None, **kwargs):
+    def __init__(
+        self,
+        action_space,
+        *,
+        initial_epsilon: float = 1.0,
+        final_epsilon: float = 0.05,
+        epsilon_timesteps: int = 10000,
+        epsilon_schedule=None,
+        **kwargs,
+    ):
         super().__init__(action_space, **kwargs)
         if not isinstance(action_space, spaces.Discrete):
             raise TypeError(
@@ -33,7 +42,9 @@ class EpsilonGreedy(Exploration):
                 "For Box actions use GaussianNoise or OrnsteinUhlenbeckNoise."
             )
         if epsilon_schedule is None:
-            epsilon_schedule = LinearSchedule(epsilon_timesteps, final_p=final_epsilon, initial_p=initial_epsilon)
+            epsilon_schedule = LinearSchedule(
+                epsilon_timesteps, final_p=final_epsilon, initial_p=initial_epsilon
+            )
         self.epsilon_schedule: Schedule = make_schedule(epsilon_schedule)
 
     def epsilon(self, timestep: int | None = None) -> float:

@@ -34,7 +34,16 @@ class Exploration:
     Introduced in notebooks/08_exploration.ipynb.
     """
 
-    def __init__(self, action_space: spaces.Space, *, policy_config: dict, model, num_workers: int = 0, worker_index: int = 0, framework: str = "torch"):
+    def __init__(
+        self,
+        action_space: spaces.Space,
+        *,
+        policy_config: dict,
+        model,
+        num_workers: int = 0,
+        worker_index: int = 0,
+        framework: str = "torch",
+    ):
         check_framework(framework)
         self.action_space = action_space
         self.policy_config = policy_config
@@ -44,14 +53,18 @@ class Exploration:
         self.framework = framework
         self.last_timestep = 0
 
-    def get_exploration_action(self, *, action_distribution: ActionDistribution, timestep: int | None, explore: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    def get_exploration_action(
+        self, *, action_distribution: ActionDistribution, timestep: int | None, explore: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """``(actions (B, ...), logp (B,))`` for one batch of distribution inputs.
 
         ``timestep`` is the policy's env-step counter (None: one after the last call's). ``logp``
         is the log-probability of each action under the behaviour that chose it, or zeros where
         that is not defined; a deterministic choice has probability 1, so logp 0.
         """
-        raise NotImplementedError(f"{type(self).__name__} must implement get_exploration_action(action_distribution=..., timestep=..., explore=...).")
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement get_exploration_action(action_distribution=..., timestep=..., explore=...)."
+        )
 
     def _update_timestep(self, timestep: int | None) -> int:
         self.last_timestep = self.last_timestep + 1 if timestep is None else int(timestep)

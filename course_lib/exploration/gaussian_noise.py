@@ -31,7 +31,17 @@ class AdditiveNoise(Exploration):
     Introduced in notebooks/08_exploration.ipynb.
     """
 
-    def __init__(self, action_space, *, random_timesteps: int = 1000, initial_scale: float = 1.0, final_scale: float = 0.02, scale_timesteps: int = 10000, scale_schedule=None, **kwargs):
+    def __init__(
+        self,
+        action_space,
+        *,
+        random_timesteps: int = 1000,
+        initial_scale: float = 1.0,
+        final_scale: float = 0.02,
+        scale_timesteps: int = 10000,
+        scale_schedule=None,
+        **kwargs,
+    ):
         super().__init__(action_space, **kwargs)
         if not isinstance(action_space, spaces.Box):
             raise TypeError(
@@ -39,12 +49,18 @@ class AdditiveNoise(Exploration):
                 "For Discrete actions use EpsilonGreedy or SoftQ."
             )
         if random_timesteps < 0:
-            raise ValueError(f"{type(self).__name__}: random_timesteps must be >= 0, got {random_timesteps!r}.")
+            raise ValueError(
+                f"{type(self).__name__}: random_timesteps must be >= 0, got {random_timesteps!r}."
+            )
         if random_timesteps > 0:
-            check_random_actions_supported(action_space, f"{type(self).__name__}(random_timesteps={random_timesteps})")
+            check_random_actions_supported(
+                action_space, f"{type(self).__name__}(random_timesteps={random_timesteps})"
+            )
         self.random_timesteps = random_timesteps
         if scale_schedule is None:
-            scale_schedule = LinearSchedule(scale_timesteps, final_p=final_scale, initial_p=initial_scale)
+            scale_schedule = LinearSchedule(
+                scale_timesteps, final_p=final_scale, initial_p=initial_scale
+            )
         self.scale_schedule: Schedule = make_schedule(scale_schedule)
 
     def scale(self, timestep: int | None = None) -> float:
@@ -53,7 +69,9 @@ class AdditiveNoise(Exploration):
 
     def sample_noise(self, deterministic_actions: torch.Tensor) -> torch.Tensor:
         """Unscaled noise, broadcastable to ``deterministic_actions`` ``(B, d)``."""
-        raise NotImplementedError(f"{type(self).__name__} must implement sample_noise(deterministic_actions).")
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement sample_noise(deterministic_actions)."
+        )
 
     def get_exploration_action(self, *, action_distribution, timestep, explore=True):
         timestep = self._update_timestep(timestep)
@@ -61,16 +79,22 @@ class AdditiveNoise(Exploration):
         if not explore:
             return deterministic, zero_logp(deterministic)
         if timestep < self.random_timesteps:
-            actions, _ = random_actions(self.action_space, deterministic.shape[0], deterministic.device)
+            actions, _ = random_actions(
+                self.action_space, deterministic.shape[0], deterministic.device
+            )
             actions = actions.reshape(deterministic.shape)
         else:
-            actions = self.clip(deterministic + self.scale(timestep) * self.sample_noise(deterministic))
+            actions = self.clip(
+                deterministic + self.scale(timestep) * self.sample_noise(deterministic)
+            )
         return actions, zero_logp(actions)
 
     def clip(self, actions: torch.Tensor) -> torch.Tensor:
         """``actions`` ``(B, d)`` clipped into the Box, dimension by dimension (infinite bounds clip nothing)."""
         low, high = box_bounds(self.action_space, actions.device)
-        return torch.minimum(torch.maximum(actions, low.reshape(actions.shape[1:])), high.reshape(actions.shape[1:]))
+        return torch.minimum(
+            torch.maximum(actions, low.reshape(actions.shape[1:])), high.reshape(actions.shape[1:])
+        )
 
     def get_info(self) -> dict[str, float]:
         return {"cur_scale": self.scale()}

@@ -30,21 +30,39 @@ class OrnsteinUhlenbeckNoise(AdditiveNoise):
     Introduced in notebooks/08_exploration.ipynb.
     """
 
-    def __init__(self, action_space, *, ou_theta: float = 0.15, ou_sigma: float = 0.2, ou_base_scale: float = 0.1, **kwargs):
+    def __init__(
+        self,
+        action_space,
+        *,
+        ou_theta: float = 0.15,
+        ou_sigma: float = 0.2,
+        ou_base_scale: float = 0.1,
+        **kwargs,
+    ):
         super().__init__(action_space, **kwargs)
         if not 0 <= ou_theta <= 1:
-            raise ValueError(f"OrnsteinUhlenbeckNoise: ou_theta (pull back towards 0 per step) must be in [0, 1], got {ou_theta!r}.")
+            raise ValueError(
+                f"OrnsteinUhlenbeckNoise: ou_theta (pull back towards 0 per step) must be in [0, 1], got {ou_theta!r}."
+            )
         if not ou_sigma >= 0:
             raise ValueError(f"OrnsteinUhlenbeckNoise: ou_sigma must be >= 0, got {ou_sigma!r}.")
-        self.ou_theta, self.ou_sigma, self.ou_base_scale = float(ou_theta), float(ou_sigma), float(ou_base_scale)
+        self.ou_theta, self.ou_sigma, self.ou_base_scale = (
+            float(ou_theta),
+            float(ou_sigma),
+            float(ou_base_scale),
+        )
         low, high = box_bounds(action_space, "cpu")
-        self.action_range = torch.where(torch.isfinite(high - low), high - low, torch.ones_like(low))
+        self.action_range = torch.where(
+            torch.isfinite(high - low), high - low, torch.ones_like(low)
+        )
         self.ou_state = torch.zeros_like(low)
 
     def sample_noise(self, deterministic_actions):
         device = deterministic_actions.device
         x = self.ou_state.to(device)
-        self.ou_state = x + self.ou_theta * (0.0 - x) + self.ou_sigma * torch.randn(x.shape, device=device)
+        self.ou_state = (
+            x + self.ou_theta * (0.0 - x) + self.ou_sigma * torch.randn(x.shape, device=device)
+        )
         noise = self.ou_base_scale * self.ou_state * self.action_range.to(device)
         return noise.reshape(deterministic_actions.shape[1:])
 

@@ -25,7 +25,9 @@ def apex_epsilon(worker_index: int, num_workers: int) -> float:
     Introduced in notebooks/08_exploration.ipynb.
     """
     if not 1 <= worker_index <= num_workers:
-        raise ValueError(f"apex_epsilon: worker_index must be in 1..num_workers={num_workers}, got {worker_index}.")
+        raise ValueError(
+            f"apex_epsilon: worker_index must be in 1..num_workers={num_workers}, got {worker_index}."
+        )
     fraction = (worker_index - 1) / max(num_workers - 1, 1)
     return APEX_BASE_EPSILON ** (1 + APEX_ALPHA * fraction)
 
@@ -44,4 +46,6 @@ class PerWorkerEpsilonGreedy(EpsilonGreedy):
             if self.worker_index == 0:
                 self.epsilon_schedule = ConstantSchedule(0.0)
             else:
-                self.epsilon_schedule = ConstantSchedule(apex_epsilon(self.worker_index, self.num_workers))
+                self.epsilon_schedule = ConstantSchedule(
+                    apex_epsilon(self.worker_index, self.num_workers)
+                )

@@ -31,7 +31,9 @@ def check_random_actions_supported(action_space: spaces.Space, who: str) -> None
                 f"high={action_space.high}. Give the action space finite bounds (or turn the random phase off)."
             )
         return
-    raise TypeError(f"{who} can draw random actions for Discrete, MultiDiscrete and Box action spaces, got {action_space}.")
+    raise TypeError(
+        f"{who} can draw random actions for Discrete, MultiDiscrete and Box action spaces, got {action_space}."
+    )
 
 
 def box_bounds(action_space: spaces.Box, device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -44,7 +46,9 @@ def box_bounds(action_space: spaces.Box, device) -> tuple[torch.Tensor, torch.Te
     return low, high
 
 
-def random_actions(action_space: spaces.Space, batch_size: int, device="cpu") -> tuple[torch.Tensor, torch.Tensor]:
+def random_actions(
+    action_space: spaces.Space, batch_size: int, device="cpu"
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``(actions, logp)``: ``batch_size`` uniform actions and their log-probability (density) ``(B,)``.
 
     Discrete(n): logp = -log n; MultiDiscrete(nvec): -sum(log nvec); Box: -sum(log(high - low)).
@@ -57,7 +61,9 @@ def random_actions(action_space: spaces.Space, batch_size: int, device="cpu") ->
         log_volume = np.log(n)
     elif isinstance(action_space, spaces.MultiDiscrete):
         nvec = np.asarray(action_space.nvec).reshape(-1)
-        actions = torch.stack([torch.randint(int(n), (batch_size,), device=device) for n in nvec], dim=-1)
+        actions = torch.stack(
+            [torch.randint(int(n), (batch_size,), device=device) for n in nvec], dim=-1
+        )
         log_volume = float(np.log(action_space.nvec).sum())
     else:
         low, high = box_bounds(action_space, device)
@@ -84,4 +90,8 @@ class Random(Exploration):
         if not explore:
             actions = action_distribution.deterministic_sample()
             return actions, zero_logp(actions)
-        return random_actions(self.action_space, action_distribution.inputs.shape[0], action_distribution.inputs.device)
+        return random_actions(
+            self.action_space,
+            action_distribution.inputs.shape[0],
+            action_distribution.inputs.device,
+        )

@@ -71,7 +71,9 @@ class LinearSchedule(Schedule):
     """
 
     def __init__(self, schedule_timesteps: int, final_p: float, initial_p: float = 1.0):
-        self.schedule_timesteps = _check_positive("LinearSchedule", "schedule_timesteps", schedule_timesteps)
+        self.schedule_timesteps = _check_positive(
+            "LinearSchedule", "schedule_timesteps", schedule_timesteps
+        )
         self.final_p = _check_number("LinearSchedule", "final_p", final_p)
         self.initial_p = _check_number("LinearSchedule", "initial_p", initial_p)
 
@@ -96,14 +98,24 @@ class PiecewiseSchedule(Schedule):
         try:
             pairs = [(float(t), float(v)) for t, v in endpoints]
         except (TypeError, ValueError):
-            raise TypeError(f"PiecewiseSchedule: endpoints must be a list of (timestep, value) pairs, got {endpoints!r}.") from None
+            raise TypeError(
+                f"PiecewiseSchedule: endpoints must be a list of (timestep, value) pairs, got {endpoints!r}."
+            ) from None
         if not pairs:
-            raise ValueError("PiecewiseSchedule: endpoints is empty; give at least one (timestep, value) pair.")
+            raise ValueError(
+                "PiecewiseSchedule: endpoints is empty; give at least one (timestep, value) pair."
+            )
         for (t_a, _), (t_b, _) in zip(pairs, pairs[1:]):
             if t_b <= t_a:
-                raise ValueError(f"PiecewiseSchedule: endpoint timesteps must increase, but {t_b:g} follows {t_a:g} in {endpoints!r}.")
+                raise ValueError(
+                    f"PiecewiseSchedule: endpoint timesteps must increase, but {t_b:g} follows {t_a:g} in {endpoints!r}."
+                )
         self.endpoints = pairs
-        self.outside_value = None if outside_value is None else _check_number("PiecewiseSchedule", "outside_value", outside_value)
+        self.outside_value = (
+            None
+            if outside_value is None
+            else _check_number("PiecewiseSchedule", "outside_value", outside_value)
+        )
 
     def value(self, t: float) -> float:
         for (t_a, v_a), (t_b, v_b) in zip(self.endpoints, self.endpoints[1:]):
@@ -131,7 +143,9 @@ class ExponentialSchedule(Schedule):
     """
 
     def __init__(self, schedule_timesteps: int, initial_p: float = 1.0, decay_rate: float = 0.1):
-        self.schedule_timesteps = _check_positive("ExponentialSchedule", "schedule_timesteps", schedule_timesteps)
+        self.schedule_timesteps = _check_positive(
+            "ExponentialSchedule", "schedule_timesteps", schedule_timesteps
+        )
         self.initial_p = _check_number("ExponentialSchedule", "initial_p", initial_p)
         self.decay_rate = _check_positive("ExponentialSchedule", "decay_rate", decay_rate)
 
@@ -143,7 +157,8 @@ class ExponentialSchedule(Schedule):
 
 
 SCHEDULES: dict[str, type[Schedule]] = {
-    cls.__name__: cls for cls in (ConstantSchedule, LinearSchedule, PiecewiseSchedule, ExponentialSchedule)
+    cls.__name__: cls
+    for cls in (ConstantSchedule, LinearSchedule, PiecewiseSchedule, ExponentialSchedule)
 }
 
 
@@ -158,16 +173,22 @@ def make_schedule(spec: Any) -> Schedule:
     if isinstance(spec, Real) and not isinstance(spec, bool):
         return ConstantSchedule(spec)
     if not isinstance(spec, dict):
-        raise TypeError(f"A schedule is a number, a Schedule or a dict with a 'type' key, got {spec!r}.")
+        raise TypeError(
+            f"A schedule is a number, a Schedule or a dict with a 'type' key, got {spec!r}."
+        )
     kwargs = dict(spec)
     name = kwargs.pop("type", None)
     if name not in SCHEDULES:
         close = difflib.get_close_matches(str(name), SCHEDULES, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"Unknown schedule type {name!r}.{hint} Known types: {', '.join(SCHEDULES)}.")
+        raise ValueError(
+            f"Unknown schedule type {name!r}.{hint} Known types: {', '.join(SCHEDULES)}."
+        )
     cls = SCHEDULES[name]
     try:
         inspect.signature(cls).bind(**kwargs)
     except TypeError as err:
-        raise TypeError(f"make_schedule({spec!r}): {err}. {name} takes {inspect.signature(cls)}.") from None
+        raise TypeError(
+            f"make_schedule({spec!r}): {err}. {name} takes {inspect.signature(cls)}."
+        ) from None
     return cls(**kwargs)

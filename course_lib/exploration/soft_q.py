@@ -25,9 +25,13 @@ class SoftQ(Exploration):
     def __init__(self, action_space, *, temperature: float = 1.0, **kwargs):
         super().__init__(action_space, **kwargs)
         if not isinstance(action_space, spaces.Discrete):
-            raise TypeError(f"SoftQ samples one of n actions, so it needs a Discrete action space; got {action_space}.")
+            raise TypeError(
+                f"SoftQ samples one of n actions, so it needs a Discrete action space; got {action_space}."
+            )
         if not temperature > 0:
-            raise ValueError(f"SoftQ: temperature must be > 0 (small: nearly greedy, large: nearly uniform), got {temperature!r}.")
+            raise ValueError(
+                f"SoftQ: temperature must be > 0 (small: nearly greedy, large: nearly uniform), got {temperature!r}."
+            )
         self.temperature = float(temperature)
 
     def get_exploration_action(self, *, action_distribution, timestep, explore=True):

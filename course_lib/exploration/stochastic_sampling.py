@@ -25,9 +25,13 @@ class StochasticSampling(Exploration):
     def __init__(self, action_space, *, random_timesteps: int = 0, **kwargs):
         super().__init__(action_space, **kwargs)
         if random_timesteps < 0:
-            raise ValueError(f"StochasticSampling: random_timesteps must be >= 0, got {random_timesteps!r}.")
+            raise ValueError(
+                f"StochasticSampling: random_timesteps must be >= 0, got {random_timesteps!r}."
+            )
         if random_timesteps > 0:
-            check_random_actions_supported(action_space, f"StochasticSampling(random_timesteps={random_timesteps})")
+            check_random_actions_supported(
+                action_space, f"StochasticSampling(random_timesteps={random_timesteps})"
+            )
         self.random_timesteps = random_timesteps
 
     def get_exploration_action(self, *, action_distribution, timestep, explore=True):

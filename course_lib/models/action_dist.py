@@ -21,7 +21,9 @@ from course_lib.models.torch_model import to_tensor
 
 def _require_space(dist_class, action_space, space_type) -> None:
     if not isinstance(action_space, space_type):
-        raise TypeError(f"{dist_class.__name__} is for {space_type.__name__} action spaces, got {action_space}.")
+        raise TypeError(
+            f"{dist_class.__name__} is for {space_type.__name__} action spaces, got {action_space}."
+        )
 
 
 class ActionDistribution:
@@ -75,7 +77,9 @@ class ActionDistribution:
 
     def _check_same_type(self, other) -> None:
         if type(other) is not type(self):
-            raise TypeError(f"kl() compares two {type(self).__name__}s, got a {type(other).__name__}.")
+            raise TypeError(
+                f"kl() compares two {type(self).__name__}s, got a {type(other).__name__}."
+            )
 
 
 class TorchDistributionWrapper(ActionDistribution):
@@ -147,7 +151,10 @@ class TorchMultiCategorical(ActionDistribution):
                 f"number of inputs {self.inputs.shape[-1]}, got {input_lens!r}."
             )
         self.input_lens = [int(n) for n in input_lens]
-        self.cats = [Categorical(logits=part, validate_args=False) for part in torch.split(self.inputs, self.input_lens, dim=-1)]
+        self.cats = [
+            Categorical(logits=part, validate_args=False)
+            for part in torch.split(self.inputs, self.input_lens, dim=-1)
+        ]
 
     @staticmethod
     def required_model_output_shape(action_space, model_config) -> int:

@@ -41,7 +41,7 @@ def check_framework(framework: str) -> None:
     """The course is PyTorch-only; say so clearly instead of failing deep inside."""
     if framework != "torch":
         raise ValueError(
-            f"framework={framework!r} is not supported: course_lib is PyTorch-only. Set \"framework\": \"torch\" "
+            f'framework={framework!r} is not supported: course_lib is PyTorch-only. Set "framework": "torch" '
             f"in your config; the seed's TFModelV2 examples become TorchModelV2 subclasses with the same methods."
         )
 
@@ -58,7 +58,9 @@ def _resolve(value, registry: dict, base_class: type, what: str) -> type:
         return registry[value]
     if isinstance(value, type) and issubclass(value, base_class):
         return value
-    raise TypeError(f"custom {what} must be a registered name or a {base_class.__name__} subclass, got {value!r}.")
+    raise TypeError(
+        f"custom {what} must be a registered name or a {base_class.__name__} subclass, got {value!r}."
+    )
 
 
 def _constructor_kwargs_check(model_class: type, kwargs: dict) -> None:
@@ -91,8 +93,13 @@ class ModelCatalog:
         return get_preprocessor(obs_space)
 
     @classmethod
-    def get_action_dist(cls, action_space: spaces.Space, model_config: Mapping | None, dist_type=None,
-                        framework: str = "torch") -> tuple[type, int]:
+    def get_action_dist(
+        cls,
+        action_space: spaces.Space,
+        model_config: Mapping | None,
+        dist_type=None,
+        framework: str = "torch",
+    ) -> tuple[type, int]:
         """``(dist_class, num_outputs)`` for ``action_space``: the distribution and the model output size it needs.
 
         Order of choice: ``model_config["custom_action_dist"]`` (registered name or class), then
@@ -103,15 +110,21 @@ class ModelCatalog:
         check_framework(framework)
         config = merge_model_config(model_config)
         if config["custom_action_dist"] is not None:
-            dist_class = _resolve(config["custom_action_dist"], cls._custom_action_dists, ActionDistribution,
-                                  "action dist")
+            dist_class = _resolve(
+                config["custom_action_dist"],
+                cls._custom_action_dists,
+                ActionDistribution,
+                "action dist",
+            )
             return dist_class, int(dist_class.required_model_output_shape(action_space, config))
         if dist_type == "deterministic":
             dist_class = TorchDeterministic
         elif isinstance(dist_type, type) and issubclass(dist_type, ActionDistribution):
             dist_class = dist_type
         elif dist_type is not None:
-            raise ValueError(f"dist_type must be None, 'deterministic' or an ActionDistribution subclass, got {dist_type!r}.")
+            raise ValueError(
+                f"dist_type must be None, 'deterministic' or an ActionDistribution subclass, got {dist_type!r}."
+            )
         elif isinstance(action_space, spaces.Discrete):
             dist_class = TorchCategorical
         elif isinstance(action_space, spaces.MultiDiscrete):
@@ -128,9 +141,16 @@ class ModelCatalog:
         return dist_class, int(dist_class.required_model_output_shape(action_space, config))
 
     @classmethod
-    def get_model_v2(cls, obs_space: spaces.Space, action_space: spaces.Space, num_outputs: int | None,
-                     model_config: Mapping | None, framework: str = "torch", name: str = "default_model",
-                     **model_kwargs) -> TorchModelV2:
+    def get_model_v2(
+        cls,
+        obs_space: spaces.Space,
+        action_space: spaces.Space,
+        num_outputs: int | None,
+        model_config: Mapping | None,
+        framework: str = "torch",
+        name: str = "default_model",
+        **model_kwargs,
+    ) -> TorchModelV2:
         """Builds the model: ``custom_model`` (name or class) or FullyConnectedNetwork, LSTM-wrapped if ``use_lstm``.
 
         ``obs_space`` is the environment's original space (the model sizes its input from the
@@ -142,7 +162,9 @@ class ModelCatalog:
         config = merge_model_config(model_config)
         kwargs = dict(model_kwargs)
         if config["custom_model"] is not None:
-            model_class = _resolve(config["custom_model"], cls._custom_models, TorchModelV2, "model")
+            model_class = _resolve(
+                config["custom_model"], cls._custom_models, TorchModelV2, "model"
+            )
             kwargs.update(config["custom_model_config"])
         else:
             model_class = FullyConnectedNetwork
@@ -150,7 +172,9 @@ class ModelCatalog:
         if not config["use_lstm"]:
             return model_class(obs_space, action_space, num_outputs, config, name, **kwargs)
         wrapped = model_class(obs_space, action_space, None, config, f"{name}_wrapped", **kwargs)
-        return LSTMWrapper(obs_space, action_space, num_outputs, config, name, wrapped_model=wrapped)
+        return LSTMWrapper(
+            obs_space, action_space, num_outputs, config, name, wrapped_model=wrapped
+        )
 
     @classmethod
     def register_custom_model(cls, name: str, model_class: type) -> None:

@@ -109,7 +109,9 @@ class FullyConnectedNetwork(TorchModelV2):
         if num_outputs is None:
             self.num_outputs = feature_size
         else:
-            self.logits_layer = logits_layer(feature_size, num_outputs, self.model_config["free_log_std"])
+            self.logits_layer = logits_layer(
+                feature_size, num_outputs, self.model_config["free_log_std"]
+            )
             if not self.model_config["vf_share_layers"]:
                 self.value_hidden_layers = mlp(self.obs_size, hiddens, activation)
             self.value_layer = orthogonal_linear(feature_size, 1, VALUE_GAIN)
@@ -129,7 +131,9 @@ class FullyConnectedNetwork(TorchModelV2):
                 f"{self.name} was built with num_outputs=None (features only), so it has no value head."
             )
         if self._last_obs is None:
-            raise RuntimeError("Call the model on a batch before value_function(): it returns values for that batch.")
+            raise RuntimeError(
+                "Call the model on a batch before value_function(): it returns values for that batch."
+            )
         if self.value_hidden_layers is None:
             return self.value_layer(self._last_features).squeeze(-1)
         return self.value_layer(self.value_hidden_layers(self._last_obs)).squeeze(-1)

@@ -22,7 +22,12 @@ from gymnasium import spaces
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from course_lib.models.fcnet import VALUE_GAIN, FullyConnectedNetwork, logits_layer, orthogonal_linear
+from course_lib.models.fcnet import (
+    VALUE_GAIN,
+    FullyConnectedNetwork,
+    logits_layer,
+    orthogonal_linear,
+)
 from course_lib.models.preprocessors import get_preprocessor
 from course_lib.models.rnn_sequencing import add_time_dimension
 from course_lib.models.torch_model import TorchModelV2, to_tensor
@@ -41,10 +46,14 @@ def encode_actions(actions: torch.Tensor, action_space: spaces.Space) -> torch.T
         start = torch.as_tensor(np.asarray(action_space.start).reshape(-1), device=actions.device)
         index = actions.reshape(batch_size, -1).long() - start
         nvec = np.asarray(action_space.nvec).reshape(-1)
-        return torch.cat([nn.functional.one_hot(index[:, i], int(n)).float() for i, n in enumerate(nvec)], dim=1)
+        return torch.cat(
+            [nn.functional.one_hot(index[:, i], int(n)).float() for i, n in enumerate(nvec)], dim=1
+        )
     if isinstance(action_space, spaces.Box):
         return actions.reshape(batch_size, -1).float()
-    raise TypeError(f"lstm_use_prev_action supports Discrete, MultiDiscrete and Box actions, not {action_space}.")
+    raise TypeError(
+        f"lstm_use_prev_action supports Discrete, MultiDiscrete and Box actions, not {action_space}."
+    )
 
 
 class LSTMWrapper(TorchModelV2):
@@ -62,11 +71,20 @@ class LSTMWrapper(TorchModelV2):
     Introduced in notebooks/05_models.ipynb.
     """
 
-    def __init__(self, obs_space, action_space, num_outputs, model_config, name,
-                 wrapped_model: TorchModelV2 | None = None):
+    def __init__(
+        self,
+        obs_space,
+        action_space,
+        num_outputs,
+        model_config,
+        name,
+        wrapped_model: TorchModelV2 | None = None,
+    ):
         super().__init__(obs_space, action_space, num_outputs, model_config, name)
         if wrapped_model is None:
-            wrapped_model = FullyConnectedNetwork(obs_space, action_space, None, self.model_config, f"{name}_base")
+            wrapped_model = FullyConnectedNetwork(
+                obs_space, action_space, None, self.model_config, f"{name}_base"
+            )
         if not isinstance(wrapped_model.num_outputs, int) or wrapped_model.num_outputs < 1:
             raise ValueError(
                 f"The model wrapped by LSTMWrapper was built with num_outputs=None and must then set "
@@ -87,13 +105,18 @@ class LSTMWrapper(TorchModelV2):
             self.num_outputs = self.cell_size
             self.logits_layer = None
         else:
-            self.logits_layer = logits_layer(self.cell_size, num_outputs, self.model_config["free_log_std"])
+            self.logits_layer = logits_layer(
+                self.cell_size, num_outputs, self.model_config["free_log_std"]
+            )
         self.value_layer = orthogonal_linear(self.cell_size, 1, VALUE_GAIN)
         self._last_features = None
 
     def get_initial_state(self) -> list[np.ndarray]:
         """``[h, c]``: two float32 zero arrays of shape ``(lstm_cell_size,)``."""
-        return [np.zeros(self.cell_size, dtype=np.float32), np.zeros(self.cell_size, dtype=np.float32)]
+        return [
+            np.zeros(self.cell_size, dtype=np.float32),
+            np.zeros(self.cell_size, dtype=np.float32),
+        ]
 
     def _read_extra_input(self, input_dict, key: str, flag: str) -> torch.Tensor:
         if key not in input_dict:
@@ -107,10 +130,14 @@ class LSTMWrapper(TorchModelV2):
         features, _ = self.wrapped_model(input_dict, [], None)
         pieces = [features]
         if self.use_prev_action:
-            prev_actions = self._read_extra_input(input_dict, "prev_actions", "lstm_use_prev_action")
+            prev_actions = self._read_extra_input(
+                input_dict, "prev_actions", "lstm_use_prev_action"
+            )
             pieces.append(encode_actions(prev_actions, self.action_space))
         if self.use_prev_reward:
-            prev_rewards = self._read_extra_input(input_dict, "prev_rewards", "lstm_use_prev_reward")
+            prev_rewards = self._read_extra_input(
+                input_dict, "prev_rewards", "lstm_use_prev_reward"
+            )
             pieces.append(prev_rewards.reshape(-1, 1).float())
         inputs = torch.cat(pieces, dim=1) if len(pieces) > 1 else features
         if seq_lens is None:
@@ -119,7 +146,9 @@ class LSTMWrapper(TorchModelV2):
         inputs = add_time_dimension(inputs, seq_lens)
         num_seqs, time_size = inputs.shape[:2]
         if len(state) != 2:
-            raise ValueError(f"LSTMWrapper expects state [h, c], got a list of {len(state)} tensors.")
+            raise ValueError(
+                f"LSTMWrapper expects state [h, c], got a list of {len(state)} tensors."
+            )
         h, c = (to_tensor(s, device=inputs.device, dtype=torch.float32) for s in state)
         if h.shape != (num_seqs, self.cell_size) or c.shape != (num_seqs, self.cell_size):
             raise ValueError(
@@ -130,10 +159,16 @@ class LSTMWrapper(TorchModelV2):
         packed_out, (h_out, c_out) = self.lstm(packed, (h.unsqueeze(0), c.unsqueeze(0)))
         outputs, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=time_size)
         self._last_features = outputs.reshape(num_seqs * time_size, self.cell_size)
-        logits = self._last_features if self.logits_layer is None else self.logits_layer(self._last_features)
+        logits = (
+            self._last_features
+            if self.logits_layer is None
+            else self.logits_layer(self._last_features)
+        )
         return logits, [h_out.squeeze(0), c_out.squeeze(0)]
 
     def value_function(self) -> torch.Tensor:
         if self._last_features is None:
-            raise RuntimeError("Call the model on a batch before value_function(): it returns values for that batch.")
+            raise RuntimeError(
+                "Call the model on a batch before value_function(): it returns values for that batch."
+            )
         return self.value_layer(self._last_features).squeeze(-1)

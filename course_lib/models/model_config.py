@@ -57,7 +57,9 @@ def merge_model_config(model_config: Mapping | None) -> dict:
     for key in model_config:
         if key not in MODEL_DEFAULTS:
             close = difflib.get_close_matches(str(key), list(MODEL_DEFAULTS), n=1)
-            hint = f"Did you mean {close[0]!r}?" if close else f"Valid keys: {sorted(MODEL_DEFAULTS)}."
+            hint = (
+                f"Did you mean {close[0]!r}?" if close else f"Valid keys: {sorted(MODEL_DEFAULTS)}."
+            )
             raise ValueError(f"Unknown model config key {key!r}. {hint}")
     if model_config.get("custom_preprocessor") is not None:
         raise ValueError(

@@ -72,7 +72,9 @@ class OneHotPreprocessor(Preprocessor):
         index = values.astype(np.int64) - int(self.space.start)
         bad = (index < 0) | (index >= self.size) | (index != values - int(self.space.start))
         if bad.any():
-            raise ValueError(f"Observation {values[bad][0].item()!r} is not a valid value of {self.space}.")
+            raise ValueError(
+                f"Observation {values[bad][0].item()!r} is not a valid value of {self.space}."
+            )
         out = np.zeros((len(index), self.size), dtype=np.float32)
         out[np.arange(len(index)), index] = 1.0
         return out
@@ -100,7 +102,9 @@ class MultiDiscretePreprocessor(Preprocessor):
         bad = (index < 0) | (index >= self._nvec)
         if bad.any():
             row = int(np.flatnonzero(bad.any(axis=1))[0])
-            raise ValueError(f"Observation {values[row].tolist()} is not a valid value of {self.space}.")
+            raise ValueError(
+                f"Observation {values[row].tolist()} is not a valid value of {self.space}."
+            )
         out = np.zeros((len(values), self.size), dtype=np.float32)
         out[np.arange(len(values))[:, None], self._offsets + index] = 1.0
         return out
@@ -148,12 +152,17 @@ class TupleFlatteningPreprocessor(Preprocessor):
         super().__init__(space)
 
     def _bounds(self):
-        return (np.concatenate([p._low for p in self.preprocessors]),
-                np.concatenate([p._high for p in self.preprocessors]))
+        return (
+            np.concatenate([p._low for p in self.preprocessors]),
+            np.concatenate([p._high for p in self.preprocessors]),
+        )
 
     def transform_batch(self, observations) -> np.ndarray:
         observations = list(observations)
-        parts = [p.transform_batch([obs[i] for obs in observations]) for i, p in enumerate(self.preprocessors)]
+        parts = [
+            p.transform_batch([obs[i] for obs in observations])
+            for i, p in enumerate(self.preprocessors)
+        ]
         return np.concatenate(parts, axis=1).astype(np.float32, copy=False)
 
 
@@ -169,8 +178,10 @@ class DictFlatteningPreprocessor(Preprocessor):
         super().__init__(space)
 
     def _bounds(self):
-        return (np.concatenate([self.preprocessors[k]._low for k in self.keys]),
-                np.concatenate([self.preprocessors[k]._high for k in self.keys]))
+        return (
+            np.concatenate([self.preprocessors[k]._low for k in self.keys]),
+            np.concatenate([self.preprocessors[k]._high for k in self.keys]),
+        )
 
     def transform_batch(self, observations) -> np.ndarray:
         observations = list(observations)
@@ -178,7 +189,10 @@ class DictFlatteningPreprocessor(Preprocessor):
             missing = [key for key in self.keys if key not in obs]
             if missing:
                 raise ValueError(f"Observation is missing keys {missing} of {self.space}.")
-        parts = [self.preprocessors[key].transform_batch([obs[key] for obs in observations]) for key in self.keys]
+        parts = [
+            self.preprocessors[key].transform_batch([obs[key] for obs in observations])
+            for key in self.keys
+        ]
         return np.concatenate(parts, axis=1).astype(np.float32, copy=False)
 
 

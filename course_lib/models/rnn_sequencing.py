@@ -33,8 +33,12 @@ def _sequence_lengths(boundary_ids: np.ndarray, max_seq_len: int) -> np.ndarray:
     return np.asarray(lengths, dtype=np.int32)
 
 
-def chop_into_sequences(episode_ids, feature_columns: list[np.ndarray], state_columns: list[np.ndarray],
-                        max_seq_len: int) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
+def chop_into_sequences(
+    episode_ids,
+    feature_columns: list[np.ndarray],
+    state_columns: list[np.ndarray],
+    max_seq_len: int,
+) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
     """Splits flat time-major columns into zero-padded sequences of ``max_seq_len`` rows.
 
     Args:
@@ -59,7 +63,9 @@ def chop_into_sequences(episode_ids, feature_columns: list[np.ndarray], state_co
     episode_ids = np.asarray(episode_ids).reshape(-1)
     for column in [*feature_columns, *state_columns]:
         if len(column) != len(episode_ids):
-            raise ValueError(f"Every column needs one row per episode id ({len(episode_ids)}), got {len(column)} rows.")
+            raise ValueError(
+                f"Every column needs one row per episode id ({len(episode_ids)}), got {len(column)} rows."
+            )
     seq_lens = _sequence_lengths(episode_ids, max_seq_len)
     seq_starts = np.concatenate([[0], np.cumsum(seq_lens)[:-1]]).astype(np.int64)
     # Row i of sequence k lands at k * T + (i - start of k).
@@ -87,7 +93,9 @@ def pad_batch_to_sequences(batch: Mapping, max_seq_len: int) -> dict:
     Introduced in notebooks/05_models.ipynb.
     """
     if "eps_id" not in batch:
-        raise KeyError("pad_batch_to_sequences needs the 'eps_id' column to know where episodes end.")
+        raise KeyError(
+            "pad_batch_to_sequences needs the 'eps_id' column to know where episodes end."
+        )
     count = len(batch["eps_id"])
     new_sequence = np.zeros(count, dtype=bool)
     for key in ("eps_id", "agent_index"):
@@ -96,12 +104,22 @@ def pad_batch_to_sequences(batch: Mapping, max_seq_len: int) -> dict:
     if "t" in batch:
         new_sequence[1:] |= np.diff(np.asarray(batch["t"])) != 1
     boundary_ids = np.cumsum(new_sequence)
-    state_keys = sorted((key for key in batch if key.startswith("state_in_")), key=lambda k: int(k.rsplit("_", 1)[1]))
+    state_keys = sorted(
+        (key for key in batch if key.startswith("state_in_")),
+        key=lambda k: int(k.rsplit("_", 1)[1]),
+    )
     feature_keys = [key for key in batch if key not in state_keys and key != "seq_lens"]
     padded, initial_states, seq_lens = chop_into_sequences(
-        boundary_ids, [batch[key] for key in feature_keys], [batch[key] for key in state_keys], max_seq_len
+        boundary_ids,
+        [batch[key] for key in feature_keys],
+        [batch[key] for key in state_keys],
+        max_seq_len,
     )
-    return {**dict(zip(feature_keys, padded)), **dict(zip(state_keys, initial_states)), "seq_lens": seq_lens}
+    return {
+        **dict(zip(feature_keys, padded)),
+        **dict(zip(state_keys, initial_states)),
+        "seq_lens": seq_lens,
+    }
 
 
 def add_time_dimension(padded_inputs: torch.Tensor, seq_lens) -> torch.Tensor:

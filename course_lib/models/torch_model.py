@@ -48,8 +48,14 @@ class TorchModelV2(torch.nn.Module):
     Introduced in notebooks/05_models.ipynb.
     """
 
-    def __init__(self, obs_space: spaces.Space, action_space: spaces.Space, num_outputs: int | None,
-                 model_config: Mapping | None, name: str):
+    def __init__(
+        self,
+        obs_space: spaces.Space,
+        action_space: spaces.Space,
+        num_outputs: int | None,
+        model_config: Mapping | None,
+        name: str,
+    ):
         super().__init__()
         self.obs_space = obs_space
         self.action_space = action_space
@@ -74,7 +80,9 @@ class TorchModelV2(torch.nn.Module):
 
     def forward(self, input_dict: dict, state: list, seq_lens) -> tuple[torch.Tensor, list]:
         """Computes ``(outputs (B, num_outputs), state_out)``; subclasses must implement it."""
-        raise NotImplementedError(f"{type(self).__name__} must implement forward(input_dict, state, seq_lens).")
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement forward(input_dict, state, seq_lens)."
+        )
 
     def value_function(self) -> torch.Tensor:
         """Value estimates ``(B,)`` for the batch of the last forward call; subclasses must implement it."""
@@ -88,7 +96,9 @@ class TorchModelV2(torch.nn.Module):
         """True when the model carries a state from one timestep to the next."""
         return len(self.get_initial_state()) > 0
 
-    def from_batch(self, train_batch: Mapping, is_training: bool = True) -> tuple[torch.Tensor, list]:
+    def from_batch(
+        self, train_batch: Mapping, is_training: bool = True
+    ) -> tuple[torch.Tensor, list]:
         """Runs the model on a (training) batch: ``logits, state = model.from_batch(train_batch)``.
 
         Reads ``train_batch["obs"]`` ``(B, obs_size)`` (tensor or numpy), and ``"prev_actions"`` /
@@ -113,6 +123,9 @@ class TorchModelV2(torch.nn.Module):
                     f"{type(self).__name__} is recurrent, so from_batch needs {missing} in the batch. Cut the "
                     f"batch into sequences first: pad_batch_to_sequences(batch, model_config['max_seq_len'])."
                 )
-            state = [to_tensor(train_batch[key], device=device, dtype=torch.float32) for key in state_keys]
+            state = [
+                to_tensor(train_batch[key], device=device, dtype=torch.float32)
+                for key in state_keys
+            ]
             seq_lens = to_tensor(train_batch["seq_lens"], dtype=torch.int64)
         return self(input_dict, state, seq_lens)

@@ -75,7 +75,16 @@ class AlwaysSameHeuristic(HeuristicPolicy):
     def num_state_tensors(self) -> int:
         return 1
 
-    def compute_actions(self, obs_batch, state_batches=None, prev_action_batch=None, prev_reward_batch=None, explore=None, timestep=None, **kwargs):
+    def compute_actions(
+        self,
+        obs_batch,
+        state_batches=None,
+        prev_action_batch=None,
+        prev_reward_batch=None,
+        explore=None,
+        timestep=None,
+        **kwargs,
+    ):
         """``(actions (B,), [chosen moves (B,)], {})``: each row replays the move held in its state."""
         batch_size = len(obs_batch)
         if state_batches:
@@ -104,17 +113,30 @@ class BeatLastHeuristic(HeuristicPolicy):
                 f"(5 moves), got an action space with {self.num_moves} moves: {action_space}."
             )
         # answer[m]: the move to play after the opponent played m.
-        self.answer = np.array([self.winning_moves(move)[0] for move in range(self.num_moves)], dtype=np.int64)
+        self.answer = np.array(
+            [self.winning_moves(move)[0] for move in range(self.num_moves)], dtype=np.int64
+        )
 
     def winning_moves(self, move: int) -> list[int]:
         """The moves of this game that beat ``move``, lowest first."""
         return [winner for winner in range(self.num_moves) if move in BEATS[winner]]
 
-    def compute_actions(self, obs_batch, state_batches=None, prev_action_batch=None, prev_reward_batch=None, explore=None, timestep=None, **kwargs):
+    def compute_actions(
+        self,
+        obs_batch,
+        state_batches=None,
+        prev_action_batch=None,
+        prev_reward_batch=None,
+        explore=None,
+        timestep=None,
+        **kwargs,
+    ):
         """``(actions (B,), [], {})``: the answer to each row's observed move."""
         moves = self._moves_from(obs_batch)
         if moves.size and (moves.min() < 0 or moves.max() >= self.num_moves):
-            raise ValueError(f"Observed moves must be 0..{self.num_moves - 1} ({', '.join(MOVE_NAMES[:self.num_moves])}), got {moves}.")
+            raise ValueError(
+                f"Observed moves must be 0..{self.num_moves - 1} ({', '.join(MOVE_NAMES[: self.num_moves])}), got {moves}."
+            )
         self.global_timestep += len(moves)
         return self.answer[moves], [], {}
 

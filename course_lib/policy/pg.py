@@ -9,8 +9,6 @@ Introduced in notebooks/06_policies.ipynb.
 
 from __future__ import annotations
 
-import torch
-
 from course_lib.policy.policy_template import build_policy
 from course_lib.policy.torch_policy import masked_mean
 from course_lib.postprocessing import compute_advantages_by_episode
@@ -21,7 +19,9 @@ PG_DEFAULTS = {"lr": 4e-3, "gamma": 0.99, "model": {"fcnet_hiddens": [64, 64]}}
 
 def pg_postprocess(policy, sample_batch, other_agent_batches=None, episode=None):
     """Add ``advantages`` = discounted reward-to-go, one value per step, per episode."""
-    return compute_advantages_by_episode(sample_batch, gamma=policy.config["gamma"], use_gae=False, use_critic=False)
+    return compute_advantages_by_episode(
+        sample_batch, gamma=policy.config["gamma"], use_gae=False, use_critic=False
+    )
 
 
 def policy_gradient_loss(policy, model, dist_class, train_batch):

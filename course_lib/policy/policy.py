@@ -94,7 +94,9 @@ class Policy:
 
     # --- experience and learning --------------------------------------------------------------
 
-    def postprocess_trajectory(self, sample_batch: SampleBatch, other_agent_batches: dict | None = None, episode=None) -> SampleBatch:
+    def postprocess_trajectory(
+        self, sample_batch: SampleBatch, other_agent_batches: dict | None = None, episode=None
+    ) -> SampleBatch:
         """Add columns computed from a whole trajectory (returns, advantages); identity by default."""
         return sample_batch
 

@@ -29,8 +29,17 @@ from course_lib.policy.policy import POLICY_DEFAULTS
 from course_lib.policy.torch_policy import TorchPolicy
 
 HOOKS = (
-    "loss_fn", "get_default_config", "postprocess_fn", "stats_fn", "optimizer_fn", "make_model",
-    "action_sampler_fn", "action_distribution_fn", "extra_action_out_fn", "before_init", "after_init",
+    "loss_fn",
+    "get_default_config",
+    "postprocess_fn",
+    "stats_fn",
+    "optimizer_fn",
+    "make_model",
+    "action_sampler_fn",
+    "action_distribution_fn",
+    "extra_action_out_fn",
+    "before_init",
+    "after_init",
 )
 
 
@@ -61,7 +70,9 @@ def build_policy(
         raise ValueError(f"build_policy needs a class name such as 'MyTorchPolicy', got {name!r}.")
     for hook in HOOKS:
         if build_args[hook] is not None and not callable(build_args[hook]):
-            raise TypeError(f"build_policy({name!r}, {hook}=...) expects a function, got {type(build_args[hook]).__name__}.")
+            raise TypeError(
+                f"build_policy({name!r}, {hook}=...) expects a function, got {type(build_args[hook]).__name__}."
+            )
     mixins = list(mixins or [])
 
     def __init__(self, obs_space, action_space, config=None):
@@ -75,25 +86,40 @@ def build_policy(
         if after_init:
             after_init(self, obs_space, action_space, config)
 
-    namespace = {"__init__": __init__, "__doc__": f"Policy built by build_policy({name!r}, ...); see its hooks with .build_args."}
+    namespace = {
+        "__init__": __init__,
+        "__doc__": f"Policy built by build_policy({name!r}, ...); see its hooks with .build_args.",
+    }
     if loss_fn:
-        namespace["loss"] = lambda self, model, dist_class, train_batch: loss_fn(self, model, dist_class, train_batch)
+        namespace["loss"] = lambda self, model, dist_class, train_batch: loss_fn(
+            self, model, dist_class, train_batch
+        )
     if postprocess_fn:
-        namespace["postprocess_trajectory"] = lambda self, batch, other_agent_batches=None, episode=None: postprocess_fn(
-            self, batch, other_agent_batches, episode
+        namespace["postprocess_trajectory"] = (
+            lambda self, batch, other_agent_batches=None, episode=None: postprocess_fn(
+                self, batch, other_agent_batches, episode
+            )
         )
     if stats_fn:
         namespace["stats"] = lambda self, train_batch: stats_fn(self, train_batch)
     if optimizer_fn:
         namespace["make_optimizer"] = lambda self: optimizer_fn(self, self.config)
     if make_model:
-        namespace["make_model"] = lambda self, num_outputs: make_model(self, self.observation_space, self.action_space, self.config)
+        namespace["make_model"] = lambda self, num_outputs: make_model(
+            self, self.observation_space, self.action_space, self.config
+        )
     if extra_action_out_fn:
-        namespace["extra_action_out"] = lambda self, input_dict, state, model, dist: extra_action_out_fn(self, input_dict, state, model, dist)
+        namespace["extra_action_out"] = lambda self, input_dict, state, model, dist: (
+            extra_action_out_fn(self, input_dict, state, model, dist)
+        )
     if action_sampler_fn:
-        namespace["_action_sampler_fn"] = lambda self, *args, **kwargs: action_sampler_fn(self, *args, **kwargs)
+        namespace["_action_sampler_fn"] = lambda self, *args, **kwargs: action_sampler_fn(
+            self, *args, **kwargs
+        )
     if action_distribution_fn:
-        namespace["_action_distribution_fn"] = lambda self, *args, **kwargs: action_distribution_fn(self, *args, **kwargs)
+        namespace["_action_distribution_fn"] = lambda self, *args, **kwargs: action_distribution_fn(
+            self, *args, **kwargs
+        )
 
     cls = type(name, (*mixins, TorchPolicy), namespace)
     # Name the class after the module that built it, so pickle (and Ray) can find it there by name.
@@ -110,7 +136,9 @@ def check_update_arguments(cls, overrides: dict) -> None:
         if key not in allowed:
             close = difflib.get_close_matches(key, allowed, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise TypeError(f"{cls.__name__}.with_updates() got an unknown argument {key!r}.{hint} Valid: {', '.join(allowed)}.")
+            raise TypeError(
+                f"{cls.__name__}.with_updates() got an unknown argument {key!r}.{hint} Valid: {', '.join(allowed)}."
+            )
 
 
 def _with_updates(cls, **overrides) -> type[TorchPolicy]:

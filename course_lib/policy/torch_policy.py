@@ -57,9 +57,13 @@ class TorchPolicy(Policy):
         super().__init__(observation_space, action_space, config)
         if self.config["seed"] is not None:
             torch.manual_seed(self.config["seed"])
-        self.device = torch.device("cuda" if self.config["num_gpus"] and torch.cuda.is_available() else "cpu")
+        self.device = torch.device(
+            "cuda" if self.config["num_gpus"] and torch.cuda.is_available() else "cpu"
+        )
         self.preprocessor = ModelCatalog.get_preprocessor(observation_space)
-        self.dist_class, self.num_outputs = ModelCatalog.get_action_dist(action_space, self.config["model"])
+        self.dist_class, self.num_outputs = ModelCatalog.get_action_dist(
+            action_space, self.config["model"]
+        )
         self.model = self.make_model(self.num_outputs).to(self.device)
         self.exploration = exploration.from_config(
             self.config["exploration_config"],
@@ -76,7 +80,9 @@ class TorchPolicy(Policy):
     # --- hooks a subclass (or build_policy) overrides -----------------------------------------
 
     def make_model(self, num_outputs: int):
-        return ModelCatalog.get_model_v2(self.observation_space, self.action_space, num_outputs, self.config["model"])
+        return ModelCatalog.get_model_v2(
+            self.observation_space, self.action_space, num_outputs, self.config["model"]
+        )
 
     def make_optimizer(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.model.parameters(), lr=self.config["lr"])
@@ -100,7 +106,9 @@ class TorchPolicy(Policy):
 
     def exploration_action(self, action_dist, explore: bool, timestep: int):
         """``(actions, logp)`` chosen by ``self.exploration`` (see ``"exploration_config"``, lesson 08)."""
-        return self.exploration.get_exploration_action(action_distribution=action_dist, timestep=timestep, explore=explore)
+        return self.exploration.get_exploration_action(
+            action_distribution=action_dist, timestep=timestep, explore=explore
+        )
 
     def get_exploration_info(self) -> dict:
         """Current exploration values for logging, e.g. ``{"cur_epsilon": 0.3}``."""
@@ -108,30 +116,55 @@ class TorchPolicy(Policy):
 
     # --- acting -------------------------------------------------------------------------------
 
-    def compute_actions(self, obs_batch, state_batches=None, prev_action_batch=None, prev_reward_batch=None, explore=None, timestep=None, **kwargs):
+    def compute_actions(
+        self,
+        obs_batch,
+        state_batches=None,
+        prev_action_batch=None,
+        prev_reward_batch=None,
+        explore=None,
+        timestep=None,
+        **kwargs,
+    ):
         explore = self.config["explore"] if explore is None else explore
         timestep = self.global_timestep if timestep is None else timestep
         input_dict = {SampleBatch.OBS: self._obs_tensor(obs_batch)}
         if prev_action_batch is not None:
-            input_dict["prev_actions"] = torch.as_tensor(np.asarray(prev_action_batch), device=self.device)
+            input_dict["prev_actions"] = torch.as_tensor(
+                np.asarray(prev_action_batch), device=self.device
+            )
         if prev_reward_batch is not None:
-            input_dict["prev_rewards"] = torch.as_tensor(np.asarray(prev_reward_batch, dtype=np.float32), device=self.device)
+            input_dict["prev_rewards"] = torch.as_tensor(
+                np.asarray(prev_reward_batch, dtype=np.float32), device=self.device
+            )
         batch_size = len(input_dict[SampleBatch.OBS])
         state = self._state_tensors(state_batches, batch_size)
         seq_lens = torch.ones(batch_size, dtype=torch.int32) if state else None
         self._set_training(False)
         with torch.no_grad():
-            actions, logp, dist_inputs, state_out, action_dist = self._act(input_dict, state, seq_lens, explore, timestep)
-            extra = self.extra_action_out(input_dict, state, self.model, action_dist) if action_dist is not None else {}
+            actions, logp, dist_inputs, state_out, action_dist = self._act(
+                input_dict, state, seq_lens, explore, timestep
+            )
+            extra = (
+                self.extra_action_out(input_dict, state, self.model, action_dist)
+                if action_dist is not None
+                else {}
+            )
         self.global_timestep += batch_size
         fetches = {SampleBatch.ACTION_LOGP: logp, "action_prob": torch.exp(logp), **extra}
         if dist_inputs is not None:
             fetches[SampleBatch.ACTION_DIST_INPUTS] = dist_inputs
-        return _numpy(actions), [_numpy(s) for s in state_out], {k: _numpy(v) for k, v in fetches.items()}
+        return (
+            _numpy(actions),
+            [_numpy(s) for s in state_out],
+            {k: _numpy(v) for k, v in fetches.items()},
+        )
 
     def _act(self, input_dict, state, seq_lens, explore, timestep):
         if self._action_sampler_fn is not None:
-            actions, logp, state_out = self._action_sampler_fn(self.model, input_dict, state, explore=explore, timestep=timestep)
+            actions, logp, state_out = self._action_sampler_fn(
+                self.model, input_dict, state, explore=explore, timestep=timestep
+            )
             return actions, logp, None, state_out, None
         if self._action_distribution_fn is not None:
             dist_inputs, dist_class, state_out = self._action_distribution_fn(
@@ -159,7 +192,9 @@ class TorchPolicy(Policy):
 
     def _state_tensors(self, state_batches, batch_size: int) -> list[torch.Tensor]:
         if not state_batches:
-            state_batches = [np.repeat(s[None], batch_size, axis=0) for s in self.get_initial_state()]
+            state_batches = [
+                np.repeat(s[None], batch_size, axis=0) for s in self.get_initial_state()
+            ]
         return [torch.as_tensor(np.asarray(s), device=self.device) for s in state_batches]
 
     # --- learning -----------------------------------------------------------------------------
@@ -171,7 +206,13 @@ class TorchPolicy(Policy):
         train_batch = self._lazy_tensor_dict(samples)
         grad_norm, loss = self._backward(train_batch)
         self.optimizer.step()
-        stats.update({"total_loss": loss.item(), "grad_gnorm": grad_norm, "cur_lr": self.optimizer.param_groups[0]["lr"]})
+        stats.update(
+            {
+                "total_loss": loss.item(),
+                "grad_gnorm": grad_norm,
+                "cur_lr": self.optimizer.param_groups[0]["lr"],
+            }
+        )
         stats.update({k: float(v) for k, v in self.stats(train_batch).items()})
         return {"learner_stats": stats}
 
@@ -183,15 +224,24 @@ class TorchPolicy(Policy):
     def compute_gradients(self, samples: SampleBatch):
         """``(gradients, info)``: one numpy array per parameter; the weights do not change."""
         grad_norm, loss = self._backward(self._lazy_tensor_dict(samples))
-        grads = [None if p.grad is None else p.grad.detach().cpu().numpy() for p in self.model.parameters()]
+        grads = [
+            None if p.grad is None else p.grad.detach().cpu().numpy()
+            for p in self.model.parameters()
+        ]
         return grads, {"learner_stats": {"total_loss": loss.item(), "grad_gnorm": grad_norm}}
 
     def apply_gradients(self, gradients) -> None:
         params = list(self.model.parameters())
         if len(gradients) != len(params):
-            raise ValueError(f"apply_gradients got {len(gradients)} gradients for a model with {len(params)} parameters.")
+            raise ValueError(
+                f"apply_gradients got {len(gradients)} gradients for a model with {len(params)} parameters."
+            )
         for param, grad in zip(params, gradients):
-            param.grad = None if grad is None else torch.as_tensor(_writable(np.asarray(grad)), device=self.device)
+            param.grad = (
+                None
+                if grad is None
+                else torch.as_tensor(_writable(np.asarray(grad)), device=self.device)
+            )
         self.optimizer.step()
 
     def _backward(self, train_batch: dict) -> tuple[float, torch.Tensor]:
@@ -202,43 +252,71 @@ class TorchPolicy(Policy):
         if self.config["grad_clip"] is not None:
             norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config["grad_clip"])
         else:
-            norm = torch.sqrt(sum((p.grad.detach() ** 2).sum() for p in self.model.parameters() if p.grad is not None))
+            norm = torch.sqrt(
+                sum(
+                    (p.grad.detach() ** 2).sum()
+                    for p in self.model.parameters()
+                    if p.grad is not None
+                )
+            )
         return float(norm), loss
 
     def _lazy_tensor_dict(self, samples: SampleBatch) -> dict:
         """The batch as tensors for the loss; recurrent batches are cut into padded sequences."""
-        columns = {k: v for k, v in samples.items() if v.dtype != object and not k.startswith("state_")}
+        columns = {
+            k: v for k, v in samples.items() if v.dtype != object and not k.startswith("state_")
+        }
         columns[SampleBatch.OBS] = self.preprocessor.transform_batch(samples[SampleBatch.OBS])
         if SampleBatch.NEXT_OBS in columns:
-            columns[SampleBatch.NEXT_OBS] = self.preprocessor.transform_batch(samples[SampleBatch.NEXT_OBS])
+            columns[SampleBatch.NEXT_OBS] = self.preprocessor.transform_batch(
+                samples[SampleBatch.NEXT_OBS]
+            )
         train_batch = {}
         if self.is_recurrent():
             names = list(columns)
             states = [samples[state_key(i)] for i in range(self.num_state_tensors())]
-            padded, initial_states, seq_lens = chop_into_sequences(samples[SampleBatch.EPS_ID], [columns[n] for n in names], states, self.max_seq_len)
+            padded, initial_states, seq_lens = chop_into_sequences(
+                samples[SampleBatch.EPS_ID], [columns[n] for n in names], states, self.max_seq_len
+            )
             columns = dict(zip(names, padded))
-            train_batch.update({state_key(i): torch.as_tensor(s, device=self.device) for i, s in enumerate(initial_states)})
+            train_batch.update(
+                {
+                    state_key(i): torch.as_tensor(s, device=self.device)
+                    for i, s in enumerate(initial_states)
+                }
+            )
             seq_lens = torch.as_tensor(seq_lens, device=self.device)
             train_batch[SEQ_LENS] = seq_lens
             train_batch[LOSS_MASK] = sequence_mask(seq_lens, self.max_seq_len).reshape(-1)
-        train_batch.update({k: torch.as_tensor(_writable(np.asarray(v)), device=self.device) for k, v in columns.items()})
+        train_batch.update(
+            {
+                k: torch.as_tensor(_writable(np.asarray(v)), device=self.device)
+                for k, v in columns.items()
+            }
+        )
         return train_batch
 
     # --- state --------------------------------------------------------------------------------
 
     def get_weights(self) -> dict[str, np.ndarray]:
-        return {name: t.detach().cpu().numpy().copy() for name, t in self.model.state_dict().items()}
+        return {
+            name: t.detach().cpu().numpy().copy() for name, t in self.model.state_dict().items()
+        }
 
     def set_weights(self, weights: dict[str, np.ndarray]) -> None:
         own = self.model.state_dict()
         missing, unexpected = sorted(set(own) - set(weights)), sorted(set(weights) - set(own))
-        wrong_shape = [k for k in own if k in weights and tuple(np.shape(weights[k])) != tuple(own[k].shape)]
+        wrong_shape = [
+            k for k in own if k in weights and tuple(np.shape(weights[k])) != tuple(own[k].shape)
+        ]
         if missing or unexpected or wrong_shape:
             raise ValueError(
                 f"These weights belong to a different model: missing {missing[:3]}, unexpected {unexpected[:3]}, "
                 f"wrong shape {wrong_shape[:3]}. Were they saved from a policy with another 'model' config?"
             )
-        self.model.load_state_dict({k: torch.as_tensor(_writable(np.asarray(v))) for k, v in weights.items()})
+        self.model.load_state_dict(
+            {k: torch.as_tensor(_writable(np.asarray(v))) for k, v in weights.items()}
+        )
 
     def get_state(self) -> dict:
         # A snapshot: the optimizer's own state_dict shares tensors that the next step changes in place.

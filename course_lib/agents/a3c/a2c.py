@@ -23,5 +23,9 @@ DEFAULT_CONFIG = dict(
     model={"fcnet_hiddens": [64, 64]},
 )
 
-A2CTrainer = build_trainer("A2C", default_config=DEFAULT_CONFIG, default_policy=A3CTorchPolicy,
-                           execution_plan=default_execution_plan)
+A2CTrainer = build_trainer(
+    "A2C",
+    default_config=DEFAULT_CONFIG,
+    default_policy=A3CTorchPolicy,
+    execution_plan=default_execution_plan,
+)

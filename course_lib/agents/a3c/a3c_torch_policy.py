@@ -53,6 +53,7 @@ def vf_explained_var(values: torch.Tensor, train_batch: dict) -> torch.Tensor:
     ``values`` V and ``train_batch["value_targets"]`` R are (B,). Returns a 0-d tensor, clamped at
     -1 so that a bad early critic does not swamp a plot. Introduced in notebooks/12_algorithms.ipynb.
     """
+
     def variance(x):
         return masked_mean((x - masked_mean(x, train_batch)) ** 2, train_batch)
 
@@ -86,12 +87,23 @@ def actor_critic_loss(policy, model, dist_class, train_batch):
     entropy = masked_mean(action_dist.entropy(), train_batch)
     if policy.config["use_critic"]:
         values = model.value_function()
-        vf_loss = 0.5 * masked_mean((values - train_batch[SampleBatch.VALUE_TARGETS]) ** 2, train_batch)
+        vf_loss = 0.5 * masked_mean(
+            (values - train_batch[SampleBatch.VALUE_TARGETS]) ** 2, train_batch
+        )
     else:
         values = torch.zeros_like(logp)
         vf_loss = torch.zeros((), device=logp.device)
-    total = pi_loss + policy.config["vf_loss_coeff"] * vf_loss - policy.config["entropy_coeff"] * entropy
-    policy.loss_stats = {"policy_loss": pi_loss, "vf_loss": vf_loss, "entropy": entropy, "values": values.detach()}
+    total = (
+        pi_loss
+        + policy.config["vf_loss_coeff"] * vf_loss
+        - policy.config["entropy_coeff"] * entropy
+    )
+    policy.loss_stats = {
+        "policy_loss": pi_loss,
+        "vf_loss": vf_loss,
+        "entropy": entropy,
+        "values": values.detach(),
+    }
     return total
 
 

@@ -11,9 +11,18 @@ from __future__ import annotations
 from course_lib.agents.config import COMMON_CONFIG
 from course_lib.agents.dqn.dqn_torch_policy import DQN_POLICY_DEFAULTS, DQNTorchPolicy
 from course_lib.agents.trainer_template import build_trainer
-from course_lib.execution import (Concurrently, ParallelRollouts, PrioritizedReplayBuffer, Replay, ReplayBuffer,
-                                  StandardMetricsReporting, StoreToReplayBuffer, TrainOneStep, UpdatePriorities,
-                                  UpdateTargetNetwork)
+from course_lib.execution import (
+    Concurrently,
+    ParallelRollouts,
+    PrioritizedReplayBuffer,
+    Replay,
+    ReplayBuffer,
+    StandardMetricsReporting,
+    StoreToReplayBuffer,
+    TrainOneStep,
+    UpdatePriorities,
+    UpdateTargetNetwork,
+)
 
 DEFAULT_CONFIG = dict(
     COMMON_CONFIG,
@@ -41,7 +50,11 @@ def replay_rounds(config: dict) -> list[int]:
     """Round-robin weights ``[store, replay]``: how many fragments to store per replayed batch, or the reverse."""
     if config["training_intensity"] is None:
         return [1, 1]
-    sampled_per_store = config["rollout_fragment_length"] * config["num_envs_per_worker"] * max(1, config["num_workers"])
+    sampled_per_store = (
+        config["rollout_fragment_length"]
+        * config["num_envs_per_worker"]
+        * max(1, config["num_workers"])
+    )
     native = config["train_batch_size"] / sampled_per_store
     ratio = config["training_intensity"] / native
     return [1, max(1, round(ratio))] if ratio >= 1 else [max(1, round(1 / ratio)), 1]
@@ -50,19 +63,40 @@ def replay_rounds(config: dict) -> list[int]:
 def execution_plan(workers, config):
     """store: sample -> replay buffer;  replay: buffer -> train -> priorities -> target net;  both round-robin."""
     if config["prioritized_replay"]:
-        buffer = PrioritizedReplayBuffer(config["buffer_size"], alpha=config["prioritized_replay_alpha"],
-                                         beta=config["prioritized_replay_beta"], eps=config["prioritized_replay_eps"], seed=config["seed"])
+        buffer = PrioritizedReplayBuffer(
+            config["buffer_size"],
+            alpha=config["prioritized_replay_alpha"],
+            beta=config["prioritized_replay_beta"],
+            eps=config["prioritized_replay_eps"],
+            seed=config["seed"],
+        )
     else:
         buffer = ReplayBuffer(config["buffer_size"], seed=config["seed"])
-    store_op = ParallelRollouts(workers, mode="bulk_sync").for_each(StoreToReplayBuffer(local_buffer=buffer))
+    store_op = ParallelRollouts(workers, mode="bulk_sync").for_each(
+        StoreToReplayBuffer(local_buffer=buffer)
+    )
     replay_op = (
-        Replay(local_buffer=buffer, replay_batch_size=config["train_batch_size"], learning_starts=config["learning_starts"])
+        Replay(
+            local_buffer=buffer,
+            replay_batch_size=config["train_batch_size"],
+            learning_starts=config["learning_starts"],
+        )
         .for_each(TrainOneStep(workers))
         .for_each(UpdatePriorities(buffer, prioritized_replay_eps=config["prioritized_replay_eps"]))
         .for_each(UpdateTargetNetwork(workers, config["target_network_update_freq"]))
     )
-    train_op = Concurrently([store_op, replay_op], mode="round_robin", output_indexes=[1], round_robin_weights=replay_rounds(config))
+    train_op = Concurrently(
+        [store_op, replay_op],
+        mode="round_robin",
+        output_indexes=[1],
+        round_robin_weights=replay_rounds(config),
+    )
     return StandardMetricsReporting(train_op, workers, config)
 
 
-DQNTrainer = build_trainer("DQN", default_config=DEFAULT_CONFIG, default_policy=DQNTorchPolicy, execution_plan=execution_plan)
+DQNTrainer = build_trainer(
+    "DQN",
+    default_config=DEFAULT_CONFIG,
+    default_policy=DQNTorchPolicy,
+    execution_plan=execution_plan,
+)

@@ -41,14 +41,21 @@ DQN_POLICY_DEFAULTS = {
     "tau": 1.0,
     "grad_clip": 40.0,
     "model": {"fcnet_hiddens": [256], "fcnet_activation": "relu"},
-    "exploration_config": {"type": "EpsilonGreedy", "initial_epsilon": 1.0, "final_epsilon": 0.02, "epsilon_timesteps": 10000},
+    "exploration_config": {
+        "type": "EpsilonGreedy",
+        "initial_epsilon": 1.0,
+        "final_epsilon": 0.02,
+        "epsilon_timesteps": 10000,
+    },
 }
 
 
 def q_stream(in_size: int, hiddens, num_outputs: int) -> nn.Sequential:
     """One stream of the Q head: ReLU layers ``hiddens``, then a linear layer ``-> (B, num_outputs)``."""
     out_size = int(hiddens[-1]) if hiddens else in_size
-    return nn.Sequential(mlp(in_size, list(hiddens), "relu"), orthogonal_linear(out_size, num_outputs, 1.0))
+    return nn.Sequential(
+        mlp(in_size, list(hiddens), "relu"), orthogonal_linear(out_size, num_outputs, 1.0)
+    )
 
 
 class DQNTorchModel(TorchModelV2):
@@ -61,7 +68,17 @@ class DQNTorchModel(TorchModelV2):
     Introduced in notebooks/12_algorithms.ipynb.
     """
 
-    def __init__(self, obs_space, action_space, num_outputs, model_config, name, *, q_hiddens=(256,), dueling=True):
+    def __init__(
+        self,
+        obs_space,
+        action_space,
+        num_outputs,
+        model_config,
+        name,
+        *,
+        q_hiddens=(256,),
+        dueling=True,
+    ):
         super().__init__(obs_space, action_space, num_outputs, model_config, name)
         torso_hiddens = list(self.model_config["fcnet_hiddens"])
         feature_size = int(torso_hiddens[-1]) if torso_hiddens else self.obs_size
@@ -87,15 +104,26 @@ def check_discrete_actions(policy, obs_space, action_space, config):
             f"Gaussian policies handle them."
         )
     if merge_model_config(config["model"])["use_lstm"]:
-        raise ValueError("course_lib's DQN has no recurrent version: remove 'use_lstm' from the model config.")
+        raise ValueError(
+            "course_lib's DQN has no recurrent version: remove 'use_lstm' from the model config."
+        )
 
 
 def make_q_model(policy, obs_space, action_space, config):
     """The Q-network: DQNTorchModel, or a configured ``custom_model`` whose outputs are read as Q-values."""
     if config["model"].get("custom_model") is not None:
-        return ModelCatalog.get_model_v2(obs_space, action_space, action_space.n, config["model"], name="q_model")
-    return DQNTorchModel(obs_space, action_space, action_space.n, config["model"], "q_model",
-                         q_hiddens=config["hiddens"], dueling=config["dueling"])
+        return ModelCatalog.get_model_v2(
+            obs_space, action_space, action_space.n, config["model"], name="q_model"
+        )
+    return DQNTorchModel(
+        obs_space,
+        action_space,
+        action_space.n,
+        config["model"],
+        "q_model",
+        q_hiddens=config["hiddens"],
+        dueling=config["dueling"],
+    )
 
 
 def adjust_nstep(batch: SampleBatch, n_step: int, gamma: float) -> SampleBatch:
@@ -116,7 +144,9 @@ def adjust_nstep(batch: SampleBatch, n_step: int, gamma: float) -> SampleBatch:
     (= gamma) is added. Introduced in notebooks/12_algorithms.ipynb.
     """
     if isinstance(n_step, bool) or not isinstance(n_step, (int, np.integer)) or n_step < 1:
-        raise ValueError(f"n_step must be a whole number >= 1 (how many rewards to sum), got {n_step!r}.")
+        raise ValueError(
+            f"n_step must be a whole number >= 1 (how many rewards to sum), got {n_step!r}."
+        )
     if SampleBatch.EPS_ID in batch and len(np.unique(batch[SampleBatch.EPS_ID])) > 1:
         raise ValueError(
             "adjust_nstep expects ONE episode piece, but this batch holds several episodes (eps_id changes). "
@@ -182,7 +212,11 @@ def dqn_loss(policy, model, dist_class, train_batch):
         target = train_batch[SampleBatch.REWARDS] + train_batch[DISCOUNTS] * not_terminated * next_q
 
     td_error = q_selected - target
-    weights = train_batch[PRIO_WEIGHTS].to(td_error.dtype) if PRIO_WEIGHTS in train_batch else torch.ones_like(td_error)
+    weights = (
+        train_batch[PRIO_WEIGHTS].to(td_error.dtype)
+        if PRIO_WEIGHTS in train_batch
+        else torch.ones_like(td_error)
+    )
     loss = torch.mean(weights * F.huber_loss(q_selected, target, reduction="none", delta=1.0))
     policy.td_error = td_error.detach()
     policy.q_selected = q_selected.detach()
@@ -221,12 +255,18 @@ class TargetNetworkMixin:
                 target_tensor.copy_(tau * online[name] + (1.0 - tau) * target_tensor)
 
     def get_state(self) -> dict:
-        target_weights = {name: t.detach().cpu().numpy().copy() for name, t in self.target_model.state_dict().items()}
+        target_weights = {
+            name: t.detach().cpu().numpy().copy()
+            for name, t in self.target_model.state_dict().items()
+        }
         return {**super().get_state(), "target_weights": target_weights}
 
     def set_state(self, state: dict) -> None:
         super().set_state(state)
-        target_weights = {name: torch.as_tensor(np.array(value)) for name, value in state["target_weights"].items()}
+        target_weights = {
+            name: torch.as_tensor(np.array(value))
+            for name, value in state["target_weights"].items()
+        }
         self.target_model.load_state_dict(target_weights)
 
 

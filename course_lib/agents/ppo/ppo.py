@@ -10,7 +10,13 @@ from __future__ import annotations
 from course_lib.agents.config import COMMON_CONFIG
 from course_lib.agents.ppo.ppo_torch_policy import PPO_POLICY_DEFAULTS, PPOTorchPolicy
 from course_lib.agents.trainer_template import build_trainer
-from course_lib.execution import ConcatBatches, ParallelRollouts, StandardizeFields, StandardMetricsReporting, TrainOneStep
+from course_lib.execution import (
+    ConcatBatches,
+    ParallelRollouts,
+    StandardizeFields,
+    StandardMetricsReporting,
+    TrainOneStep,
+)
 from course_lib.sample_batch import SampleBatch
 
 DEFAULT_CONFIG = {
@@ -58,14 +64,30 @@ def execution_plan(workers, config):
     multiagent = config["multiagent"]
     rollouts = ParallelRollouts(workers, mode="bulk_sync")
     train_op = (
-        rollouts.combine(ConcatBatches(min_batch_size=config["train_batch_size"], count_steps_by=multiagent["count_steps_by"]))
+        rollouts.combine(
+            ConcatBatches(
+                min_batch_size=config["train_batch_size"],
+                count_steps_by=multiagent["count_steps_by"],
+            )
+        )
         .for_each(StandardizeFields([SampleBatch.ADVANTAGES]))
-        .for_each(TrainOneStep(workers, policies=multiagent["policies_to_train"], num_sgd_iter=config["num_sgd_iter"],
-                               sgd_minibatch_size=config["sgd_minibatch_size"]))
+        .for_each(
+            TrainOneStep(
+                workers,
+                policies=multiagent["policies_to_train"],
+                num_sgd_iter=config["num_sgd_iter"],
+                sgd_minibatch_size=config["sgd_minibatch_size"],
+            )
+        )
         .for_each(UpdateKL(workers))
     )
     return StandardMetricsReporting(train_op, workers, config)
 
 
-PPOTrainer = build_trainer("PPO", default_config=DEFAULT_CONFIG, default_policy=PPOTorchPolicy,
-                           validate_config=validate_config, execution_plan=execution_plan)
+PPOTrainer = build_trainer(
+    "PPO",
+    default_config=DEFAULT_CONFIG,
+    default_policy=PPOTorchPolicy,
+    validate_config=validate_config,
+    execution_plan=execution_plan,
+)

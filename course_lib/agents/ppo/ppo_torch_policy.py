@@ -94,10 +94,14 @@ def ppo_surrogate_loss(policy, model, dist_class, train_batch):
     action_dist = dist_class(logits, model)
     old_dist = dist_class(train_batch[SampleBatch.ACTION_DIST_INPUTS], model)
 
-    ratio = torch.exp(action_dist.logp(train_batch[SampleBatch.ACTIONS]) - train_batch[SampleBatch.ACTION_LOGP])
+    ratio = torch.exp(
+        action_dist.logp(train_batch[SampleBatch.ACTIONS]) - train_batch[SampleBatch.ACTION_LOGP]
+    )
     advantages = train_batch[SampleBatch.ADVANTAGES]
     clip = config["clip_param"]
-    surrogate = torch.min(advantages * ratio, advantages * torch.clamp(ratio, 1.0 - clip, 1.0 + clip))
+    surrogate = torch.min(
+        advantages * ratio, advantages * torch.clamp(ratio, 1.0 - clip, 1.0 + clip)
+    )
     policy_loss = -masked_mean(surrogate, train_batch)
 
     mean_kl = masked_mean(old_dist.kl(action_dist), train_batch)
@@ -106,8 +110,12 @@ def ppo_surrogate_loss(policy, model, dist_class, train_batch):
     if config["use_critic"]:
         values, old_values = model.value_function(), train_batch[SampleBatch.VF_PREDS]
         targets = train_batch[SampleBatch.VALUE_TARGETS]
-        clipped_values = old_values + torch.clamp(values - old_values, -config["vf_clip_param"], config["vf_clip_param"])
-        vf_loss = masked_mean(torch.max((values - targets) ** 2, (clipped_values - targets) ** 2), train_batch)
+        clipped_values = old_values + torch.clamp(
+            values - old_values, -config["vf_clip_param"], config["vf_clip_param"]
+        )
+        vf_loss = masked_mean(
+            torch.max((values - targets) ** 2, (clipped_values - targets) ** 2), train_batch
+        )
     else:
         values = torch.zeros_like(ratio)
         vf_loss = torch.zeros((), device=ratio.device)
@@ -115,8 +123,14 @@ def ppo_surrogate_loss(policy, model, dist_class, train_batch):
     total = policy_loss + config["vf_loss_coeff"] * vf_loss - config["entropy_coeff"] * entropy
     if policy.kl_coeff > 0:
         total = total + policy.kl_coeff * mean_kl
-    policy.loss_stats = {"total_loss": total, "policy_loss": policy_loss, "vf_loss": vf_loss, "kl": mean_kl,
-                         "entropy": entropy, "values": values.detach()}
+    policy.loss_stats = {
+        "total_loss": total,
+        "policy_loss": policy_loss,
+        "vf_loss": vf_loss,
+        "kl": mean_kl,
+        "entropy": entropy,
+        "values": values.detach(),
+    }
     return total
 
 
@@ -124,7 +138,10 @@ def ppo_stats(policy, train_batch):
     """Learner statistics of the last loss; ``kl`` is what the trainer passes to ``update_kl``."""
     stats = policy.loss_stats
     return {
-        **{key: stats[key].item() for key in ("total_loss", "policy_loss", "vf_loss", "kl", "entropy")},
+        **{
+            key: stats[key].item()
+            for key in ("total_loss", "policy_loss", "vf_loss", "kl", "entropy")
+        },
         "vf_explained_var": vf_explained_var(stats["values"], train_batch).item(),
         "cur_kl_coeff": policy.kl_coeff,
     }
