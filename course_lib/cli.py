@@ -1,4 +1,4 @@
-"""``course-rl``: the seed's ``rllib train`` / ``rllib rollout`` for course_lib's algorithms.
+"""``course-rl``: the 2021 RLlib tutorial's ``rllib train`` / ``rllib rollout`` for course_lib's algorithms.
 
 - ``course-rl train --run PPO --env CartPole-v1``: train with Ray Tune; the results folder gets
   params.json, result.json, progress.csv, TensorBoard events and checkpoints.
@@ -549,7 +549,7 @@ def rollout_command(args: argparse.Namespace) -> int:
 
 
 def _play(trainer, env, args, episodes_wanted, steps_wanted) -> list[float]:
-    """The seed's rollout loop; prints each finished episode and returns their returns."""
+    """The 2021 RLlib tutorial's rollout loop; prints each finished episode and returns their returns."""
     returns, steps = [], 0
     obs, info = env.reset(seed=args.seed)
     episode_return, episode_length = 0.0, 0

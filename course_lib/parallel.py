@@ -21,7 +21,7 @@ STRATEGIES = ("serial", "pool", "ray", "ray_batched")
 
 
 def mul(x):
-    """The seed's example task: multiply by ten. Far too small to be worth a task of its own."""
+    """The 2021 RLlib tutorial's example task: multiply by ten. Far too small to be worth a task of its own."""
     return x * 10
 
 

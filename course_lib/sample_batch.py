@@ -22,7 +22,7 @@ _HEAD_REPR_LIMIT = 60
 
 
 def summarize(array) -> str:
-    """One-line summary of an array, in the format of the seed's summarized SampleBatch print.
+    """One-line summary of an array, in the format of the 2021 RLlib tutorial's summarized SampleBatch print.
 
     Numeric and bool arrays show ``min``/``max``/``mean`` as floats rounded to 3 decimals;
     object (and string) arrays show ``head=`` the first element; empty arrays show no statistics.

@@ -216,7 +216,7 @@ def test_catalog_rejects_action_spaces_without_a_distribution():
 
 
 class MyActionDist(ActionDistribution):
-    """The seed's custom distribution: needs 7 model outputs; picks the argmax of the first 2."""
+    """The 2021 RLlib tutorial's custom distribution: needs 7 model outputs; picks the argmax of the first 2."""
 
     @staticmethod
     def required_model_output_shape(action_space, model_config):

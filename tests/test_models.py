@@ -509,7 +509,7 @@ def test_prev_action_and_reward_are_lstm_inputs_when_enabled():
 
 
 class DoubleObsFeatures(TorchModelV2):
-    """The seed's custom model to be wrapped by an LSTM: features = 2 * obs_flat, no state."""
+    """The 2021 RLlib tutorial's custom model to be wrapped by an LSTM: features = 2 * obs_flat, no state."""
 
     def __init__(self, obs_space, action_space, num_outputs, model_config, name):
         super().__init__(obs_space, action_space, num_outputs, model_config, name)

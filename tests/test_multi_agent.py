@@ -176,11 +176,11 @@ def test_an_agent_mapped_to_an_unknown_policy_is_explained():
         worker.sample()
 
 
-# --- the seed's rock paper scissors -----------------------------------------------------------
+# --- the 2021 RLlib tutorial's rock paper scissors -----------------------------------------------------------
 
 
 def select_policy(agent_id, episode, **kwargs):
-    """The seed's mapping: player1 learns, player2 is one of the two heuristics, drawn per episode."""
+    """The 2021 RLlib tutorial's mapping: player1 learns, player2 is one of the two heuristics, drawn per episode."""
     if agent_id == "player1":
         return "learned"
     return random.choice(["always_same", "beat_last"])

@@ -295,7 +295,9 @@ def test_rps_episode_is_truncated_after_ten_moves_and_scores_add_up():
     with pytest.raises(RuntimeError, match="call reset"):
         env.step({P1: ROCK, P2: ROCK})
     env.reset()
-    assert env.player1_score == 4, "scores add up over the env's life, as in the seed"
+    assert env.player1_score == 4, (
+        "scores add up over the env's life, as in the 2021 RLlib tutorial"
+    )
 
 
 # --- heuristic policies -------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Policy, TorchPolicy and build_policy: acting, learning, state, and the seed's customization API."""
+"""Policy, TorchPolicy and build_policy: acting, learning, state, and the 2021 RLlib tutorial's customization API."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """``COMMON_CONFIG``, the settings every trainer reads, and the merge-and-check of a user's config.
 
-Laid out in the seed's sections. Each algorithm adds its own keys on top (``ppo.DEFAULT_CONFIG``);
+Laid out in the 2021 RLlib tutorial's sections. Each algorithm adds its own keys on top (``ppo.DEFAULT_CONFIG``);
 a user's config is merged over those defaults and checked: an unknown key names the closest valid
 one, a value of the wrong type says which type was expected, and ``framework: "tf"`` explains that
 the course is PyTorch-only. Introduced in notebooks/11_trainers.ipynb.

@@ -47,7 +47,7 @@ EVALUATION_SEED_OFFSET = 100_000
 
 
 def default_execution_plan(workers: WorkerSet, config: dict):
-    """The seed's A2C dataflow: sample in parallel -> concatenate -> one gradient step -> report.
+    """The 2021 RLlib tutorial's A2C dataflow: sample in parallel -> concatenate -> one gradient step -> report.
 
     Multi-agent (lesson 14): ``train_batch_size`` counts ``multiagent.count_steps_by`` and only
     ``multiagent.policies_to_train`` learn (None: every policy).
@@ -269,7 +269,7 @@ class Trainer(Trainable):
         return action
 
     def compute_action(self, observation, *args, **kwargs):
-        """The seed's name for ``compute_single_action`` (RLlib 2021 used both)."""
+        """The 2021 RLlib tutorial's name for ``compute_single_action`` (RLlib 2021 used both)."""
         return self.compute_single_action(observation, *args, **kwargs)
 
     # --- checkpoints --------------------------------------------------------------------------

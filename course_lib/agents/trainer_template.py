@@ -1,6 +1,6 @@
 """``build_trainer``: a Trainer class from a policy, a default config and an execution plan.
 
-The seed's recipe: ``MyTrainer = build_trainer(name="MyCustomTrainer", default_policy=MyPolicy)``,
+The 2021 RLlib tutorial's recipe: ``MyTrainer = build_trainer(name="MyCustomTrainer", default_policy=MyPolicy)``,
 then ``tune.run(MyTrainer, config={"env": "CartPole-v1", "num_workers": 2})``. Every algorithm in
 ``course_lib.agents`` is built this way, and ``PPOTrainer.with_updates(default_policy=...)`` makes
 a variant. Set-up order inside the trainer:

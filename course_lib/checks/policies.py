@@ -59,7 +59,7 @@ def check_reinforce_loss(reinforce_loss) -> None:
     if torch.isclose(loss, with_rewards):
         raise CheckFailed(
             "6.1",
-            "you weighted logp by each step's reward (the seed's version). Use train_batch['advantages'], the reward-to-go.",
+            "you weighted logp by each step's reward (the 2021 RLlib tutorial's version). Use train_batch['advantages'], the reward-to-go.",
         )
     if torch.isclose(loss, want * len(train_batch["actions"])):
         raise CheckFailed(

@@ -1,4 +1,4 @@
-"""Graders for notebooks/11_trainers.ipynb: the seed's evaluation loop, and resuming from a checkpoint."""
+"""Graders for notebooks/11_trainers.ipynb: the 2021 RLlib tutorial's evaluation loop, and resuming from a checkpoint."""
 
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ def _watched_env(max_episode_steps: int):
 
 
 def _reference_episode(trainer, env, seed: int) -> float:
-    """The seed's evaluation loop with gymnasium's API."""
+    """The 2021 RLlib tutorial's evaluation loop with gymnasium's API."""
     obs, info = env.reset(seed=seed)
     episode_return, terminated, truncated = 0.0, False, False
     while not (terminated or truncated):
@@ -87,7 +87,7 @@ def _call_learner(evaluate_episode, trainer, env, seed):
 
 
 def check_evaluation_loop(evaluate_episode) -> None:
-    """Exercise 11.1: ``evaluate_episode(trainer, env, seed) -> float``, the seed's loop with greedy actions.
+    """Exercise 11.1: ``evaluate_episode(trainer, env, seed) -> float``, the 2021 RLlib tutorial's loop with greedy actions.
 
     A PPO trainer trained for one iteration plays one episode per seed, in CartPole cut at a time
     limit chosen so that some episodes end terminated and others truncated; the returns must equal

@@ -154,7 +154,7 @@ def check_tune_search(search_lr) -> None:
             raise CheckFailed(
                 "13.1",
                 "checkpoint_path is None: the best trial has no checkpoint. Pass checkpoint_config="
-                "tune.CheckpointConfig(checkpoint_at_end=True) (the seed's checkpoint_at_end=True does the same), "
+                "tune.CheckpointConfig(checkpoint_at_end=True) (the 2021 RLlib tutorial's checkpoint_at_end=True does the same), "
                 "so that every trial saves one when it stops.",
             )
         if not isinstance(checkpoint_path, (str, os.PathLike)) or not os.path.isdir(

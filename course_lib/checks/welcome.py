@@ -6,7 +6,7 @@ from ._common import CheckFailed, passed, require_callable
 
 
 def check_mul(mul) -> None:
-    """Exercise 0.1: the seed's ``mul(x)`` returns ``x * 10`` for numbers and numpy arrays."""
+    """Exercise 0.1: the 2021 RLlib tutorial's ``mul(x)`` returns ``x * 10`` for numbers and numpy arrays."""
     import numpy as np
 
     require_callable("check_mul", "mul", mul)

@@ -72,7 +72,7 @@ class Corridor(gymnasium.Env):
         return np.array([self.position], dtype=np.float32)
 
 
-# The seed calls its custom env `MyEnv`; keep that name working for its snippets.
+# The 2021 RLlib tutorial calls its custom env `MyEnv`; keep that name working for its snippets.
 MyEnv = Corridor
 
 

@@ -10,7 +10,7 @@ returns five dicts keyed by agent id (gymnasium's API, one dict per value)::
 The agents present in the returned ``obs`` dict act next, unless that obs is their last (their
 own terminated/truncated flag is True), so agents can take turns, join late and leave early.
 This module holds the base class, ``make_multi_agent`` (N copies of a single-agent env as N
-agents) and the seed's ``RockPaperScissors``.
+agents) and the 2021 RLlib tutorial's ``RockPaperScissors``.
 
 Introduced in notebooks/14_multi_agent.ipynb.
 """
@@ -294,7 +294,7 @@ def beats(move, other_move) -> bool:
 
 
 class RockPaperScissors(MultiAgentEnv):
-    """Two-player rock paper scissors, from the seed; the observation is the opponent's last move.
+    """Two-player rock paper scissors, from the 2021 RLlib tutorial; the observation is the opponent's last move.
 
     Introduced in notebooks/14_multi_agent.ipynb.
 

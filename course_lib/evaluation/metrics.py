@@ -41,7 +41,7 @@ def metrics_from_plain(saved: dict) -> RolloutMetrics:
 
 
 def summarize_episodes(episodes: list[RolloutMetrics]) -> dict:
-    """Result keys of the seed: ``episode_reward_mean/min/max``, ``episode_len_mean``, ...
+    """Result keys of the 2021 RLlib tutorial: ``episode_reward_mean/min/max``, ``episode_len_mean``, ...
 
     Custom metrics become ``custom_metrics/<name>_mean/_min/_max``; per-policy returns become
     ``policy_reward_mean/<policy_id>`` (and min/max); ``hist_stats`` keeps the raw lists.

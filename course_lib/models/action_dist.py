@@ -4,7 +4,7 @@ The model outputs ``inputs`` of shape ``(B, num_outputs)``; a distribution class
 (``TorchCategorical``: logits; ``TorchDiagGaussian``: mean and log-std halves) and offers
 ``sample()``, ``logp(actions)``, ``entropy()`` and ``kl(other)``, each per row: ``(B,)``.
 ``required_model_output_shape(action_space, model_config)`` tells the catalog how many outputs the
-model needs. Write your own by subclassing ``ActionDistribution`` (the seed's ``MyActionDist``).
+model needs. Write your own by subclassing ``ActionDistribution`` (the 2021 RLlib tutorial's ``MyActionDist``).
 
 Introduced in notebooks/05_models.ipynb.
 """

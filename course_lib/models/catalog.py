@@ -3,7 +3,7 @@
 The policy asks the catalog three questions: how to flatten observations (``get_preprocessor``),
 which distribution fits the action space and how many model outputs it needs
 (``get_action_dist``), and which network to build (``get_model_v2``). Custom models and
-distributions are registered under a name and chosen in the ``"model"`` config, as in the seed:
+distributions are registered under a name and chosen in the ``"model"`` config, as in the 2021 RLlib tutorial:
 
     ModelCatalog.register_custom_model("my_torch_model", MyModelClass)
     config = {"model": {"custom_model": "my_torch_model", "custom_model_config": {}}}
@@ -42,7 +42,7 @@ def check_framework(framework: str) -> None:
     if framework != "torch":
         raise ValueError(
             f'framework={framework!r} is not supported: course_lib is PyTorch-only. Set "framework": "torch" '
-            f"in your config; the seed's TFModelV2 examples become TorchModelV2 subclasses with the same methods."
+            f"in your config; the 2021 RLlib tutorial's TFModelV2 examples become TorchModelV2 subclasses with the same methods."
         )
 
 

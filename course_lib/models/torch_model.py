@@ -1,4 +1,4 @@
-"""TorchModelV2: the interface every course_lib model implements (the seed's ``MyModelClass``).
+"""TorchModelV2: the interface every course_lib model implements (the 2021 RLlib tutorial's ``MyModelClass``).
 
 A model maps ``input_dict["obs"]`` (already preprocessed to ``(B, obs_size)``) and an RNN state to
 ``(B, num_outputs)`` action-distribution inputs, and remembers what it needs to answer
@@ -40,7 +40,7 @@ class TorchModelV2(torch.nn.Module):
     Call the model as ``outputs, state_out = model(input_dict, state, seq_lens)``:
 
     - ``input_dict["obs"]``: float tensor ``(B, obs_size)`` (numpy is converted). The model also
-      receives ``input_dict["obs_flat"]``, the same tensor (the name the seed's custom models use).
+      receives ``input_dict["obs_flat"]``, the same tensor (the name the 2021 RLlib tutorial's custom models use).
     - ``state``: list of tensors ``(num_seqs, ...)``, ``[]`` for feed-forward models.
     - ``seq_lens``: int tensor ``(num_seqs,)`` for recurrent models, else ``None``.
     - returns ``outputs`` ``(B, num_outputs)`` and the list of next states.

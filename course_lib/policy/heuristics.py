@@ -1,6 +1,6 @@
 """Hand-written policies for rock paper scissors: opponents with a fixed rule that never learn.
 
-In the seed's multi-agent example a learned policy plays against ``AlwaysSameHeuristic`` and
+In the 2021 RLlib tutorial's multi-agent example a learned policy plays against ``AlwaysSameHeuristic`` and
 ``BeatLastHeuristic``; a policy mapping function picks one of them per episode. They follow the
 ``Policy`` API, so a rollout worker runs them exactly like a learned policy, and a trainer leaves
 them out of ``policies_to_train``.

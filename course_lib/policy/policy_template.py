@@ -1,6 +1,6 @@
 """``build_policy``: make a Policy class from a loss function and a few optional hooks.
 
-The seed's recipe: ``MyPolicy = build_policy("MyPolicy", loss_fn=policy_gradient_loss)``, then
+The 2021 RLlib tutorial's recipe: ``MyPolicy = build_policy("MyPolicy", loss_fn=policy_gradient_loss)``, then
 ``MyPolicy.with_updates(name=..., loss_fn=...)`` for a variant. Each hook replaces one method of
 ``TorchPolicy``; ``show(TorchPolicy)`` shows where it is called. Introduced in notebooks/06_policies.ipynb.
 
@@ -151,7 +151,7 @@ def _with_updates(cls, **overrides) -> type[TorchPolicy]:
 
 
 def build_torch_policy(*args, **kwargs) -> type[TorchPolicy]:
-    """The seed's name for ``build_policy`` (the course has only the torch flavour)."""
+    """The 2021 RLlib tutorial's name for ``build_policy`` (the course has only the torch flavour)."""
     kwargs_module = sys._getframe(1).f_globals.get("__name__", __name__)
     cls = build_policy(*args, **kwargs)
     cls.__module__ = kwargs_module

@@ -1,4 +1,4 @@
-"""A2C: synchronous advantage actor-critic, the seed's execution-plan example.
+"""A2C: synchronous advantage actor-critic, the 2021 RLlib tutorial's execution-plan example.
 
 Every round the rollout workers sample in parallel, the batches are concatenated, and the
 actor-critic policy takes one gradient step on the whole batch before the new weights go back
