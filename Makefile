@@ -27,11 +27,15 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 lab: setup ## Open the course in JupyterLab, starting at lesson 00
 	$(BIN)/jupyter lab $(ROOT_FLAG) notebooks/00_welcome.ipynb
 
-test: setup ## Run everything: unit tests, every notebook and solution (nbval), exercise integrity
-	$(BIN)/python -m pytest
+# Extra pytest options, e.g. `make test-fast PYTEST_ARGS=--lf` re-runs only what failed last time.
+PYTEST_ARGS ?=
 
-test-fast: setup ## Unit tests only (no notebooks)
-	$(BIN)/python -m pytest tests -m "not notebooks"
+test: setup ## Run everything: unit tests, every notebook and solution (nbval), exercise integrity
+	$(BIN)/python -m pytest --durations=25 $(PYTEST_ARGS)
+
+# Only tests/ is collected, so nbval never starts a notebook kernel; `make test` still runs all.
+test-fast: setup ## Unit tests without notebooks and slow tests (the edit-test loop, < 3 min)
+	$(BIN)/python -m pytest tests -m "not notebooks and not slow" --durations=10 $(PYTEST_ARGS)
 
 notebooks: setup ## Re-execute the lessons and solutions in place, storing their outputs and run times
 	$(BIN)/python tools/run_notebooks.py notebooks solutions

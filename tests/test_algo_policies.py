@@ -515,6 +515,7 @@ def mean_return(returns, last=20):
     return float(np.mean(returns[-last:]))
 
 
+@pytest.mark.slow
 def test_a2c_learns_cartpole():
     config = {
         "rollout_fragment_length": 20,
@@ -533,6 +534,7 @@ def test_a2c_learns_cartpole():
     )
 
 
+@pytest.mark.slow
 def test_ppo_learns_cartpole():
     config = {
         "rollout_fragment_length": 128,
@@ -556,6 +558,7 @@ def test_ppo_learns_cartpole():
     )
 
 
+@pytest.mark.slow
 def test_dqn_learns_cartpole_from_replay():
     config = {
         "rollout_fragment_length": 4,

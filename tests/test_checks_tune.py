@@ -14,6 +14,9 @@ import pytest
 from course_lib import checks
 from course_lib.checks import tune as tune_check
 
+# Every test here runs a real Tune search or replays the one recorded below.
+pytestmark = pytest.mark.slow
+
 PG_CONFIG = {
     "env": "CartPole-v1",
     "seed": 0,

@@ -71,6 +71,7 @@ def trained(tmp_path_factory):
     return cwd, trial_dirs[0], run.stdout
 
 
+@pytest.mark.slow
 def test_train_writes_tune_results_folder(trained):
     _, trial_dir, _ = trained
     with open(trial_dir / "progress.csv") as f:
@@ -84,6 +85,7 @@ def test_train_writes_tune_results_folder(trained):
     ]
 
 
+@pytest.mark.slow
 def test_train_merges_file_config_with_command_line(trained):
     _, trial_dir, _ = trained
     params = json.loads((trial_dir / "params.json").read_text())
@@ -92,6 +94,7 @@ def test_train_merges_file_config_with_command_line(trained):
     assert params["env"] == "CartPole-v1" and params["seed"] == 0
 
 
+@pytest.mark.slow
 def test_train_prints_one_line_per_iteration_and_the_last_checkpoint(trained):
     _, trial_dir, stdout = trained
     assert len(re.findall(r"^iter +\d+ +timesteps +\d+ +reward_mean", stdout, re.M)) == 2
@@ -99,6 +102,7 @@ def test_train_prints_one_line_per_iteration_and_the_last_checkpoint(trained):
     assert Path(last) == trial_dir / "checkpoint_000001"
 
 
+@pytest.mark.slow
 def test_rollout_prints_episode_returns_and_their_mean(trained):
     cwd, trial_dir, _ = trained
     run = course_rl(
@@ -121,6 +125,7 @@ def test_rollout_prints_episode_returns_and_their_mean(trained):
     assert mean == pytest.approx(sum(returns) / 3, abs=0.01)
 
 
+@pytest.mark.slow
 def test_rollout_of_a_trial_folder_uses_its_latest_checkpoint(trained, capsys):
     _, trial_dir, _ = trained
     assert main(["rollout", str(trial_dir), "--steps", "30"]) == 0
@@ -129,6 +134,7 @@ def test_rollout_of_a_trial_folder_uses_its_latest_checkpoint(trained, capsys):
     assert "(PG, iteration 2) in CartPole-v1" in out  # --run and --env read from the checkpoint
 
 
+@pytest.mark.slow
 def test_rollout_with_another_algorithm_exits_2(trained, capsys):
     _, trial_dir, _ = trained
     assert main(["rollout", str(trial_dir / "checkpoint_000001"), "--run", "PPO"]) == 2

@@ -80,6 +80,7 @@ print(json.dumps({"node": ray.get_runtime_context().get_node_id(), "cpus": ray.c
 """
 
 
+@pytest.mark.slow
 def test_ray_address_joins_the_running_cluster(ray_session):
     address = ray_session.get_runtime_context().gcs_address
     env = {**os.environ, "RAY_ADDRESS": address}

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
 
 from tools import make_exercises as mx
@@ -64,8 +65,8 @@ def test_a_block_without_hints_gets_a_generic_message():
     source = "def f():\n    ### BEGIN SOLUTION\n    return 1\n    ### END SOLUTION\n"
     out = mx.make_exercise(notebook(("md", "# Exercise 9.9"), ("code", source)), "x.ipynb")
     assert (
-        out.cells[1].source
-        == "def f():\n    raise NotImplementedError('Exercise 9.9: replace this line with your code.')"
+        out.cells[1].source == "def f():\n"
+        "    raise NotImplementedError('Exercise 9.9: replace this line with your code.')"
     )
 
 
@@ -140,18 +141,31 @@ def test_every_exercise_has_a_solution_and_a_check(solution):
     )
 
 
+def execute_keeping_errors(nb: nbformat.NotebookNode, cwd: Path) -> None:
+    """Run every cell of ``nb`` once, in order, in a fresh kernel; errors stay in the outputs."""
+    client = NotebookClient(
+        nb,
+        timeout=240,  # per cell, as nbval's --nbval-cell-timeout for the lessons
+        kernel_name="python3",
+        allow_errors=True,
+        resources={"metadata": {"path": str(cwd)}},
+    )
+    try:
+        client.execute()
+    finally:
+        # pytest-timeout's SIGALRM can stop execute() before nbclient shuts its kernel down; the
+        # kernel (and the Ray it started) would then keep running beside the rest of the suite.
+        if client.km is not None and client.km.has_kernel:
+            run_sync(client.km.shutdown_kernel)(now=True)
+
+
 @pytest.mark.notebooks
 @pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda p: p.stem)
 def test_exercise_checks_fail_only_with_the_stub(solution):
-    """Run the exercise notebook: each check raises the stub's NotImplementedError, all else runs."""
+    """Run the exercise notebook once: each check raises the stub's NotImplementedError and every
+    other cell runs."""
     nb = nbformat.read(ROOT / "exercises" / solution.name, as_version=4)
-    NotebookClient(
-        nb,
-        timeout=240,
-        kernel_name="python3",
-        allow_errors=True,
-        resources={"metadata": {"path": str(ROOT / "exercises")}},
-    ).execute()
+    execute_keeping_errors(nb, cwd=ROOT / "exercises")
     current, problems, checks = None, [], 0
     for index, cell in enumerate(nb.cells):
         if cell.cell_type == "markdown" and (numbers := mx.EXERCISE_HEADING.findall(cell.source)):
@@ -168,7 +182,8 @@ def test_exercise_checks_fail_only_with_the_stub(solution):
             ):
                 got = f"{errors[0].ename}: {errors[0].evalue}" if errors else "no error"
                 problems.append(
-                    f"cell {index} (check of {current}) should raise the stub's NotImplementedError, got {got}"
+                    f"cell {index} (check of {current}) should raise the stub's "
+                    f"NotImplementedError, got {got}"
                 )
         elif errors:
             problems.append(

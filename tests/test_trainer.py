@@ -355,6 +355,7 @@ def test_remote_workers_and_tune_search_space_errors(ray_session, logdir):
 RANDOM_RETURN = 23  # CartPole-v1 mean return of uniformly random actions
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "trainer_cls,config,iterations,threshold",
     [

@@ -4,15 +4,15 @@ Marker syntax in a code cell of a solutions/ notebook::
 
     def parallel_map(remote_fn, items):
         ### BEGIN SOLUTION
-        # Hint: submit every task first, then call ray.get once on the whole list.
+        # Hint: submit every task first, then call ray.get once.
         return ray.get([remote_fn.remote(x) for x in items])
         ### END SOLUTION
 
 becomes, in exercises/::
 
     def parallel_map(remote_fn, items):
-        # Hint: submit every task first, then call ray.get once on the whole list.
-        raise NotImplementedError("Exercise 1.1: submit every task first, then call ray.get once on the whole list.")
+        # Hint: submit every task first, then call ray.get once.
+        raise NotImplementedError('Exercise 1.1: submit every task first, then call ray.get once.')
 
 The exercise number comes from the nearest markdown heading above the cell that says
 "Exercise N.M". ``# Hint:`` lines right after BEGIN stay in the exercise. Solution blocks belong
@@ -72,7 +72,8 @@ def stub_source(source: str, exercise: str, where: str) -> str:
         while j < len(lines) and not END.match(lines[j]):
             if BEGIN.match(lines[j]):
                 raise MarkerError(
-                    f"{where}: a BEGIN SOLUTION on line {j + 1} is nested in the block opened on line {i + 1}."
+                    f"{where}: a BEGIN SOLUTION on line {j + 1} is nested in the block "
+                    f"opened on line {i + 1}."
                 )
             j += 1
         if j == len(lines):
