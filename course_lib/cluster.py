@@ -9,6 +9,8 @@ import logging
 import os
 from contextlib import contextmanager
 
+from course_lib.validation import is_whole_number
+
 DEFAULT_OBJECT_STORE_MB = 512
 # Ray refuses an object store below 75 MiB; ask for a little more so its own bookkeeping fits.
 MIN_OBJECT_STORE_MB = 80
@@ -74,27 +76,17 @@ def init_ray(
 
 
 def _validate(num_cpus, object_store_mb, threads_per_worker, address) -> None:
-    if num_cpus is not None and (
-        isinstance(num_cpus, bool) or not isinstance(num_cpus, int) or num_cpus < 1
-    ):
+    if num_cpus is not None and (not is_whole_number(num_cpus) or num_cpus < 1):
         raise ValueError(
             f"init_ray(num_cpus={num_cpus!r}): expected a whole number of CPUs >= 1, such as "
             f"num_cpus=2, or leave it out to use this machine's {os.cpu_count()} cores."
         )
-    if (
-        isinstance(object_store_mb, bool)
-        or not isinstance(object_store_mb, int)
-        or object_store_mb < MIN_OBJECT_STORE_MB
-    ):
+    if not is_whole_number(object_store_mb) or object_store_mb < MIN_OBJECT_STORE_MB:
         raise ValueError(
             f"init_ray(object_store_mb={object_store_mb!r}): expected a size in MB of at least "
             f"{MIN_OBJECT_STORE_MB} (Ray's minimum); the default is {DEFAULT_OBJECT_STORE_MB}."
         )
-    if (
-        isinstance(threads_per_worker, bool)
-        or not isinstance(threads_per_worker, int)
-        or threads_per_worker < 1
-    ):
+    if not is_whole_number(threads_per_worker) or threads_per_worker < 1:
         raise ValueError(
             f"init_ray(threads_per_worker={threads_per_worker!r}): expected a whole number >= 1; "
             "1 is right for a laptop where many worker processes share few cores."

@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
 
+from course_lib.validation import require_whole_number
+
 STRATEGIES = ("serial", "pool", "ray", "ray_batched")
 
 
@@ -43,8 +45,7 @@ def chunked(items: Sequence, chunk_size: int) -> list[list]:
     ``chunked(range(7), 3) -> [[0, 1, 2], [3, 4, 5], [6]]``. Batching many tiny items into one
     task per chunk is how a Ray program pays the per-task overhead once per chunk, not per item.
     """
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-        raise ValueError(f"chunk_size must be a whole number >= 1, got {chunk_size!r}.")
+    require_whole_number(chunk_size, "chunk_size", minimum=1)
     items = list(items)
     return [items[i : i + chunk_size] for i in range(0, len(items), chunk_size)]
 

@@ -172,7 +172,7 @@ def compute_advantages_by_episode(
             bootstrap_obs = np.stack(
                 [
                     piece[SampleBatch.NEXT_OBS][-1]
-                    for piece, needed in zip(pieces, needs_bootstrap)
+                    for piece, needed in zip(pieces, needs_bootstrap, strict=True)
                     if needed
                 ]
             )
@@ -187,7 +187,7 @@ def compute_advantages_by_episode(
     advantages = np.empty(batch.count, dtype=np.float32)
     value_targets = np.empty(batch.count, dtype=np.float32)
     start = 0
-    for piece, last_value in zip(pieces, last_values):
+    for piece, last_value in zip(pieces, last_values, strict=True):
         # Pieces are views of `batch`; the new columns land on the piece, then get copied into place.
         compute_advantages(
             piece, last_value, gamma, lambda_, use_gae=use_gae, use_critic=use_critic

@@ -112,7 +112,9 @@ def test_multi_categorical_is_the_sum_of_its_components():
         dist.logp(actions), sum(p.log_prob(actions[:, i]) for i, p in enumerate(parts))
     )
     torch.testing.assert_close(dist.entropy(), sum(p.entropy() for p in parts))
-    expected_kl = sum(torch.distributions.kl_divergence(p, q) for p, q in zip(parts, other_parts))
+    expected_kl = sum(
+        torch.distributions.kl_divergence(p, q) for p, q in zip(parts, other_parts, strict=True)
+    )
     torch.testing.assert_close(dist.kl(other), expected_kl)
     assert dist.sample().shape == (5, 3)
     argmax = torch.stack([p.logits.argmax(dim=1) for p in parts], dim=1)

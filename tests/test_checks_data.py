@@ -99,16 +99,16 @@ def test_gae_accepts_a_correct_implementation(capsys):
     "wrong, hint",
     [
         (
-            lambda r, v, nv, term, g, l: gae_right(r, v, nv, True, g, l),
+            lambda r, v, nv, term, g, lam: gae_right(r, v, nv, True, g, lam),
             "on a truncated piece you used V = 0",
         ),
         (
-            lambda r, v, nv, term, g, l: gae_right(r, v, nv, False, g, l),
+            lambda r, v, nv, term, g, lam: gae_right(r, v, nv, False, g, lam),
             "on a terminated piece you bootstrapped",
         ),
-        (lambda r, v, nv, term, g, l: gae_right(r, v, nv, not term, g, l), "swapped"),
-        (lambda r, v, nv, term, g, l: gae_right(r, v, nv, term, g, 0.0), "one-step TD errors"),
-        (lambda r, v, nv, term, g, l: gae_right(r, v, nv, term, g, l)[:-1], r"shape \(20,\)"),
+        (lambda r, v, nv, term, g, lam: gae_right(r, v, nv, not term, g, lam), "swapped"),
+        (lambda r, v, nv, term, g, lam: gae_right(r, v, nv, term, g, 0.0), "one-step TD errors"),
+        (lambda r, v, nv, term, g, lam: gae_right(r, v, nv, term, g, lam)[:-1], r"shape \(20,\)"),
     ],
 )
 def test_gae_names_the_mistake(wrong, hint):

@@ -1,5 +1,6 @@
-"""``course-rl``: the learner's flows (train, rollout, list) run in a subprocess from a scratch folder,
-as a learner runs them; the mistakes, which stop before Ray starts, through ``main()`` in this process."""
+"""``course-rl``: the learner's flows (train, rollout, list) run in a subprocess from a scratch
+folder, as a learner runs them; the mistakes, which stop before Ray starts, through ``main()`` in
+this process."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from course_lib.cli import UsageError, _check_cpus, _stop_criteria, main
+from course_lib.cli import UsageError, main
+from course_lib.cli.train import _check_cpus, _stop_criteria
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -44,7 +46,7 @@ def course_rl(*args: str, cwd: Path, timeout: float = 120) -> subprocess.Complet
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """Two PG iterations from a tuned-example file, with command-line overrides and a checkpoint each."""
+    """Two PG iterations from a tuned-example file plus command-line overrides; checkpoint each."""
     cwd = tmp_path_factory.mktemp("train")
     (cwd / "cartpole-pg.yaml").write_text(EXPERIMENT_FILE)
     run = course_rl(

@@ -36,7 +36,7 @@ from course_lib.execution import (
     TrainOneStep,
     UpdatePriorities,
     UpdateTargetNetwork,
-    _get_shared_metrics,
+    get_shared_metrics,
 )
 from course_lib.policy import PGTorchPolicy
 from course_lib.sample_batch import MultiAgentBatch, SampleBatch
@@ -127,7 +127,7 @@ def test_derived_iterators_share_one_metrics_context_that_operators_can_read():
     base = LocalIterator(range(3))
 
     def count(x):
-        _get_shared_metrics().counters["seen"] += 1
+        get_shared_metrics().counters["seen"] += 1
         return x
 
     plan = base.for_each(count).filter(lambda x: True)
@@ -139,7 +139,7 @@ def test_shared_metrics_outside_a_running_plan_is_a_clear_error():
     with pytest.raises(
         RuntimeError, match="outside a running execution plan.*iterator.shared_metrics"
     ):
-        _get_shared_metrics()
+        get_shared_metrics()
 
 
 def test_union_alternates_and_merges_the_metrics_contexts():
@@ -256,7 +256,7 @@ def test_standardize_fields_gives_mean_zero_std_one_and_leaves_the_input_alone()
 
 def set_steps_sampled(steps):
     def setter(item):
-        _get_shared_metrics().counters[STEPS_SAMPLED_COUNTER] = steps
+        get_shared_metrics().counters[STEPS_SAMPLED_COUNTER] = steps
         return item
 
     return setter
@@ -295,7 +295,7 @@ def test_train_one_step_runs_epochs_of_shuffled_minibatches_and_averages_stats()
         and "total_loss" in stats
     )
     assert "td_error" not in info["default_policy"]
-    rows = lambda b: set(zip(b["eps_id"].tolist(), b["t"].tolist()))  # noqa: E731
+    rows = lambda b: set(zip(b["eps_id"].tolist(), b["t"].tolist(), strict=True))  # noqa: E731
     epoch = policy.calls[:3]
     assert len(set.union(*map(rows, epoch))) == 192  # no row twice within an epoch
     assert not np.array_equal(epoch[0]["obs"], batch["obs"][:64])  # shuffled
@@ -304,7 +304,7 @@ def test_train_one_step_runs_epochs_of_shuffled_minibatches_and_averages_stats()
     np.random.seed(0)
     run_op(TrainOneStep(workers, num_sgd_iter=3, sgd_minibatch_size=64), batch)
     assert all(
-        np.array_equal(a, b["obs"]) for a, b in zip(first_order, policy.calls)
+        np.array_equal(a, b["obs"]) for a, b in zip(first_order, policy.calls, strict=True)
     )  # np.random decides
 
 
@@ -375,11 +375,11 @@ def test_update_target_network_fires_every_target_update_freq_steps():
     seen = []
 
     def sample_30_steps(item):
-        _get_shared_metrics().counters[STEPS_SAMPLED_COUNTER] += 30
+        get_shared_metrics().counters[STEPS_SAMPLED_COUNTER] += 30
         return item
 
     def record(item):
-        seen.append((_get_shared_metrics().counters[STEPS_SAMPLED_COUNTER], policy.target_updates))
+        seen.append((get_shared_metrics().counters[STEPS_SAMPLED_COUNTER], policy.target_updates))
         return item
 
     plan = (
@@ -390,7 +390,9 @@ def test_update_target_network_fires_every_target_update_freq_steps():
     )
     plan.take(10)
     fired_at = [
-        steps for (steps, updates), (_, before) in zip(seen, [(0, 0), *seen]) if updates > before
+        steps
+        for (steps, updates), (_, before) in zip(seen, [(0, 0), *seen], strict=False)
+        if updates > before
     ]
     assert fired_at == [120, 240] and policy.target_updates == 2
     assert (
@@ -420,7 +422,8 @@ def test_replay_is_not_ready_until_learning_starts_and_never_blocks_storing():
     replayed = Concurrently([store_op, train_op], mode="round_robin", output_indexes=[1]).take(3)
     assert sizes_when_replayed == [40, 60, 80]
     assert all(
-        b.count == 8 and b["x"].max() < size for b, size in zip(replayed, sizes_when_replayed)
+        b.count == 8 and b["x"].max() < size
+        for b, size in zip(replayed, sizes_when_replayed, strict=True)
     )
 
 
@@ -485,7 +488,7 @@ def test_concurrently_round_robin_weights_and_skipped_not_ready_items():
 def test_concurrently_shares_one_metrics_context_between_separately_built_ops():
     def count(name):
         def counter(item):
-            _get_shared_metrics().counters[name] += 1
+            get_shared_metrics().counters[name] += 1
             return item
 
         return counter
@@ -634,7 +637,7 @@ def test_async_rollouts_yield_single_worker_batches_and_name_the_worker(remote_w
     actors = []
     rollouts = ParallelRollouts(remote_workers, mode="async", num_async=2)
     batches = rollouts.for_each(
-        lambda b: actors.append(_get_shared_metrics().current_actor) or b
+        lambda b: actors.append(get_shared_metrics().current_actor) or b
     ).take(4)
     assert [b.count for b in batches] == [20] * 4
     assert set(actors) <= set(remote_workers.remote_workers()) and None not in actors

@@ -426,7 +426,7 @@ def test_padding_rows_do_not_affect_valid_outputs_or_the_final_state():
     out1, state1 = model({"obs": obs}, initial_state(model, 3), seq_lens)
     out2, state2 = model({"obs": noisy}, initial_state(model, 3), seq_lens)
     torch.testing.assert_close(out1[valid], out2[valid])
-    for s1, s2 in zip(state1, state2):
+    for s1, s2 in zip(state1, state2, strict=True):
         torch.testing.assert_close(s1, s2)
 
 
@@ -448,7 +448,7 @@ def test_carrying_state_across_two_calls_equals_one_call_over_the_whole_sequence
     first, state = model({"obs": obs[:3]}, initial_state(model, 1), torch.tensor([3]))
     second, end_state = model({"obs": obs[3:]}, state, torch.tensor([2]))
     torch.testing.assert_close(torch.cat([first, second]), whole)
-    for s1, s2 in zip(end_state, whole_state):
+    for s1, s2 in zip(end_state, whole_state, strict=True):
         torch.testing.assert_close(s1, s2)
 
 
@@ -471,7 +471,7 @@ def test_from_batch_on_padded_episodes_matches_step_by_step_inference():
     for t in range(6):
         if t > 0 and eps_id[t] != eps_id[t - 1]:
             state = initial_state(model, 1)
-        for column, s in zip(states_in, state):
+        for column, s in zip(states_in, state, strict=True):
             column.append(s[0].detach().numpy())
         out, state = model({"obs": obs[t : t + 1]}, state, torch.tensor([1]))
         logits.append(out[0])

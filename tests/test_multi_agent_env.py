@@ -8,18 +8,9 @@ import numpy as np
 import pytest
 from gymnasium import spaces
 
-from course_lib.envs.multi_agent import (
-    LIZARD,
-    PAPER,
-    ROCK,
-    SCISSORS,
-    SPOCK,
-    MultiAgentEnv,
-    RockPaperScissors,
-    beats,
-    make_multi_agent,
-)
+from course_lib.envs.multi_agent import MultiAgentEnv, RockPaperScissors, make_multi_agent
 from course_lib.policy.heuristics import AlwaysSameHeuristic, BeatLastHeuristic
+from course_lib.rock_paper_scissors import LIZARD, PAPER, ROCK, SCISSORS, SPOCK, beats
 from course_lib.sample_batch import SampleBatch
 
 P1, P2 = "player1", "player2"
@@ -136,7 +127,7 @@ def test_per_agent_spaces_and_their_lookup():
     assert env.action_space_for("early") == spaces.Discrete(2)
     assert env.action_spaces == {"early": spaces.Discrete(2), "late": spaces.Discrete(3)}
     with pytest.raises(AttributeError, match="different action spaces"):
-        env.action_space
+        _ = env.action_space
     with pytest.raises(KeyError, match=r"no agent 'ghost'; its agents are \['early', 'late'\]"):
         env.observation_space_for("ghost")
 
@@ -157,7 +148,7 @@ def test_base_class_explains_what_to_implement():
     with pytest.raises(NotImplementedError, match="step"):
         env.step({})
     with pytest.raises(AttributeError, match="set either self.observation_space"):
-        env.observation_space
+        _ = env.observation_space
 
 
 # --- make_multi_agent ---------------------------------------------------------------------------
@@ -327,7 +318,7 @@ def test_beat_last_beats_every_observed_move(num_moves):
     moves = np.arange(num_moves)
     actions, state_outs, _ = policy.compute_actions(moves)
     assert state_outs == [] and actions.shape == (num_moves,)
-    assert all(beats(action, move) for action, move in zip(actions, moves))
+    assert all(beats(action, move) for action, move in zip(actions, moves, strict=True))
     one_hot_actions, _, _ = policy.compute_actions(np.eye(num_moves, dtype=np.float32))
     assert one_hot_actions.tolist() == actions.tolist()
 

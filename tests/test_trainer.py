@@ -173,7 +173,7 @@ def test_resumed_training_is_identical_to_uninterrupted(trainer_cls, config, log
     train(resumed, 1)  # move it off the checkpoint's state first, so restore has to undo this
     resumed.restore(path)
     got = train(resumed, 3)
-    for want, have in zip(expected, got):
+    for want, have in zip(expected, got, strict=True):
         assert have["training_iteration"] == want["training_iteration"]
         assert have["timesteps_total"] == want["timesteps_total"]
         assert have["hist_stats"]["episode_reward"] == want["hist_stats"]["episode_reward"]

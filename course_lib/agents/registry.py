@@ -5,8 +5,10 @@ Introduced in notebooks/11_trainers.ipynb.
 
 from __future__ import annotations
 
-import difflib
 import importlib
+
+from course_lib.envs.registry import share_envs_with_tune
+from course_lib.validation import did_you_mean
 
 # name -> (module, class). Importing course_lib.agents imports all four (to register them with Tune).
 ALGORITHMS = {
@@ -20,10 +22,8 @@ ALGORITHMS = {
 def get_trainer_class(name: str) -> type:
     """The trainer class registered under ``name`` (case-sensitive, as in RLlib)."""
     if name not in ALGORITHMS:
-        close = difflib.get_close_matches(
-            str(name), list(ALGORITHMS) + [n.lower() for n in ALGORITHMS], n=1
-        )
-        hint = f" Did you mean {close[0].upper()!r}?" if close else ""
+        # The names are upper case: compare in upper case, so that "dqm" still finds "DQN".
+        hint = did_you_mean(str(name).upper(), ALGORITHMS)
         raise ValueError(f"Unknown algorithm {name!r}.{hint} Available: {', '.join(ALGORITHMS)}.")
     module, class_name = ALGORITHMS[name]
     return getattr(importlib.import_module(module), class_name)
@@ -32,8 +32,6 @@ def get_trainer_class(name: str) -> type:
 def register_with_tune() -> None:
     """Register every trainer (and every env registered so far) with Ray Tune, so ``tune.run("PPO", ...)`` finds them."""
     from ray.tune.registry import register_trainable
-
-    from course_lib.envs.registry import share_envs_with_tune
 
     share_envs_with_tune()
     for name in ALGORITHMS:

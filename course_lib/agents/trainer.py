@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from ray.tune import Trainable
 
-from course_lib.agents import checkpoint
+from course_lib.agents.checkpoint import load_metadata, load_state, save_state
 from course_lib.agents.config import COMMON_CONFIG, merge_dicts, merge_exploration, validate_config
 from course_lib.agents.result_logger import ResultLogger
 from course_lib.callbacks import make_callbacks
@@ -303,18 +303,18 @@ class Trainer(Trainable):
                 if isinstance(v, (int, float, str, bool, type(None)))
             },
         }
-        checkpoint.save_state(checkpoint_dir, self.get_trainer_state(), metadata)
+        save_state(checkpoint_dir, self.get_trainer_state(), metadata)
         return checkpoint_dir
 
     def load_checkpoint(self, checkpoint_dir: str) -> None:
-        metadata = checkpoint.load_metadata(checkpoint_dir)
+        metadata = load_metadata(checkpoint_dir)
         if metadata.get("trainer") != self._name:
             raise ValueError(
                 f"This checkpoint was written by a {metadata.get('trainer')!r} trainer; a {self._name!r} trainer "
                 f"cannot load it. Build a {metadata.get('trainer')} trainer (e.g. course-rl rollout --run "
                 f"{metadata.get('trainer')}) to restore it."
             )
-        self.set_trainer_state(checkpoint.load_state(checkpoint_dir))
+        self.set_trainer_state(load_state(checkpoint_dir))
         self._iteration = metadata["iteration"]
         self._timesteps_total = metadata["timesteps_total"]
         self._episodes_total = metadata["episodes_total"]

@@ -180,7 +180,7 @@ def check_heuristic_policy(policy_cls) -> None:
                 "14.2",
                 f"extra_fetches is {extra!r:.60}; return a dict, {{}} when there are no extras.",
             )
-        wrong = [(int(o), int(a)) for o, a in zip(obs, actions) if o != a]
+        wrong = [(int(o), int(a)) for o, a in zip(obs, actions, strict=True) if o != a]
         if wrong:
             o, a = wrong[0]
             raise CheckFailed(

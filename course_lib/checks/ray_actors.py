@@ -119,7 +119,7 @@ def check_cartpole_actor(CartPoleActor) -> None:
         ]
         for a in actors
     ]
-    for seed, mine in zip(seeds, got):
+    for seed, mine in zip(seeds, got, strict=True):
         want = reference_rollouts(seed, calls)
         if mine == want:
             continue

@@ -284,7 +284,7 @@ def _explain_resume(results, expected, built, leftover) -> None:
             f"the resumed iterations should be {[r['training_iteration'] for r in expected]}, got {iterations}. "
             "Restore once, then train.",
         )
-    for want, have in zip(expected, results):
+    for want, have in zip(expected, results, strict=True):
         if have.get("hist_stats", {}).get("episode_reward") != want["hist_stats"]["episode_reward"]:
             raise CheckFailed(
                 "11.2",

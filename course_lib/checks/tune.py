@@ -35,7 +35,7 @@ def _same_numbers(got: list, want: list) -> bool:
     """Do ``got`` and ``want`` hold the same numbers, in any order?"""
     try:
         return len(got) == len(want) and all(
-            math.isclose(float(a), float(b)) for a, b in zip(sorted(got), sorted(want))
+            math.isclose(float(a), float(b)) for a, b in zip(sorted(got), sorted(want), strict=True)
         )
     except (TypeError, ValueError):
         return False

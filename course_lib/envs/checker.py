@@ -16,6 +16,7 @@ import numpy as np
 from gymnasium import spaces
 
 from course_lib.envs.registry import make_env
+from course_lib.validation import is_whole_number
 
 
 class EnvCheckError(ValueError):
@@ -61,9 +62,9 @@ def check_env(
     spaces, calls ``reset(seed=seed)`` twice to see that the seed fixes the first observation, then
     takes ``n_steps`` random actions, resetting when an episode ends. Returns an EnvCheckReport.
     """
-    if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1:
+    if not is_whole_number(n_steps) or n_steps < 1:
         raise TypeError(f"check_env n_steps must be an int >= 1, got {n_steps!r}.")
-    if isinstance(seed, bool) or not isinstance(seed, int):
+    if not is_whole_number(seed):
         raise TypeError(f"check_env seed must be an int, got {seed!r}.")
     is_instance = hasattr(env_or_creator, "step") and not isinstance(env_or_creator, type)
     env = env_or_creator if is_instance else make_env(env_or_creator, env_config)

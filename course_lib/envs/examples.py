@@ -3,7 +3,6 @@
 Importing this module registers ``"Corridor"``, its alias ``"MyEnv"`` and ``"SlowCartPole"``.
 """
 
-import difflib
 import time
 
 import gymnasium
@@ -11,6 +10,7 @@ import numpy as np
 from gymnasium import spaces
 
 from course_lib.envs.registry import register_env
+from course_lib.validation import did_you_mean, is_whole_number
 
 LEFT, RIGHT = 0, 1
 STEP_REWARD = -0.1
@@ -131,10 +131,8 @@ def _with_defaults(env_config: dict | None, defaults: dict, env_name: str) -> di
     env_config = env_config or {}
     for key in env_config:
         if key not in defaults:
-            close = difflib.get_close_matches(str(key), list(defaults), n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
             raise ValueError(
-                f"Unknown env_config key {key!r} for {env_name}.{hint} "
+                f"Unknown env_config key {key!r} for {env_name}.{did_you_mean(key, defaults)} "
                 f"Known keys: {sorted(defaults)}."
             )
     return {**defaults, **env_config}
@@ -142,7 +140,8 @@ def _with_defaults(env_config: dict | None, defaults: dict, env_name: str) -> di
 
 def _positive_int(value, name: str, minimum: int = 1) -> int:
     """Check that an env_config value is an int >= ``minimum`` and return it."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+    # A numpy integer counts too: sizes are often computed with numpy.
+    if not (is_whole_number(value) or isinstance(value, np.integer)) or value < minimum:
         raise ValueError(f"env_config[{name!r}] must be an int >= {minimum}, got {value!r}.")
     return int(value)
 

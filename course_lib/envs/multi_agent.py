@@ -22,20 +22,10 @@ from typing import Any
 from gymnasium import spaces
 
 from course_lib.envs.registry import make_env
+from course_lib.rock_paper_scissors import beats
+from course_lib.validation import is_whole_number
 
 ALL_AGENTS = "__all__"
-
-ROCK, PAPER, SCISSORS, LIZARD, SPOCK = range(5)
-MOVE_NAMES = ("rock", "paper", "scissors", "lizard", "Spock")
-# Each move and the moves it beats ("scissors cuts paper, paper covers rock, rock crushes lizard,
-# lizard poisons Spock, Spock smashes scissors, ..."). Moves 0-2 alone are the classic game.
-BEATS = {
-    ROCK: (SCISSORS, LIZARD),
-    PAPER: (ROCK, SPOCK),
-    SCISSORS: (PAPER, LIZARD),
-    LIZARD: (SPOCK, PAPER),
-    SPOCK: (SCISSORS, ROCK),
-}
 
 
 class MultiAgentEnv:
@@ -225,7 +215,7 @@ def make_multi_agent(env_name_or_creator) -> type[MultiAgentEnv]:
         def __init__(self, env_config: dict | None = None):
             config = dict(env_config or {})
             num_agents = config.pop("num_agents", 1)
-            if isinstance(num_agents, bool) or not isinstance(num_agents, int) or num_agents < 1:
+            if not is_whole_number(num_agents) or num_agents < 1:
                 raise ValueError(
                     f"env_config['num_agents'] must be an int >= 1, got {num_agents!r}."
                 )
@@ -286,11 +276,6 @@ def make_multi_agent(env_name_or_creator) -> type[MultiAgentEnv]:
     MultiAgentCopies.__name__ = MultiAgentCopies.__qualname__ = f"MultiAgent{env_name}"
     MultiAgentCopies.__doc__ = f"``env_config['num_agents']`` copies of {env_name_or_creator!r} as agents 0..N-1 (see make_multi_agent).\n\nIntroduced in notebooks/14_multi_agent.ipynb."
     return MultiAgentCopies
-
-
-def beats(move, other_move) -> bool:
-    """Whether ``move`` beats ``other_move`` in rock-paper-scissors(-lizard-Spock)."""
-    return int(other_move) in BEATS[int(move)]
 
 
 class RockPaperScissors(MultiAgentEnv):

@@ -16,7 +16,6 @@ names registered in a notebook, so code that builds envs on workers resolves the
 with :func:`get_env_creator`, and ships the creator (a picklable callable) to the workers.
 """
 
-import difflib
 import functools
 import inspect
 import sys
@@ -25,6 +24,8 @@ from collections.abc import Callable
 from typing import Any
 
 import gymnasium
+
+from course_lib.validation import did_you_mean, is_whole_number
 
 EnvCreator = Callable[[dict], Any]
 
@@ -46,7 +47,7 @@ class EnvContext(dict):
     ):
         super().__init__(env_config or {})
         for name, value in (("worker_index", worker_index), ("vector_index", vector_index)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            if not is_whole_number(value) or value < 0:
                 raise TypeError(f"EnvContext {name} must be an int >= 0, got {value!r}.")
         self.worker_index = worker_index
         self.vector_index = vector_index
@@ -206,11 +207,7 @@ def _make_gymnasium_env(env_id: str, env_config: dict) -> gymnasium.Env:
 def _unknown_env_message(name: str) -> str:
     """Say that ``name`` is unknown, suggest close matches and list what is registered."""
     candidates = list(_REGISTRY) + list(gymnasium.registry)
-    close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.6)
-    suggestion = ""
-    if close:
-        others = f" (or {', '.join(map(repr, close[1:]))})" if len(close) > 1 else ""
-        suggestion = f" Did you mean {close[0]!r}{others}?"
+    suggestion = did_you_mean(name, candidates, n=3)
     return (
         f"Unknown environment {name!r}.{suggestion} Registered course envs: {registered_envs()}. "
         "Any gymnasium id also works (see gymnasium.pprint_registry()), and so does an env class "

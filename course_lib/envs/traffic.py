@@ -31,14 +31,13 @@ Baselines to compare a learned policy with are callables ``controller(obs, env) 
 :func:`run_controller` runs one episode with any of them and :func:`plot_queues` draws it.
 """
 
-import difflib
-
 import numpy as np
 from gymnasium import spaces
 
 from course_lib.envs.examples import _positive_int, _with_defaults
 from course_lib.envs.multi_agent import ALL_AGENTS, MultiAgentEnv
 from course_lib.envs.registry import register_env
+from course_lib.validation import did_you_mean, is_whole_number
 
 N, S, E, W = 0, 1, 2, 3  # approaches, named for the side their vehicles come from
 NS, EW = 0, 1  # phases: which pair of approaches has green
@@ -187,7 +186,7 @@ class TrafficGridEnv(MultiAgentEnv):
         clock = np.minimum(self.since_switch, CLOCK_SCALE)[..., None] / CLOCK_SCALE
         parts = [np.minimum(queues, QUEUE_SCALE) / QUEUE_SCALE, phase, clock]
         obs = np.concatenate(parts, axis=-1).astype(np.float32).reshape(-1, OBS_DIM)
-        return dict(zip(self.possible_agents, obs))
+        return dict(zip(self.possible_agents, obs, strict=True))
 
     def metrics(self) -> dict:
         """Totals of the episode so far, the numbers controllers are compared on.
@@ -242,7 +241,7 @@ class FixedTimeController:
     """
 
     def __init__(self, cycle: int = 20, ns_share: float = 0.5):
-        if isinstance(cycle, bool) or not isinstance(cycle, int) or cycle < 2:
+        if not is_whole_number(cycle) or cycle < 2:
             raise ValueError(
                 f"FixedTimeController(cycle=...) is the cycle length in steps, an "
                 f"int >= 2; got {cycle!r}."
@@ -291,7 +290,7 @@ def _heavier_phase(weights: np.ndarray, env: TrafficGridEnv) -> dict:
     """Per intersection, the phase whose two approaches weigh more in ``(rows, cols, 4)``."""
     ns, ew = weights[..., N] + weights[..., S], weights[..., E] + weights[..., W]
     phases = np.where(ns > ew, NS, np.where(ew > ns, EW, env.phase)).ravel()
-    return {agent: int(phase) for agent, phase in zip(env.possible_agents, phases)}
+    return {agent: int(phase) for agent, phase in zip(env.possible_agents, phases, strict=True)}
 
 
 def run_controller(env: TrafficGridEnv, controller, seed: int | None = 0) -> dict:
@@ -354,10 +353,9 @@ def intersection_groups(rows: int, cols: int, scheme: str = "rows") -> dict:
     ``policy_mapping_fn=lambda agent_id, episode, **kw: groups[agent_id]``.
     """
     if scheme not in GROUP_SCHEMES:
-        close = difflib.get_close_matches(str(scheme), GROUP_SCHEMES, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(scheme, GROUP_SCHEMES)
         raise ValueError(f"Unknown grouping scheme {scheme!r}.{hint} Schemes: {GROUP_SCHEMES}.")
-    if any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in (rows, cols)):
+    if any(not is_whole_number(n) or n < 1 for n in (rows, cols)):
         raise ValueError(
             f"intersection_groups needs the grid size as ints >= 1 (the env's rows "
             f"and cols); got rows={rows!r}, cols={cols!r}."

@@ -3,7 +3,9 @@
 The A2C plan reads::
 
     rollouts = ParallelRollouts(workers, mode="bulk_sync")
-    train_op = rollouts.combine(ConcatBatches(min_batch_size=config["train_batch_size"])).for_each(TrainOneStep(workers))
+    train_op = rollouts.combine(
+        ConcatBatches(min_batch_size=config["train_batch_size"])
+    ).for_each(TrainOneStep(workers))
     return StandardMetricsReporting(train_op, workers, config)
 
 Introduced in notebooks/10_execution_plans.ipynb.
@@ -12,12 +14,10 @@ Introduced in notebooks/10_execution_plans.ipynb.
 from course_lib.execution.concurrency_ops import Concurrently
 from course_lib.execution.local_iterator import (
     LocalIterator,
-    MetricsContext,
     NextValueNotReady,
-    TimerStat,
-    _get_shared_metrics,
     gather_async,
     gather_sync,
+    get_shared_metrics,
 )
 from course_lib.execution.metric_ops import (
     AGENT_STEPS_SAMPLED_COUNTER,
@@ -36,6 +36,7 @@ from course_lib.execution.metric_ops import (
     WORKER_UPDATE_TIMER,
     StandardMetricsReporting,
 )
+from course_lib.execution.metrics_context import MetricsContext, TimerStat
 from course_lib.execution.replay_buffer import PrioritizedReplayBuffer, ReplayBuffer
 from course_lib.execution.replay_ops import Replay, StoreToReplayBuffer, UpdatePriorities
 from course_lib.execution.rollout_ops import (
@@ -92,9 +93,9 @@ __all__ = [
     "TrainOneStep",
     "UpdatePriorities",
     "UpdateTargetNetwork",
-    "_get_shared_metrics",
     "agent_steps",
     "env_steps",
     "gather_async",
     "gather_sync",
+    "get_shared_metrics",
 ]

@@ -16,6 +16,7 @@ import numpy as np
 
 from course_lib.execution.segment_tree import MinSegmentTree, SumSegmentTree
 from course_lib.sample_batch import SampleBatch
+from course_lib.validation import is_whole_number, require_whole_number
 
 
 class ReplayBuffer:
@@ -25,9 +26,10 @@ class ReplayBuffer:
     """
 
     def __init__(self, capacity: int, *, seed: int | None = None):
-        if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
+        if not is_whole_number(capacity) or capacity < 1:
             raise ValueError(
-                f"capacity is the number of rows the buffer keeps: a whole number >= 1, got {capacity!r}."
+                "capacity is the number of rows the buffer keeps: a whole number >= 1, "
+                f"got {capacity!r}."
             )
         self.capacity = capacity
         self._columns: dict[str, np.ndarray] = {}
@@ -78,12 +80,9 @@ class ReplayBuffer:
         return self._rows(self._rng.integers(0, self._size, num_items))
 
     def _check_can_sample(self, num_items) -> None:
-        if (
-            isinstance(num_items, bool)
-            or not isinstance(num_items, (int, np.integer))
-            or num_items < 1
-        ):
-            raise ValueError(f"num_items must be a whole number >= 1, got {num_items!r}.")
+        if isinstance(num_items, np.integer):  # e.g. a size computed with numpy
+            num_items = int(num_items)
+        require_whole_number(num_items, "num_items", minimum=1)
         if self._size == 0:
             raise ValueError(
                 f"Cannot sample from an empty {type(self).__name__}: add batches first (Replay(...) waits for learning_starts rows)."

@@ -11,6 +11,7 @@ from __future__ import annotations
 from course_lib.execution.local_iterator import LocalIterator, NextValueNotReady
 from course_lib.execution.replay_buffer import PrioritizedReplayBuffer, ReplayBuffer
 from course_lib.sample_batch import MultiAgentBatch, SampleBatch
+from course_lib.validation import is_whole_number, require_whole_number
 
 
 def _single_policy_batch(batch) -> SampleBatch:
@@ -51,19 +52,8 @@ def Replay(
     Until the buffer holds ``max(learning_starts, replay_batch_size)`` rows it yields ``NextValueNotReady()``.
     Introduced in notebooks/10_execution_plans.ipynb.
     """
-    if (
-        isinstance(replay_batch_size, bool)
-        or not isinstance(replay_batch_size, int)
-        or replay_batch_size < 1
-    ):
-        raise ValueError(
-            f"replay_batch_size must be a whole number >= 1, got {replay_batch_size!r}."
-        )
-    if (
-        isinstance(learning_starts, bool)
-        or not isinstance(learning_starts, int)
-        or learning_starts < 0
-    ):
+    require_whole_number(replay_batch_size, "replay_batch_size", minimum=1)
+    if not is_whole_number(learning_starts) or learning_starts < 0:
         raise ValueError(
             f"learning_starts must be a whole number of rows >= 0, got {learning_starts!r}."
         )

@@ -12,9 +12,9 @@ import numpy as np
 
 from course_lib.execution.local_iterator import (
     LocalIterator,
-    _get_shared_metrics,
     gather_async,
     gather_sync,
+    get_shared_metrics,
 )
 from course_lib.execution.metric_ops import (
     AGENT_STEPS_SAMPLED_COUNTER,
@@ -24,6 +24,7 @@ from course_lib.execution.metric_ops import (
     STEPS_SAMPLED_COUNTER,
 )
 from course_lib.sample_batch import DEFAULT_POLICY_ID, MultiAgentBatch, SampleBatch
+from course_lib.validation import is_whole_number
 
 ROLLOUT_MODES = ("bulk_sync", "async", "raw")
 STEP_COUNTS = ("env_steps", "agent_steps")
@@ -58,7 +59,7 @@ def ParallelRollouts(workers, *, mode: str = "bulk_sync", num_async: int = 1) ->
 
         def sample_locally():
             while True:
-                with _get_shared_metrics().timers[SAMPLE_TIMER]:
+                with get_shared_metrics().timers[SAMPLE_TIMER]:
                     batch = local.sample()
                 yield [batch] if mode == "raw" else batch
 
@@ -68,7 +69,7 @@ def ParallelRollouts(workers, *, mode: str = "bulk_sync", num_async: int = 1) ->
         def sample_everywhere():
             while True:
                 # WorkerSet.sample() also replaces dead workers when "recreate_failed_workers" is set.
-                with _get_shared_metrics().timers[SAMPLE_TIMER]:
+                with get_shared_metrics().timers[SAMPLE_TIMER]:
                     batch = workers.sample()
                 yield batch
 
@@ -83,7 +84,7 @@ def ParallelRollouts(workers, *, mode: str = "bulk_sync", num_async: int = 1) ->
 
 
 def _count_sampled_steps(item):
-    counters = _get_shared_metrics().counters
+    counters = get_shared_metrics().counters
     for batch in item if isinstance(item, list) else [item]:
         counters[STEPS_SAMPLED_COUNTER] += env_steps(batch)
         counters[AGENT_STEPS_SAMPLED_COUNTER] += agent_steps(batch)
@@ -115,7 +116,7 @@ def AsyncGradients(workers) -> LocalIterator:
 
         def compute_locally():
             while True:
-                with _get_shared_metrics().timers[GRAD_WAIT_TIMER]:
+                with get_shared_metrics().timers[GRAD_WAIT_TIMER]:
                     result = _sample_and_compute_gradients(local)
                 yield result
 
@@ -123,7 +124,7 @@ def AsyncGradients(workers) -> LocalIterator:
 
     def record(result):
         grads, info, count = result
-        metrics = _get_shared_metrics()
+        metrics = get_shared_metrics()
         metrics.counters[STEPS_SAMPLED_COUNTER] += count
         metrics.counters[AGENT_STEPS_SAMPLED_COUNTER] += count
         metrics.info.setdefault(LEARNER_INFO, {})[DEFAULT_POLICY_ID] = info["learner_stats"]
@@ -142,13 +143,10 @@ class ConcatBatches:
     """
 
     def __init__(self, min_batch_size: int, count_steps_by: str = "env_steps"):
-        if (
-            isinstance(min_batch_size, bool)
-            or not isinstance(min_batch_size, int)
-            or min_batch_size < 0
-        ):
+        if not is_whole_number(min_batch_size) or min_batch_size < 0:
             raise ValueError(
-                f"min_batch_size must be a whole number >= 0 (e.g. config['train_batch_size']), got {min_batch_size!r}."
+                "min_batch_size must be a whole number >= 0 (e.g. config['train_batch_size']), "
+                f"got {min_batch_size!r}."
             )
         if count_steps_by not in STEP_COUNTS:
             raise ValueError(

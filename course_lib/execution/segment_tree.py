@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from course_lib.validation import is_whole_number
+
 
 class SegmentTree:
     """Leaves ``tree[k]`` for ``k < capacity``, and ``op`` over all of them at the root.
@@ -19,7 +21,7 @@ class SegmentTree:
     """
 
     def __init__(self, capacity: int, op, neutral: float):
-        if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
+        if not is_whole_number(capacity) or capacity < 1:
             raise ValueError(f"A segment tree needs a capacity >= 1, got {capacity!r}.")
         self.capacity = 1 << (capacity - 1).bit_length()
         self._op, self._neutral = op, neutral

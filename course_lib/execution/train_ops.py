@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from course_lib.execution.local_iterator import MetricsContext, _get_shared_metrics
+from course_lib.execution.local_iterator import MetricsContext, get_shared_metrics
 from course_lib.execution.metric_ops import (
     AGENT_STEPS_TRAINED_COUNTER,
     APPLY_GRADS_TIMER,
@@ -70,7 +70,7 @@ class TrainOneStep:
         self.num_sgd_iter, self.sgd_minibatch_size = num_sgd_iter, sgd_minibatch_size
 
     def __call__(self, batch):
-        metrics = _get_shared_metrics()
+        metrics = get_shared_metrics()
         local = self.workers.local_worker()
         policy_batches = (
             batch.policy_batches
@@ -163,7 +163,7 @@ class ComputeGradients:
         self.workers = workers
 
     def __call__(self, batch: SampleBatch):
-        metrics = _get_shared_metrics()
+        metrics = get_shared_metrics()
         with metrics.timers[COMPUTE_GRADS_TIMER]:
             gradients, info = self.workers.local_worker().compute_gradients(batch)
         metrics.info.setdefault(LEARNER_INFO, {})[DEFAULT_POLICY_ID] = info["learner_stats"]
@@ -184,7 +184,7 @@ class ApplyGradients:
 
     def __call__(self, item):
         gradients, count = item
-        metrics = _get_shared_metrics()
+        metrics = get_shared_metrics()
         local = self.workers.local_worker()
         with metrics.timers[APPLY_GRADS_TIMER]:
             local.apply_gradients(gradients)
@@ -237,7 +237,7 @@ class UpdateTargetNetwork:
         self.policies = None if policies is None else list(policies)
 
     def __call__(self, item):
-        counters = _get_shared_metrics().counters
+        counters = get_shared_metrics().counters
         steps = counters[self.counter]
         if steps - counters[LAST_TARGET_UPDATE_TS] >= self.target_update_freq:
             for pid, policy in self.workers.local_worker().policy_map.items():

@@ -21,7 +21,6 @@ Introduced in notebooks/08_exploration.ipynb.
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import inspect
 
@@ -43,6 +42,7 @@ from course_lib.exploration.schedules import (
 )
 from course_lib.exploration.soft_q import SoftQ
 from course_lib.exploration.stochastic_sampling import StochasticSampling
+from course_lib.validation import did_you_mean
 
 EXPLORATIONS: dict[str, type[Exploration]] = {
     cls.__name__: cls
@@ -126,12 +126,11 @@ def resolve_exploration_class(exploration_type) -> type[Exploration]:
 
 
 def _unknown_type_message(name: str) -> str:
-    close = [known for known in EXPLORATIONS if known.lower() == name.lower()]
-    close = close or difflib.get_close_matches(name, EXPLORATIONS, n=3, cutoff=0.5)
-    hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    hint = did_you_mean(name, EXPLORATIONS, cutoff=0.5)
     return (
-        f"Unknown exploration type {name!r}.{hint} Built-in types (case-sensitive): {', '.join(EXPLORATIONS)}; "
-        "or pass an Exploration subclass, or a dotted path such as 'my_module.MyExploration'."
+        f"Unknown exploration type {name!r}.{hint} Built-in types (case-sensitive): "
+        f"{', '.join(EXPLORATIONS)}; or pass an Exploration subclass, or a dotted path such as "
+        "'my_module.MyExploration'."
     )
 
 
@@ -183,8 +182,7 @@ def check_exploration_kwargs(cls: type[Exploration], kwargs: dict) -> None:
                 f"exploration_config sets {key!r}, but the policy passes that itself; remove it from exploration_config."
             )
         if key not in valid:
-            close = difflib.get_close_matches(key, valid, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(key, valid)
             raise TypeError(
                 f"{cls.__name__} got an unknown exploration_config key {key!r}.{hint} "
                 f"Valid keys for {cls.__name__}: {', '.join(valid) or '(none)'}."

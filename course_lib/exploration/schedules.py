@@ -14,11 +14,13 @@ Introduced in notebooks/08_exploration.ipynb.
 
 from __future__ import annotations
 
-import difflib
 import inspect
+import itertools
 import math
 from numbers import Real
 from typing import Any
+
+from course_lib.validation import did_you_mean
 
 
 def _check_number(owner: str, name: str, value) -> float:
@@ -105,7 +107,7 @@ class PiecewiseSchedule(Schedule):
             raise ValueError(
                 "PiecewiseSchedule: endpoints is empty; give at least one (timestep, value) pair."
             )
-        for (t_a, _), (t_b, _) in zip(pairs, pairs[1:]):
+        for (t_a, _), (t_b, _) in itertools.pairwise(pairs):
             if t_b <= t_a:
                 raise ValueError(
                     f"PiecewiseSchedule: endpoint timesteps must increase, but {t_b:g} follows {t_a:g} in {endpoints!r}."
@@ -118,7 +120,7 @@ class PiecewiseSchedule(Schedule):
         )
 
     def value(self, t: float) -> float:
-        for (t_a, v_a), (t_b, v_b) in zip(self.endpoints, self.endpoints[1:]):
+        for (t_a, v_a), (t_b, v_b) in itertools.pairwise(self.endpoints):
             if t_a <= t <= t_b:
                 return v_a + (t - t_a) / (t_b - t_a) * (v_b - v_a)
         if t == self.endpoints[0][0]:  # a single endpoint defines one point
@@ -179,8 +181,7 @@ def make_schedule(spec: Any) -> Schedule:
     kwargs = dict(spec)
     name = kwargs.pop("type", None)
     if name not in SCHEDULES:
-        close = difflib.get_close_matches(str(name), SCHEDULES, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(name, SCHEDULES)
         raise ValueError(
             f"Unknown schedule type {name!r}.{hint} Known types: {', '.join(SCHEDULES)}."
         )

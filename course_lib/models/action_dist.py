@@ -178,7 +178,9 @@ class TorchMultiCategorical(ActionDistribution):
 
     def kl(self, other: TorchMultiCategorical) -> torch.Tensor:
         self._check_same_type(other)
-        return sum(kl_divergence(mine, theirs) for mine, theirs in zip(self.cats, other.cats))
+        return sum(
+            kl_divergence(mine, theirs) for mine, theirs in zip(self.cats, other.cats, strict=True)
+        )
 
 
 class TorchDiagGaussian(TorchDistributionWrapper):

@@ -9,8 +9,9 @@ Introduced in notebooks/05_models.ipynb.
 from __future__ import annotations
 
 import copy
-import difflib
 from collections.abc import Mapping
+
+from course_lib.validation import did_you_mean
 
 MODEL_DEFAULTS: dict = {
     # FullyConnectedNetwork: sizes of the hidden layers and their activation ("tanh", "relu", "linear"/None).
@@ -56,11 +57,8 @@ def merge_model_config(model_config: Mapping | None) -> dict:
         )
     for key in model_config:
         if key not in MODEL_DEFAULTS:
-            close = difflib.get_close_matches(str(key), list(MODEL_DEFAULTS), n=1)
-            hint = (
-                f"Did you mean {close[0]!r}?" if close else f"Valid keys: {sorted(MODEL_DEFAULTS)}."
-            )
-            raise ValueError(f"Unknown model config key {key!r}. {hint}")
+            hint = did_you_mean(key, MODEL_DEFAULTS) or f" Valid keys: {sorted(MODEL_DEFAULTS)}."
+            raise ValueError(f"Unknown model config key {key!r}.{hint}")
     if model_config.get("custom_preprocessor") is not None:
         raise ValueError(
             "Custom preprocessors are deprecated (as in RLlib): they clash with the built-in flattening of "

@@ -116,8 +116,8 @@ def pad_batch_to_sequences(batch: Mapping, max_seq_len: int) -> dict:
         max_seq_len,
     )
     return {
-        **dict(zip(feature_keys, padded)),
-        **dict(zip(state_keys, initial_states)),
+        **dict(zip(feature_keys, padded, strict=True)),
+        **dict(zip(state_keys, initial_states, strict=True)),
         "seq_lens": seq_lens,
     }
 

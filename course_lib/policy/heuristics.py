@@ -1,9 +1,11 @@
 """Hand-written policies for rock paper scissors: opponents with a fixed rule that never learn.
 
-In the 2021 RLlib tutorial's multi-agent example a learned policy plays against ``AlwaysSameHeuristic`` and
-``BeatLastHeuristic``; a policy mapping function picks one of them per episode. They follow the
-``Policy`` API, so a rollout worker runs them exactly like a learned policy, and a trainer leaves
-them out of ``policies_to_train``.
+In the 2021 RLlib tutorial's multi-agent example a learned policy plays against
+``AlwaysSameHeuristic`` and ``BeatLastHeuristic``; a policy mapping function picks one of them per
+episode. They follow the ``Policy`` API, so a rollout worker runs them exactly like a learned
+policy, and a trainer leaves them out of ``policies_to_train``. They know the game from its rules
+(``course_lib.rock_paper_scissors``) and the number of moves from their action space, not from
+the env.
 
 Introduced in notebooks/14_multi_agent.ipynb.
 """
@@ -13,13 +15,13 @@ from __future__ import annotations
 import numpy as np
 from gymnasium import spaces
 
-from course_lib.envs.multi_agent import BEATS, MOVE_NAMES
 from course_lib.policy.policy import Policy
+from course_lib.rock_paper_scissors import BEATS, MOVE_NAMES
 from course_lib.sample_batch import SampleBatch
 
 
 class HeuristicPolicy(Policy):
-    """A policy that acts by a fixed rule on ``Discrete`` rock-paper-scissors moves; it has no weights.
+    """A policy that acts by a fixed rule on ``Discrete`` rock-paper-scissors moves; no weights.
 
     Introduced in notebooks/14_multi_agent.ipynb.
 
@@ -30,8 +32,9 @@ class HeuristicPolicy(Policy):
         super().__init__(observation_space, action_space, config)
         if not isinstance(action_space, spaces.Discrete):
             raise TypeError(
-                f"{type(self).__name__} plays rock-paper-scissors moves and needs a Discrete action space, "
-                f"got {action_space}. Use it with RockPaperScissors: Discrete(3), or Discrete(5) for lizard and Spock."
+                f"{type(self).__name__} plays rock-paper-scissors moves and needs a Discrete "
+                f"action space, got {action_space}. Use it with RockPaperScissors: Discrete(3), "
+                "or Discrete(5) for lizard and Spock."
             )
         self.num_moves = int(action_space.n)
 
@@ -57,9 +60,10 @@ class AlwaysSameHeuristic(HeuristicPolicy):
     Introduced in notebooks/14_multi_agent.ipynb.
 
     A policy does not see episode starts, but a worker asks it for ``get_initial_state()`` at each
-    one: the chosen move is that recurrent state, a single array of shape ``()``. ``compute_actions``
-    plays ``state_batches[0]`` (B,) and passes it on unchanged as the next state. Without a state
-    it picks a fresh random move per row. ``config["seed"]`` makes the picks repeatable.
+    one: the chosen move is that recurrent state, a single array of shape ``()``.
+    ``compute_actions`` plays ``state_batches[0]`` (B,) and passes it on unchanged as the next
+    state. Without a state it picks a fresh random move per row. ``config["seed"]`` makes the picks
+    repeatable.
     """
 
     def __init__(self, observation_space, action_space, config: dict | None = None):
@@ -85,7 +89,7 @@ class AlwaysSameHeuristic(HeuristicPolicy):
         timestep=None,
         **kwargs,
     ):
-        """``(actions (B,), [chosen moves (B,)], {})``: each row replays the move held in its state."""
+        """``(actions (B,), [chosen moves (B,)], {})``: each row replays the move in its state."""
         batch_size = len(obs_batch)
         if state_batches:
             chosen = np.asarray(state_batches[0], dtype=np.int64).reshape(batch_size)
@@ -109,8 +113,9 @@ class BeatLastHeuristic(HeuristicPolicy):
         super().__init__(observation_space, action_space, config)
         if self.num_moves not in (3, 5):
             raise ValueError(
-                f"BeatLastHeuristic knows rock paper scissors (3 moves) and its lizard-Spock version "
-                f"(5 moves), got an action space with {self.num_moves} moves: {action_space}."
+                "BeatLastHeuristic knows rock paper scissors (3 moves) and its lizard-Spock "
+                f"version (5 moves), got an action space with {self.num_moves} moves: "
+                f"{action_space}."
             )
         # answer[m]: the move to play after the opponent played m.
         self.answer = np.array(
@@ -135,13 +140,14 @@ class BeatLastHeuristic(HeuristicPolicy):
         moves = self._moves_from(obs_batch)
         if moves.size and (moves.min() < 0 or moves.max() >= self.num_moves):
             raise ValueError(
-                f"Observed moves must be 0..{self.num_moves - 1} ({', '.join(MOVE_NAMES[: self.num_moves])}), got {moves}."
+                f"Observed moves must be 0..{self.num_moves - 1} "
+                f"({', '.join(MOVE_NAMES[: self.num_moves])}), got {moves}."
             )
         self.global_timestep += len(moves)
         return self.answer[moves], [], {}
 
     def _moves_from(self, obs_batch) -> np.ndarray:
-        """Observed moves as ints ``(B,)`` from ``(B,)`` move numbers or ``(B, num_moves)`` one-hot rows."""
+        """Observed moves as ints ``(B,)``, from move numbers ``(B,)`` or one-hots ``(B, n)``."""
         obs = np.asarray(obs_batch)
         if obs.ndim == 2 and obs.shape[1] == self.num_moves:
             return obs.argmax(axis=1)

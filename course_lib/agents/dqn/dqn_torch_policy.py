@@ -21,6 +21,7 @@ from course_lib.models import ModelCatalog, TorchModelV2, merge_model_config
 from course_lib.models.fcnet import mlp, orthogonal_linear
 from course_lib.policy.policy_template import build_policy
 from course_lib.sample_batch import SampleBatch
+from course_lib.validation import is_whole_number
 
 DISCOUNTS = "discounts"
 PRIO_WEIGHTS = "weights"
@@ -143,7 +144,8 @@ def adjust_nstep(batch: SampleBatch, n_step: int, gamma: float) -> SampleBatch:
     so its value must be discounted by gamma^m, not gamma^n. With ``n_step=1`` only ``discounts``
     (= gamma) is added. Introduced in notebooks/12_algorithms.ipynb.
     """
-    if isinstance(n_step, bool) or not isinstance(n_step, (int, np.integer)) or n_step < 1:
+    # A numpy integer counts too: n_step may come from a numpy array of settings.
+    if not (is_whole_number(n_step) or isinstance(n_step, np.integer)) or n_step < 1:
         raise ValueError(
             f"n_step must be a whole number >= 1 (how many rewards to sum), got {n_step!r}."
         )

@@ -1,0 +1,10 @@
+"""``python -m course_lib.cli ...`` runs ``course-rl ...``.
+
+Introduced in notebooks/11_trainers.ipynb.
+"""
+
+import sys
+
+from course_lib.cli import main
+
+sys.exit(main())
