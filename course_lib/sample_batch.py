@@ -17,12 +17,15 @@ from collections.abc import Iterable, Iterator, Mapping
 import numpy as np
 
 DEFAULT_POLICY_ID = "default_policy"
+# The two ways to count experience, MultiAgentBatch's env_steps() and agent_steps():
+# config["multiagent"]["count_steps_by"] names one (lesson 14).
+STEP_COUNTS = ("env_steps", "agent_steps")
 
 _HEAD_REPR_LIMIT = 60
 
 
 def summarize(array) -> str:
-    """One-line summary of an array, in the format of the 2021 RLlib tutorial's summarized SampleBatch print.
+    """One-line summary of an array, as in the 2021 RLlib tutorial's summarized SampleBatch print.
 
     Numeric and bool arrays show ``min``/``max``/``mean`` as floats rounded to 3 decimals;
     object (and string) arrays show ``head=`` the first element; empty arrays show no statistics.
@@ -64,8 +67,8 @@ def _to_column(name, value) -> np.ndarray:
             column[:] = list(value)
     if column.ndim == 0:
         raise ValueError(
-            f"Column {name!r} is a scalar ({column.item()!r}), but a SampleBatch column needs one row "
-            f"per timestep. Store a per-timestep list or array, e.g. [value] * batch.count."
+            f"Column {name!r} is a scalar ({column.item()!r}), but a SampleBatch column needs one "
+            "row per timestep. Store a per-timestep list or array, e.g. [value] * batch.count."
         )
     return column
 
@@ -204,8 +207,9 @@ class SampleBatch(dict):
         for index, batch in enumerate(batches):
             if not isinstance(batch, SampleBatch):
                 raise TypeError(
-                    f"concat_samples() item {index} is a {type(batch).__name__}; pass only SampleBatch or only "
-                    f"MultiAgentBatch objects (SampleBatch.as_multi_agent() converts a single-agent batch)."
+                    f"concat_samples() item {index} is a {type(batch).__name__}; pass only "
+                    "SampleBatch or only MultiAgentBatch objects (SampleBatch.as_multi_agent() "
+                    "converts a single-agent batch)."
                 )
         indexed = [(index, batch) for index, batch in enumerate(batches) if len(batch.columns) > 0]
         if not indexed:
@@ -218,9 +222,9 @@ class SampleBatch(dict):
                 missing = sorted(expected - set(batch.keys()))
                 extra = sorted(set(batch.keys()) - expected)
                 raise ValueError(
-                    f"Cannot concatenate: batch {index} is missing columns {missing} and has extra columns "
-                    f"{extra} compared with batch {first_index}. Every batch must have the same columns "
-                    f"(did only some batches go through postprocessing?)."
+                    f"Cannot concatenate: batch {index} is missing columns {missing} and has extra "
+                    f"columns {extra} compared with batch {first_index}. Every batch must have the "
+                    "same columns (did only some batches go through postprocessing?)."
                 )
         non_empty = [batch for _, batch in indexed]
         concatenated = {}
@@ -232,7 +236,8 @@ class SampleBatch(dict):
             except ValueError as error:
                 shapes = sorted({dict.__getitem__(batch, name).shape[1:] for batch in non_empty})
                 raise ValueError(
-                    f"Cannot concatenate column {name!r}: its rows have different shapes {shapes} across batches."
+                    f"Cannot concatenate column {name!r}: its rows have different shapes {shapes} "
+                    "across batches."
                 ) from error
         return SampleBatch._from_aligned_columns(concatenated)
 
@@ -245,7 +250,7 @@ class SampleBatch(dict):
         return self[start:end]
 
     def copy(self, deep: bool = True) -> SampleBatch:
-        """A copy; ``deep=True`` also copies the arrays (and the Python objects in object columns)."""
+        """A copy; ``deep=True`` also copies the arrays (and the objects in object columns)."""
         if not deep:
             return SampleBatch(self)
         return SampleBatch(
@@ -256,7 +261,7 @@ class SampleBatch(dict):
         )
 
     def size_bytes(self) -> int:
-        """Memory held by the columns; for object columns an estimate (pointers + ``sys.getsizeof``)."""
+        """Memory held by the columns; estimated for object columns (pointers + ``getsizeof``)."""
         total = 0
         for column in self.values():
             total += column.nbytes
@@ -264,12 +269,20 @@ class SampleBatch(dict):
                 total += sum(sys.getsizeof(item) for item in column.flat)
         return total
 
-    def shuffle(self, seed: int | None = None) -> SampleBatch:
+    def shuffle(self, seed: int | None = None, *, rng=None) -> SampleBatch:
         """A new batch with the rows in random order, the same permutation for every column.
 
-        The same ``seed`` gives the same order; ``seed=None`` draws fresh randomness.
+        The same ``seed`` gives the same order; ``seed=None`` draws fresh randomness. Or pass
+        ``rng``, a generator to draw the order from: ``np.random.default_rng(0)``, or the
+        module ``np.random`` itself for the global generator that a trainer seeds and saves in
+        its checkpoints (``TrainOneStep`` does that, so a resumed run shuffles the same way).
         """
-        permutation = np.random.default_rng(seed).permutation(self.count)
+        if rng is not None and seed is not None:
+            raise ValueError(
+                "shuffle() takes a seed or an rng, not both: the rng alone decides the order."
+            )
+        generator = rng if rng is not None else np.random.default_rng(seed)
+        permutation = generator.permutation(self.count)
         return SampleBatch._from_aligned_columns(
             {name: column[permutation] for name, column in self.items()}
         )
@@ -280,16 +293,25 @@ class SampleBatch(dict):
             yield {name: column[index] for name, column in self.items()}
 
     def minibatches(
-        self, size: int, shuffle: bool = False, seed: int | None = None
+        self,
+        size: int,
+        shuffle: bool = False,
+        seed: int | None = None,
+        *,
+        rng=None,
+        drop_last: bool = False,
     ) -> Iterator[SampleBatch]:
-        """Yields batches of ``size`` rows for SGD; the last one is smaller when ``size`` does not divide ``count``.
+        """Yields batches of ``size`` rows for SGD, in order or (``shuffle=True``) shuffled first.
 
-        With ``shuffle=True`` the rows are permuted first (reproducibly when ``seed`` is given).
+        The last one is smaller when ``size`` does not divide ``count``; ``drop_last=True`` leaves
+        it out, so every minibatch weighs the same in an SGD epoch. ``seed`` and ``rng`` choose
+        the shuffle's randomness, as in ``shuffle()``.
         """
         if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size <= 0:
             raise ValueError(f"Minibatch size must be a positive integer, got {size!r}.")
-        source = self.shuffle(seed) if shuffle else self
-        for start in range(0, source.count, size):
+        source = self.shuffle(seed, rng=rng) if shuffle else self
+        last_start = source.count - size if drop_last else source.count - 1
+        for start in range(0, last_start + 1, size):
             yield source[start : start + size]
 
     def timeslices(self, k: int) -> list[SampleBatch]:
@@ -316,11 +338,12 @@ class SampleBatch(dict):
             cuts = np.flatnonzero(ended[:-1]) + 1
         else:
             raise ValueError(
-                f"split_by_episode() needs an {SampleBatch.EPS_ID!r} column, or {SampleBatch.TERMINATEDS!r}/"
-                f"{SampleBatch.TRUNCATEDS!r} columns, to find where episodes end; this batch has {self.columns}."
+                f"split_by_episode() needs an {SampleBatch.EPS_ID!r} column, or "
+                f"{SampleBatch.TERMINATEDS!r}/{SampleBatch.TRUNCATEDS!r} columns, to find where "
+                f"episodes end; this batch has {self.columns}."
             )
         bounds = [0, *cuts.tolist(), self.count]
-        return [self[start:end] for start, end in zip(bounds[:-1], bounds[1:])]
+        return [self[start:end] for start, end in zip(bounds[:-1], bounds[1:], strict=True)]
 
     def as_multi_agent(self) -> MultiAgentBatch:
         """Wraps this batch as the only policy batch (``"default_policy"``) of a MultiAgentBatch."""
@@ -342,7 +365,8 @@ class MultiAgentBatch:
     def __init__(self, policy_batches: Mapping[str, SampleBatch], env_steps: int):
         if not isinstance(policy_batches, Mapping):
             raise TypeError(
-                f"policy_batches must be a dict mapping policy id to SampleBatch, got {type(policy_batches).__name__}."
+                "policy_batches must be a dict mapping policy id to SampleBatch, "
+                f"got {type(policy_batches).__name__}."
             )
         for policy_id, batch in policy_batches.items():
             if not isinstance(policy_id, str):
@@ -351,8 +375,8 @@ class MultiAgentBatch:
                 )
             if not isinstance(batch, SampleBatch):
                 raise TypeError(
-                    f"policy_batches[{policy_id!r}] is a {type(batch).__name__}, expected a SampleBatch "
-                    f"(wrap a dict of columns with SampleBatch(...))."
+                    f"policy_batches[{policy_id!r}] is a {type(batch).__name__}, expected a "
+                    "SampleBatch (wrap a dict of columns with SampleBatch(...))."
                 )
         if (
             isinstance(env_steps, bool)
@@ -373,7 +397,7 @@ class MultiAgentBatch:
 
     @property
     def count(self) -> int:
-        """Same as ``env_steps()``, so code that counts ``batch.count`` works for both batch types."""
+        """Same as ``env_steps()``: code that reads ``batch.count`` works for both batch types."""
         return self._env_steps
 
     def copy(self) -> MultiAgentBatch:
@@ -388,7 +412,7 @@ class MultiAgentBatch:
 
     @staticmethod
     def concat_samples(batches: Iterable[MultiAgentBatch]) -> MultiAgentBatch:
-        """Concatenates per policy (a policy missing from some batches is fine) and sums ``env_steps``."""
+        """Concatenates per policy (a policy may be absent from some batches); sums env steps."""
         batches = list(batches)
         if not batches:
             raise ValueError("concat_samples() got an empty list; pass at least one batch.")

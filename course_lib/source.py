@@ -6,8 +6,11 @@ teaches can never drift apart. Introduced in notebooks/00_welcome.ipynb.
 
 from __future__ import annotations
 
+import ast
 import inspect
+import linecache
 import os
+import textwrap
 from dataclasses import dataclass
 
 
@@ -30,7 +33,9 @@ class SourceView:
 
     def _repr_markdown_(self) -> str:
         fence = "````" if "```" in self.code else "```"
-        return f"**`{self.qualname}`** &nbsp; <small>{self.path}, lines {self.first_line}-{self.last_line}</small>\n\n{fence}python\n{self.code.rstrip()}\n{fence}\n"
+        where = f"<small>{self.path}, lines {self.first_line}-{self.last_line}</small>"
+        code = f"{fence}python\n{self.code.rstrip()}\n{fence}\n"
+        return f"**`{self.qualname}`** &nbsp; {where}\n\n{code}"
 
     def __repr__(self) -> str:
         return f"# {self.title}\n{self.code.rstrip()}"
@@ -38,17 +43,41 @@ class SourceView:
     __str__ = __repr__
 
 
-def show(obj) -> SourceView:
+@dataclass(frozen=True)
+class SourceViews:
+    """Several ``SourceView`` parts, rendered one after another.
+
+    ``show`` returns one for a class made by ``build_policy`` or ``build_trainer``: the builder
+    call first, then each function and mixin the class was built from.
+    Introduced in notebooks/06_policies.ipynb.
+    """
+
+    parts: tuple[SourceView, ...]
+
+    def _repr_markdown_(self) -> str:
+        return "\n".join(part._repr_markdown_() for part in self.parts)
+
+    def __repr__(self) -> str:
+        return "\n\n".join(repr(part) for part in self.parts)
+
+    __str__ = __repr__
+
+
+def show(obj) -> SourceView | SourceViews:
     """Return the source of a function, class, method or module as a ``SourceView``.
 
     In a notebook, leave it as the last expression of a cell: ``show(SampleBatch.concat_samples)``.
     Paths are shown relative to the package that holds the object (``course_lib/parallel.py``).
+    A class made by ``build_policy``/``build_trainer`` gives ``SourceViews``: the call that built
+    it and the functions it was built from, since it has no ``class`` statement of its own.
     """
     target = inspect.unwrap(obj.__func__ if inspect.ismethod(obj) else obj)
     # A Ray remote function or actor class keeps the plain Python object it wraps.
     target = (
         getattr(target, "_function", None) or getattr(target, "__ray_actor_class__", None) or target
     )
+    if inspect.isclass(target) and "build_args" in vars(target):
+        return _show_built_class(target)
     if inspect.isbuiltin(target) or inspect.ismethoddescriptor(target):
         raise TypeError(
             f"show() found no Python source for {obj!r:.60}: it is built in (written in C)."
@@ -81,6 +110,54 @@ def show(obj) -> SourceView:
         path=_short_path(path, module),
         first_line=max(first_line, 1),
         code="".join(lines),
+    )
+
+
+def _show_built_class(cls: type) -> SourceViews:
+    """The builder call recorded in ``cls.built_at``, then the functions and mixins of
+    ``cls.build_args`` (a lambda written inside that call is already shown with it)."""
+    call = _builder_call(cls)
+    parts = [call] if call else []
+    for argument in cls.build_args.values():
+        pieces = argument if isinstance(argument, list) else [argument]
+        for piece in pieces:
+            # A class in a list is a mixin; a class on its own (default_policy) has its own show.
+            is_mixin = inspect.isclass(piece) and isinstance(argument, list)
+            if not (inspect.isfunction(piece) or is_mixin):
+                continue
+            try:
+                view = show(piece)
+            except TypeError:
+                continue
+            inside_call = call and view.path == call.path and call.first_line <= view.first_line
+            inside_call = inside_call and view.first_line <= call.last_line
+            if not inside_call and view not in parts:
+                parts.append(view)
+    return SourceViews(tuple(parts))
+
+
+def _builder_call(cls: type) -> SourceView | None:
+    """The statement at ``cls.built_at`` (e.g. ``PGTorchPolicy = build_policy(...)``), whole."""
+    filename, line = getattr(cls, "built_at", (None, 0))
+    lines = linecache.getlines(filename) if filename else []
+    try:
+        tree = ast.parse("".join(lines))
+    except SyntaxError:
+        return None
+    around = [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.stmt) and node.lineno <= line <= node.end_lineno
+    ]
+    if not around:
+        return None
+    statement = min(around, key=lambda node: node.end_lineno - node.lineno)
+    code = textwrap.dedent("".join(lines[statement.lineno - 1 : statement.end_lineno]))
+    return SourceView(
+        qualname=f"{cls.__module__}.{cls.__qualname__}",
+        path=_short_path(filename, cls.__module__),
+        first_line=statement.lineno,
+        code=code,
     )
 
 

@@ -1,4 +1,5 @@
-"""A2C/A3C, PPO and DQN policies: each loss against a hand computation, their state, and a short CartPole run."""
+"""A2C/A3C, PPO and DQN policies: their defaults, each loss against a hand computation, their
+state, and a short CartPole run."""
 
 from __future__ import annotations
 
@@ -7,10 +8,15 @@ import numpy as np
 import pytest
 import torch
 
+from course_lib.agents.a3c import a2c
 from course_lib.agents.a3c.a3c_torch_policy import A3CTorchPolicy
+from course_lib.agents.dqn import dqn
 from course_lib.agents.dqn.dqn_torch_policy import DQNTorchModel, DQNTorchPolicy, adjust_nstep
+from course_lib.agents.pg import pg
+from course_lib.agents.ppo import ppo
 from course_lib.agents.ppo.ppo_torch_policy import PPOTorchPolicy
 from course_lib.evaluation import RolloutWorker
+from course_lib.policy.pg import PG_DEFAULTS
 from course_lib.sample_batch import SampleBatch
 
 OBS_SPACE = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
@@ -33,7 +39,8 @@ def model_outputs(policy, obs):
 
 
 def acted_batch(policy, n=8, seed=0):
-    """A batch as a rollout worker records it (obs, actions, logp, dist inputs, vf_preds) plus advantages and targets."""
+    """A batch as a rollout worker records it (obs, actions, logp, dist inputs, vf_preds), plus
+    advantages and value targets."""
     rng = np.random.default_rng(seed)
     obs = rng.uniform(-1, 1, (n, 4)).astype(np.float32)
     actions, _, extra = policy.compute_actions(obs)
@@ -62,6 +69,48 @@ def episode_piece(rewards, terminated_at_end, seed=0):
         truncateds=np.zeros(n, bool),
         eps_id=np.zeros(n, np.int64),
     )
+
+
+# --- defaults: one dict per algorithm, shared by its trainer and its policy --------------------
+
+
+@pytest.mark.parametrize(
+    "policy_class, trainer_module",
+    [(A3CTorchPolicy, a2c), (PPOTorchPolicy, ppo), (DQNTorchPolicy, dqn)],
+    ids=["A2C", "PPO", "DQN"],
+)
+def test_a_policy_built_alone_has_its_trainers_defaults(policy_class, trainer_module):
+    defaults = trainer_module.DEFAULT_CONFIG
+    assert policy_class.build_args["get_default_config"]() is defaults
+    policy = policy_class(OBS_SPACE, ACT_SPACE, {})
+    for key, value in defaults.items():
+        assert policy.config[key] == value, key
+    assert policy.optimizer.param_groups[0]["lr"] == defaults["lr"]
+
+
+def test_the_trainer_defaults_keep_their_values():
+    """Lessons and tuned examples were measured with these; the policy now reads them too."""
+    assert {key: ppo.DEFAULT_CONFIG[key] for key in ("lr", "lambda", "clip_param", "kl_coeff")} == {
+        "lr": 3e-4,
+        "lambda": 0.95,
+        "clip_param": 0.3,
+        "kl_coeff": 0.2,
+    }
+    assert (a2c.DEFAULT_CONFIG["lr"], a2c.DEFAULT_CONFIG["model"]) == (
+        1e-3,
+        {"fcnet_hiddens": [64, 64]},
+    )
+    assert (dqn.DEFAULT_CONFIG["lr"], dqn.DEFAULT_CONFIG["exploration_config"]["type"]) == (
+        5e-4,
+        "EpsilonGreedy",
+    )
+
+
+def test_pg_trainer_defaults_extend_the_lesson_06_policy_defaults():
+    # PGTorchPolicy comes before trainers (lesson 06), so its few defaults live with it and
+    # the trainer builds on them instead of the other way round.
+    for key, value in PG_DEFAULTS.items():
+        assert pg.DEFAULT_CONFIG[key] == value, key
 
 
 # --- A2C / A3C ---------------------------------------------------------------------------------
@@ -183,7 +232,8 @@ def test_ppo_surrogate_clips_the_ratio_only_where_it_would_overshoot():
     ratios = np.array([1.5, 1.5, 0.5, 0.5, 1.1, 0.9])
     advantages = np.array([1.0, -1.0, 1.0, -1.0, 2.0, -2.0])
     batch = with_ratios(policy, acted_batch(policy, n=6), ratios, advantages)
-    # min(A r, A clip(r)): 1.2 clipped, -1.5 not, 0.5 not, -0.8 clipped, 2.2 and -1.8 inside the range.
+    # min(A r, A clip(r)): 1.2 clipped, -1.5 not, 0.5 not, -0.8 clipped, 2.2 and -1.8 inside the
+    # range.
     expected = -np.mean([1.2, -1.5, 0.5, -0.8, 2.2, -1.8])
     assert policy.learn_on_batch(batch)["learner_stats"]["policy_loss"] == pytest.approx(
         expected, rel=1e-4
@@ -323,7 +373,8 @@ def test_dqn_target_uses_the_online_argmax_only_with_double_q(double_q, bootstra
         discounts=[0.5, 0.5],
     )
     result = policy.learn_on_batch(batch)
-    # Row 0: Q(0, 1) = 1 against 1 + 0.5 * bootstrap; row 1 terminated: Q(2, 0) = 4 against r = 1 only.
+    # Row 0: Q(0, 1) = 1 against 1 + 0.5 * bootstrap; row 1 terminated: Q(2, 0) = 4 against
+    # r = 1 only.
     np.testing.assert_allclose(
         result["td_error"], [1.0 - (1.0 + 0.5 * bootstrap), 4.0 - 1.0], rtol=1e-6
     )
@@ -373,7 +424,8 @@ def test_dqn_loss_discounts_each_row_by_its_own_column():
 
 
 def reference_nstep(rewards, terminateds, n, gamma):
-    """Per row: (n-step reward, index of the row whose new_obs/terminated it takes, discount), by two loops."""
+    """Per row: (n-step reward, index of the row whose new_obs/terminated it takes, discount),
+    computed by two plain loops."""
     out = []
     for t in range(len(rewards)):
         total, k = 0.0, 0

@@ -1,4 +1,5 @@
-"""Execution plans: LocalIterator, the rollout/train/replay/concurrency operators, metrics reporting."""
+"""Execution plans: LocalIterator, the rollout/train/replay/concurrency operators, and metrics
+reporting."""
 
 from __future__ import annotations
 
@@ -73,7 +74,7 @@ def same_weights(a: dict, b: dict) -> bool:
 
 
 class RecordingPolicy(PGTorchPolicy):
-    """PG that records every batch it learns on and adds numeric, non-numeric and per-row outputs."""
+    """PG that records every batch it learns on, and adds numeric, non-numeric, per-row outputs."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -109,7 +110,7 @@ class TargetPolicy(PGTorchPolicy):
         self.target_updates += 1
 
 
-# --- LocalIterator ---------------------------------------------------------------------------------
+# --- LocalIterator --------------------------------------------------------------------------------
 
 
 def test_operators_compose_lazily_and_pull_only_what_is_needed():
@@ -181,7 +182,7 @@ def test_metrics_context_counters_round_trip_through_plain_state():
     assert restored.counters[STEPS_SAMPLED_COUNTER] == 500 and restored.counters["new"] == 1
 
 
-# --- rollout operators -----------------------------------------------------------------------------
+# --- rollout operators ----------------------------------------------------------------------------
 
 
 def test_parallel_rollouts_samples_the_local_worker_and_counts_steps():
@@ -251,7 +252,7 @@ def test_standardize_fields_gives_mean_zero_std_one_and_leaves_the_input_alone()
         StandardizeFields(["missing"])(batch)
 
 
-# --- train operators -------------------------------------------------------------------------------
+# --- train operators ------------------------------------------------------------------------------
 
 
 def set_steps_sampled(steps):
@@ -306,6 +307,23 @@ def test_train_one_step_runs_epochs_of_shuffled_minibatches_and_averages_stats()
     assert all(
         np.array_equal(a, b["obs"]) for a, b in zip(first_order, policy.calls, strict=True)
     )  # np.random decides
+
+
+def test_train_one_step_epochs_are_the_sample_batchs_minibatches_from_the_global_generator():
+    workers = local_workers(RecordingPolicy)
+    policy = workers.local_worker().get_policy()
+    batch = SampleBatch.concat_samples([workers.local_worker().sample() for _ in range(4)])
+    np.random.seed(5)
+    run_op(TrainOneStep(workers, num_sgd_iter=2, sgd_minibatch_size=60), batch)
+    np.random.seed(5)
+    expected = []
+    for _ in range(2):
+        # One permutation per epoch from np.random, then full minibatches only (200 = 3 x 60 + 20).
+        order = np.random.permutation(batch.count)
+        expected += [batch["obs"][order][start : start + 60] for start in (0, 60, 120)]
+    assert len(policy.calls) == len(expected) == 6
+    pairs = zip(policy.calls, expected, strict=True)
+    assert all(np.array_equal(call["obs"], want) for call, want in pairs)
 
 
 def test_train_one_step_uses_the_whole_batch_when_smaller_than_a_minibatch_or_recurrent():
@@ -408,7 +426,7 @@ def test_update_target_network_fires_every_target_update_freq_steps():
     assert policy.target_updates == 2  # nothing was trained
 
 
-# --- replay operators ------------------------------------------------------------------------------
+# --- replay operators -----------------------------------------------------------------------------
 
 
 def test_replay_is_not_ready_until_learning_starts_and_never_blocks_storing():
@@ -452,7 +470,7 @@ def test_store_to_replay_buffer_explains_multi_policy_batches():
         StoreToReplayBuffer(local_buffer=buffer)(MultiAgentBatch({"a": rows, "b": rows}, 3))
 
 
-# --- Concurrently ----------------------------------------------------------------------------------
+# --- Concurrently ---------------------------------------------------------------------------------
 
 
 def recorded_source(name, n, pulled):
@@ -542,7 +560,7 @@ def test_concurrently_explains_bad_arguments():
         Concurrently([ops[0], [1, 2]])
 
 
-# --- StandardMetricsReporting and the A2C plan ---------------------------------------------------
+# --- StandardMetricsReporting and the A2C plan ----------------------------------------------------
 
 
 def a2c_plan(workers, config):
@@ -598,7 +616,7 @@ def test_episode_statistics_are_smoothed_over_a_window_across_iterations():
     )
 
 
-# --- with remote workers ---------------------------------------------------------------------------
+# --- with remote workers --------------------------------------------------------------------------
 
 REMOTE_CONFIG = {
     "rollout_fragment_length": 20,

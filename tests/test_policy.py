@@ -1,4 +1,5 @@
-"""Policy, TorchPolicy and build_policy: acting, learning, state, and the 2021 RLlib tutorial's customization API."""
+"""Policy, TorchPolicy and build_policy: acting, learning, state, and the 2021 RLlib tutorial's
+customization API."""
 
 from __future__ import annotations
 
@@ -149,6 +150,7 @@ def test_with_updates_makes_a_new_class_and_leaves_the_original_alone():
     assert PGTorchPolicy.build_args["loss_fn"] is policy_gradient_loss
     assert Doubled.build_args["postprocess_fn"] is PGTorchPolicy.build_args["postprocess_fn"]
     base, doubled = PGTorchPolicy(OBS_SPACE, ACT_SPACE, SMALL), Doubled(OBS_SPACE, ACT_SPACE, SMALL)
+    doubled.set_weights(base.get_weights())  # the same network, so only the loss differs
     batch = base.postprocess_trajectory(random_batch())
     loss = lambda p: p.loss(p.model, p.dist_class, p._lazy_tensor_dict(batch)).item()  # noqa: E731
     assert loss(doubled) == pytest.approx(2 * loss(base))

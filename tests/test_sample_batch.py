@@ -1,4 +1,5 @@
-"""Specification of course_lib.sample_batch: SampleBatch, MultiAgentBatch, concat_samples, summarize."""
+"""Specification of course_lib.sample_batch: SampleBatch, MultiAgentBatch, concat_samples and
+summarize."""
 
 import pickle
 
@@ -34,7 +35,7 @@ def make_batch(n=10, eps_id=None, seed=0, start=0):
     )
 
 
-# --- construction and validation -------------------------------------------------------------
+# --- construction and validation ------------------------------------------------------------------
 
 
 def test_constructor_converts_lists_to_numpy_columns():
@@ -128,7 +129,7 @@ def test_column_name_constants_match_rllib_names():
     assert DEFAULT_POLICY_ID == "default_policy"
 
 
-# --- concatenation -------------------------------------------------------------------------------
+# --- concatenation --------------------------------------------------------------------------------
 
 
 def test_concat_keeps_columns_aligned():
@@ -182,7 +183,7 @@ def test_concat_refuses_mixed_batch_types():
         SampleBatch.concat_samples([make_batch(2), make_batch(2).as_multi_agent()])
 
 
-# --- slicing, shuffling, minibatches ---------------------------------------------------------------
+# --- slicing, shuffling, minibatches --------------------------------------------------------------
 
 
 def test_slicing_returns_a_sample_batch_of_views():
@@ -240,7 +241,7 @@ def test_timeslices_are_consecutive_chunks():
     assert [s["t"].tolist() for s in slices] == [[0, 1, 2], [3, 4, 5], [6]]
 
 
-# --- episodes -----------------------------------------------------------------------------------
+# --- episodes -------------------------------------------------------------------------------------
 
 
 def test_split_by_episode_uses_eps_id():
@@ -274,7 +275,7 @@ def test_split_of_an_empty_batch_is_empty():
     assert SampleBatch().split_by_episode() == []
 
 
-# --- copies, size, printing, pickling --------------------------------------------------------------
+# --- copies, size, printing, pickling -------------------------------------------------------------
 
 
 def test_deep_copy_is_independent_and_shallow_copy_shares_arrays():
@@ -339,7 +340,7 @@ def test_pickle_protocol_5_ships_columns_out_of_band():
     assert len(buffers) >= 8
 
 
-# --- MultiAgentBatch ----------------------------------------------------------------------------
+# --- MultiAgentBatch ------------------------------------------------------------------------------
 
 
 def make_multi_agent(env_steps=4, seed=0):
@@ -415,3 +416,26 @@ def test_multi_agent_repr_nests_policy_summaries_and_pickles():
     )
     restored = pickle.loads(pickle.dumps(batch))
     assert restored.env_steps() == 2 and restored.policy_batches["p1"]["actions"].tolist() == [0, 1]
+
+
+def test_shuffle_and_minibatches_can_draw_from_a_given_generator():
+    batch = SampleBatch(x=np.arange(10))
+    np.random.seed(1)
+    want = np.random.permutation(10)
+    np.random.seed(1)
+    assert np.array_equal(batch.shuffle(rng=np.random)["x"], want)  # the global generator
+    rng_a, rng_b = np.random.default_rng(4), np.random.default_rng(4)
+    assert np.array_equal(batch.shuffle(rng=rng_a)["x"], rng_b.permutation(10))
+    with pytest.raises(ValueError, match="a seed or an rng, not both"):
+        batch.shuffle(3, rng=np.random.default_rng(3))
+    np.random.seed(1)
+    parts = list(batch.minibatches(4, shuffle=True, rng=np.random, drop_last=True))
+    assert [part["x"].tolist() for part in parts] == [want[:4].tolist(), want[4:8].tolist()]
+
+
+def test_minibatches_drop_last_leaves_out_only_the_short_rest():
+    batch = SampleBatch(x=np.arange(8))
+    assert [len(part) for part in batch.minibatches(3)] == [3, 3, 2]
+    assert [len(part) for part in batch.minibatches(3, drop_last=True)] == [3, 3]
+    assert [len(part) for part in batch.minibatches(4, drop_last=True)] == [4, 4]
+    assert list(batch.minibatches(9, drop_last=True)) == []

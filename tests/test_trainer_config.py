@@ -1,15 +1,43 @@
-"""COMMON_CONFIG, config validation messages, and the plain-data checkpoint format."""
+"""COMMON_CONFIG, config validation messages, merging (tuned examples included), and the
+plain-data checkpoint format."""
 
 from __future__ import annotations
 
+import pathlib
 import random
 
 import numpy as np
 import pytest
 import torch
+import yaml
 
-from course_lib.agents import checkpoint
-from course_lib.agents.config import COMMON_CONFIG, merge_dicts, merge_exploration, validate_config
+from course_lib.agents import Trainer, checkpoint, get_trainer_class
+from course_lib.agents.config import (
+    COMMON_CONFIG,
+    merge_config,
+    merge_dicts,
+    merge_exploration,
+    validate_config,
+)
+from course_lib.agents.dqn import DQNTrainer
+from course_lib.agents.ppo import PPOTrainer
+
+TUNED_EXAMPLES = sorted((pathlib.Path(__file__).parents[1] / "tuned_examples").glob("*.yaml"))
+
+
+def tuned_example(path: pathlib.Path) -> dict:
+    """The one experiment of a tuned-example file: {"env": ..., "run": ..., "config": {...}}."""
+    [experiment] = yaml.safe_load(path.read_text()).values()
+    return experiment
+
+
+def assert_reaches(merged: dict, given: dict, where: str = "config") -> None:
+    """Every value of ``given`` is in ``merged`` unchanged (nested dicts key by key)."""
+    for key, value in given.items():
+        if isinstance(value, dict):
+            assert_reaches(merged[key], value, f"{where}[{key!r}]")
+        else:
+            assert merged[key] == value, f"{where}[{key!r}] is {merged[key]!r}, not {value!r}"
 
 
 def test_common_config_has_the_seeds_sections():
@@ -69,7 +97,10 @@ def test_wrong_types_get_the_expected_type():
 
 
 def test_ints_are_accepted_where_floats_are_expected():
-    validate_config({"lr": 1, "gamma": 1, "num_gpus": 1, "min_iter_time_s": 2}, COMMON_CONFIG)
+    given = {"lr": 1, "gamma": 1, "num_gpus": 1, "min_iter_time_s": 2}
+    merged = Trainer.merge_trainer_configs(COMMON_CONFIG, given)
+    assert {key: merged[key] for key in given} == given
+    assert merged["train_batch_size"] == COMMON_CONFIG["train_batch_size"]
 
 
 def test_tf_framework_is_refused_with_an_explanation():
@@ -96,6 +127,15 @@ def test_merge_is_deep_and_leaves_inputs_unchanged():
     merged = merge_dicts(base, {"multiagent": {"count_steps_by": "agent_steps"}})
     assert merged == {"a": 1, "multiagent": {"policies": {}, "count_steps_by": "agent_steps"}}
     assert base["multiagent"]["count_steps_by"] == "env_steps"
+    merged["multiagent"]["policies"]["p"] = None
+    assert base["multiagent"]["policies"] == {}  # a deep copy
+
+
+def test_merge_dicts_knows_no_key_by_name():
+    base = {"exploration_config": {"type": "EpsilonGreedy", "epsilon_timesteps": 10}}
+    assert merge_dicts(base, {"exploration_config": {"type": "SoftQ"}}) == {
+        "exploration_config": {"type": "SoftQ", "epsilon_timesteps": 10}
+    }
 
 
 def test_exploration_config_merges_only_within_the_same_type():
@@ -110,6 +150,77 @@ def test_exploration_config_merges_only_within_the_same_type():
         "temperature": 0.5,
     }
     assert merge_exploration(default, None) == default
+
+
+def test_a_trainer_config_merges_exploration_only_within_the_same_type():
+    base = {"lr": 0.1, "exploration_config": {"type": "EpsilonGreedy", "epsilon_timesteps": 10}}
+    assert merge_config(base, {"lr": 0.2, "exploration_config": {"epsilon_timesteps": 5}}) == {
+        "lr": 0.2,
+        "exploration_config": {"type": "EpsilonGreedy", "epsilon_timesteps": 5},
+    }
+    assert merge_config(base, {"exploration_config": {"type": "SoftQ"}}) == {
+        "lr": 0.1,
+        "exploration_config": {"type": "SoftQ"},
+    }
+    assert merge_config(base, {"exploration_config": None}) == base
+    assert merge_config({"lr": 0.1}, {"exploration_config": {"type": "SoftQ"}}) == {
+        "lr": 0.1,
+        "exploration_config": {"type": "SoftQ"},
+    }
+    kept = merge_config(base, {})
+    assert kept == base and kept["exploration_config"] is not base["exploration_config"]
+
+
+def test_the_trainer_merge_applies_the_exploration_rule_to_its_defaults():
+    defaults = DQNTrainer._default_config
+    same_type = DQNTrainer.merge_trainer_configs(
+        defaults, {"exploration_config": {"epsilon_timesteps": 500}}
+    )
+    assert same_type["exploration_config"] == {
+        **defaults["exploration_config"],
+        "epsilon_timesteps": 500,
+    }
+    other_type = DQNTrainer.merge_trainer_configs(
+        defaults, {"exploration_config": {"type": "SoftQ", "temperature": 0.5}}
+    )
+    assert other_type["exploration_config"] == {"type": "SoftQ", "temperature": 0.5}
+    assert defaults["exploration_config"]["epsilon_timesteps"] == 10000  # defaults untouched
+
+
+@pytest.mark.parametrize("path", TUNED_EXAMPLES, ids=lambda path: path.stem)
+def test_each_tuned_example_reaches_the_merged_trainer_config_with_its_values(path):
+    experiment = tuned_example(path)
+    trainer_cls = get_trainer_class(experiment["run"])
+    given = {**experiment["config"], "env": experiment["env"]}
+    merged = trainer_cls.merge_trainer_configs(trainer_cls._default_config, given)
+    assert_reaches(merged, given)
+    defaults = trainer_cls._default_config
+    for key in set(defaults) - set(given):
+        assert merged[key] == defaults[key], key  # what the file leaves out keeps the default
+    for key in set(defaults["model"]) - set(given.get("model", {})):
+        assert merged["model"][key] == defaults["model"][key], key
+
+
+def test_the_ppo_tuned_example_reaches_the_built_trainer_and_its_policy(tmp_path):
+    experiment = tuned_example(
+        pathlib.Path(__file__).parents[1] / "tuned_examples/ppo-cartpole.yaml"
+    )
+    config = {**experiment["config"], "logger_config": {"logdir": str(tmp_path)}}
+    trainer = PPOTrainer(config=config, env=experiment["env"])
+    try:
+        assert_reaches(trainer.config, experiment["config"])
+        policy = trainer.get_policy()
+        assert_reaches(policy.config, experiment["config"])
+        assert policy.optimizer.param_groups[0]["lr"] == experiment["config"]["lr"] == 0.001
+        hidden = [
+            layer.out_features
+            for layer in policy.model.modules()
+            if isinstance(layer, torch.nn.Linear)
+        ]
+        assert hidden[:2] == experiment["config"]["model"]["fcnet_hiddens"] == [64, 64]
+        assert len(trainer.workers.local_worker().envs) == 8
+    finally:
+        trainer.stop()
 
 
 def test_checkpoint_round_trip_keeps_types_and_values(tmp_path):
@@ -153,7 +264,9 @@ def test_checkpoint_refuses_objects_and_says_where(tmp_path):
 
 def test_checkpoint_files_load_with_weights_only(tmp_path):
     checkpoint.save_state(str(tmp_path), {"w": np.ones(2)}, {})
-    torch.load(tmp_path / checkpoint.STATE_FILE, weights_only=True)
+    stored = torch.load(tmp_path / checkpoint.STATE_FILE, weights_only=True)
+    restored = checkpoint.from_storable(stored)["w"]
+    assert isinstance(restored, np.ndarray) and np.array_equal(restored, np.ones(2))
 
 
 def test_loading_a_folder_that_is_not_a_checkpoint_says_what_to_pass(tmp_path):

@@ -1,19 +1,20 @@
 """``COMMON_CONFIG``, the settings every trainer reads, and the merge-and-check of a user's config.
 
-Laid out in the 2021 RLlib tutorial's sections. Each algorithm adds its own keys on top (``ppo.DEFAULT_CONFIG``);
-a user's config is merged over those defaults and checked: an unknown key names the closest valid
-one, a value of the wrong type says which type was expected, and ``framework: "tf"`` explains that
-the course is PyTorch-only. Introduced in notebooks/11_trainers.ipynb.
+Laid out in the 2021 RLlib tutorial's sections. Each algorithm adds its own keys on top
+(``ppo.DEFAULT_CONFIG``); a user's config is merged over those defaults (``merge_config``) and
+checked: an unknown key names the closest valid one, a value of the wrong type says which type
+was expected, and ``framework: "tf"`` explains that the course is PyTorch-only.
+Introduced in notebooks/11_trainers.ipynb.
 """
 
 from __future__ import annotations
 
 import copy
-import difflib
 from typing import Any
 
 from course_lib.callbacks import DefaultCallbacks
 from course_lib.models.catalog import check_framework
+from course_lib.validation import did_you_mean
 
 COMMON_CONFIG: dict[str, Any] = {
     # === Settings for Rollout Worker processes ===
@@ -23,7 +24,8 @@ COMMON_CONFIG: dict[str, Any] = {
     "num_envs_per_worker": 1,
     # Steps per env in one worker.sample() call.
     "rollout_fragment_length": 200,
-    # "truncate_episodes" cuts episodes at fragment ends (and bootstraps); "complete_episodes" never cuts.
+    # "truncate_episodes" cuts episodes at fragment ends (and bootstraps);
+    # "complete_episodes" never cuts.
     "batch_mode": "truncate_episodes",
     # === Settings for the Trainer process ===
     "gamma": 0.99,
@@ -88,7 +90,8 @@ COMMON_CONFIG: dict[str, Any] = {
         "count_steps_by": "env_steps",
     },
     # === Logger ===
-    # Where a standalone trainer writes its results folder (default ~/ray_results). Tune decides for itself.
+    # Where a standalone trainer writes its results folder (default ~/ray_results); under Tune,
+    # Tune decides.
     "logger_config": {"logdir": None},
 }
 
@@ -108,14 +111,13 @@ _ANY_TYPE = {
 
 
 def merge_dicts(base: dict, overrides: dict) -> dict:
-    """A deep copy of ``base`` with ``overrides`` merged in, recursively for nested dicts."""
+    """A deep copy of ``base`` with ``overrides`` merged in, recursively for nested dicts.
+
+    Introduced in notebooks/11_trainers.ipynb.
+    """
     merged = copy.deepcopy(base)
     for key, value in overrides.items():
-        if (
-            isinstance(value, dict)
-            and isinstance(merged.get(key), dict)
-            and key != "exploration_config"
-        ):
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
             merged[key] = merge_dicts(merged[key], value)
         else:
             merged[key] = value
@@ -123,7 +125,10 @@ def merge_dicts(base: dict, overrides: dict) -> dict:
 
 
 def merge_exploration(default: dict, user: dict | None) -> dict:
-    """The user's exploration_config over the default's, unless the user picks another ``type``."""
+    """The user's exploration_config over the default's, unless the user picks another ``type``.
+
+    Introduced in notebooks/08_exploration.ipynb.
+    """
     if not user:
         return dict(default)
     if "type" in user and user["type"] != default.get("type"):
@@ -131,9 +136,24 @@ def merge_exploration(default: dict, user: dict | None) -> dict:
     return {**default, **user}
 
 
+def merge_config(base: dict, overrides: dict) -> dict:
+    """A trainer config ``base`` with ``overrides`` merged in: ``merge_dicts``, plus one rule.
+
+    ``exploration_config`` merges only within one exploration type (``merge_exploration``):
+    ``{"epsilon_timesteps": 500}`` tunes the default EpsilonGreedy, while ``{"type": "SoftQ"}``
+    replaces it, since EpsilonGreedy's settings mean nothing to SoftQ. Trainers use it for the
+    user's config and for ``evaluation_config``. Introduced in notebooks/11_trainers.ipynb.
+    """
+    merged = merge_dicts(base, {k: v for k, v in overrides.items() if k != "exploration_config"})
+    if "exploration_config" in overrides:
+        merged["exploration_config"] = merge_exploration(
+            base.get("exploration_config") or {}, overrides["exploration_config"]
+        )
+    return merged
+
+
 def _unknown_key_error(key: str, valid, where: str) -> ValueError:
-    close = difflib.get_close_matches(key, list(valid), n=1, cutoff=0.6)
-    hint = f" Did you mean {close[0]!r}?" if close else f" Valid keys: {', '.join(sorted(valid))}."
+    hint = did_you_mean(key, valid) or f" Valid keys: {', '.join(sorted(valid))}."
     return ValueError(f"Unknown config key {key!r}{where}.{hint}")
 
 
@@ -148,8 +168,9 @@ def _is_search_space(value) -> bool:
 def _check_type(key: str, value, default, where: str = "") -> None:
     if _is_search_space(value):
         raise TypeError(
-            f"Config key {key!r}{where} holds a Tune search space ({value!r}). Search spaces only work inside "
-            "tune.run(...) or Tuner(...), which pick one value per trial; a Trainer built directly needs a plain value."
+            f"Config key {key!r}{where} holds a Tune search space ({value!r}). Search spaces "
+            "only work inside tune.run(...) or Tuner(...), which pick one value per trial; a "
+            "Trainer built directly needs a plain value."
         )
     if key in _ANY_TYPE or default is None:
         return
@@ -168,10 +189,14 @@ def _check_type(key: str, value, default, where: str = "") -> None:
 
 
 def validate_config(config: dict, defaults: dict) -> None:
-    """Check a user's config against ``defaults`` (COMMON_CONFIG plus the algorithm's keys)."""
+    """Check a user's config against ``defaults`` (COMMON_CONFIG plus the algorithm's keys).
+
+    Introduced in notebooks/11_trainers.ipynb.
+    """
     if not isinstance(config, dict):
         raise TypeError(
-            f"A trainer config is a dict such as {{'env': 'CartPole-v1', 'lr': 1e-3}}, got {type(config).__name__}."
+            "A trainer config is a dict such as {'env': 'CartPole-v1', 'lr': 1e-3}, "
+            f"got {type(config).__name__}."
         )
     for key, value in config.items():
         if key not in defaults:
@@ -198,6 +223,5 @@ def validate_config(config: dict, defaults: dict) -> None:
         "evaluation_num_episodes",
     ):
         if key in config and config[key] < (0 if key == "num_workers" else 1):
-            raise ValueError(
-                f"Config key {key!r} must be >= {0 if key == 'num_workers' else 1}, got {config[key]!r}."
-            )
+            minimum = 0 if key == "num_workers" else 1
+            raise ValueError(f"Config key {key!r} must be >= {minimum}, got {config[key]!r}.")

@@ -1,13 +1,15 @@
 """``build_trainer``: a Trainer class from a policy, a default config and an execution plan.
 
-The 2021 RLlib tutorial's recipe: ``MyTrainer = build_trainer(name="MyCustomTrainer", default_policy=MyPolicy)``,
-then ``tune.run(MyTrainer, config={"env": "CartPole-v1", "num_workers": 2})``. Every algorithm in
-``course_lib.agents`` is built this way, and ``PPOTrainer.with_updates(default_policy=...)`` makes
-a variant. Set-up order inside the trainer:
+The 2021 RLlib tutorial's recipe: ``MyTrainer = build_trainer(name="MyCustomTrainer",
+default_policy=MyPolicy)``, then ``tune.run(MyTrainer, config={"env": "CartPole-v1",
+"num_workers": 2})``. Every algorithm in ``course_lib.agents`` is built this way,
+``PPOTrainer.with_updates(default_policy=...)`` makes a variant, and ``show(PPOTrainer)`` shows the
+``build_trainer`` call and the functions the class was built from. Set-up order inside the trainer:
 
-1. config: merge over ``default_config`` and check, then ``validate_config(config)``, ``validate_env``;
-2. workers: ``before_init(trainer)``, the WorkerSet with the policy from ``get_policy_class(config)``
-   (or ``default_policy``), then ``execution_plan(workers, config)``;
+1. config: merge over ``default_config`` and check, then ``validate_config(config)``,
+   ``validate_env``;
+2. workers: ``before_init(trainer)``, the WorkerSet with the policy from
+   ``get_policy_class(config)`` (or ``default_policy``), then ``execution_plan(workers, config)``;
 3. ``after_init(trainer)``. ``before_evaluate_fn(trainer)`` runs before each evaluation.
 
 Introduced in notebooks/11_trainers.ipynb.
@@ -15,12 +17,16 @@ Introduced in notebooks/11_trainers.ipynb.
 
 from __future__ import annotations
 
-import sys
 from typing import Callable
 
 from course_lib.agents.config import COMMON_CONFIG
 from course_lib.agents.trainer import Trainer, default_execution_plan
-from course_lib.policy.policy_template import check_update_arguments
+from course_lib.policy.policy_template import (
+    adopt_caller_module,
+    check_builder_arguments,
+    check_update_arguments,
+    name_built_class,
+)
 
 HOOKS = (
     "validate_config",
@@ -50,15 +56,12 @@ def build_trainer(
 
     ``default_config`` must contain every key of ``COMMON_CONFIG`` plus the algorithm's own (start
     from ``dict(COMMON_CONFIG, my_key=...)``); None means ``COMMON_CONFIG``.
+    Introduced in notebooks/11_trainers.ipynb.
     """
     build_args = {k: v for k, v in locals().items() if k != "name"}
-    if not isinstance(name, str) or not name.isidentifier():
-        raise ValueError(f"build_trainer needs a class name such as 'MyTrainer', got {name!r}.")
-    for hook in (*HOOKS, "execution_plan"):
-        if build_args[hook] is not None and not callable(build_args[hook]):
-            raise TypeError(
-                f"build_trainer({name!r}, {hook}=...) expects a function, got {type(build_args[hook]).__name__}."
-            )
+    check_builder_arguments(
+        "build_trainer", name, build_args, (*HOOKS, "execution_plan"), "MyTrainer"
+    )
     if default_policy is None and get_policy_class is None:
         raise ValueError(
             f"build_trainer({name!r}) needs default_policy=SomePolicy (or get_policy_class=...)."
@@ -70,25 +73,30 @@ def build_trainer(
             f"build_trainer({name!r}): default_config lacks the common keys {missing[:5]}. "
             "Build it as dict(COMMON_CONFIG, your_key=...) so every trainer setting has a default."
         )
-    namespace = {
-        "_name": name,
-        "_default_config": config,
-        "_default_policy": default_policy,
-        "_hooks": {hook: build_args[hook] for hook in HOOKS if build_args[hook] is not None},
-        "execution_plan": staticmethod(execution_plan),
-        "__doc__": f"Trainer built by build_trainer({name!r}, ...); its arguments are in .build_args.",
-    }
-    cls = type(name, (*(mixins or []), Trainer), namespace)
-    # Name the class after the module that built it, so pickle (and Ray, and Tune) find it there.
-    cls.__module__ = sys._getframe(1).f_globals.get("__name__", __name__)
-    cls.build_args = {**build_args, "mixins": list(mixins or [])}
-    cls.with_updates = classmethod(_with_updates)
-    return cls
+    mixins = list(mixins or [])
+    # The class below sets an attribute called execution_plan, which would hide the argument there.
+    plan = execution_plan
 
+    class BuiltTrainer(*mixins, Trainer):
+        _name = name
+        _default_config = config
+        _default_policy = default_policy
+        # Trainer.setup calls these at the moments listed in the module docstring.
+        _hooks = {hook: build_args[hook] for hook in HOOKS if build_args[hook] is not None}
+        # The plan itself, not a wrapper, so show(PPOTrainer.execution_plan) shows the plan.
+        execution_plan = staticmethod(plan)
 
-def _with_updates(cls, **overrides) -> type[Trainer]:
-    """A copy of this trainer class with some ``build_trainer`` arguments replaced (``name`` too)."""
-    check_update_arguments(cls, overrides)
-    new_cls = build_trainer(**{"name": cls._name, **cls.build_args, **overrides})
-    new_cls.__module__ = sys._getframe(1).f_globals.get("__name__", __name__)
-    return new_cls
+        @classmethod
+        def with_updates(cls, **overrides) -> type[Trainer]:
+            """A copy of this trainer class with some ``build_trainer`` arguments replaced."""
+            check_update_arguments(cls, overrides)
+            new_cls = build_trainer(**{"name": cls._name, **cls.build_args, **overrides})
+            return adopt_caller_module(new_cls)
+
+    name_built_class(
+        BuiltTrainer,
+        name,
+        f"Trainer built by build_trainer({name!r}, ...); show() it, or read .build_args.",
+    )
+    BuiltTrainer.build_args = {**build_args, "mixins": mixins}
+    return adopt_caller_module(BuiltTrainer)

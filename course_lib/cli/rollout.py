@@ -50,7 +50,7 @@ def rollout_command(args: argparse.Namespace) -> int:
     import torch
 
     from course_lib.agents.checkpoint import load_metadata
-    from course_lib.agents.config import merge_dicts
+    from course_lib.agents.config import merge_config
     from course_lib.envs import make_env
 
     checkpoint_dir = _find_checkpoint(args.checkpoint)
@@ -63,7 +63,7 @@ def rollout_command(args: argparse.Namespace) -> int:
         )
     trainer_cls = trainer_class(run)
     config = {
-        **merge_dicts(_training_config(checkpoint_dir, trainer_cls), command_line_config),
+        **merge_config(_training_config(checkpoint_dir, trainer_cls), command_line_config),
         **ROLLOUT_OVERRIDES,
     }
     config["env"] = args.env or config.get("env") or metadata.get("env")

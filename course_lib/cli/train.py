@@ -70,9 +70,9 @@ def train_command(args: argparse.Namespace) -> int:
     from ray import tune
 
     from course_lib import init_ray
-    from course_lib.agents.config import merge_dicts
+    from course_lib.agents.config import merge_config
 
-    config = merge_dicts(experiment.get("config") or {}, command_line_config)
+    config = merge_config(experiment.get("config") or {}, command_line_config)
     if args.seed is not None:
         config["seed"] = args.seed
     run = args.run or experiment.get("run")

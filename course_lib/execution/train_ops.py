@@ -1,4 +1,5 @@
-"""Operators that learn: ``TrainOneStep``, ``ComputeGradients``/``ApplyGradients`` and ``UpdateTargetNetwork``.
+"""The operators that learn: ``TrainOneStep``, ``ComputeGradients``/``ApplyGradients`` and
+``UpdateTargetNetwork``.
 
 Each is a callable for ``.for_each``. They learn on the local worker's policies, record learner
 statistics in ``info["learner"][policy_id]``, count trained steps, and send the new weights to
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from course_lib.execution.local_iterator import MetricsContext, get_shared_metrics
+from course_lib.execution.local_iterator import get_shared_metrics
 from course_lib.execution.metric_ops import (
     AGENT_STEPS_TRAINED_COUNTER,
     APPLY_GRADS_TIMER,
@@ -22,8 +23,10 @@ from course_lib.execution.metric_ops import (
     STEPS_TRAINED_COUNTER,
     WORKER_UPDATE_TIMER,
 )
+from course_lib.execution.metrics_context import MetricsContext
 from course_lib.execution.rollout_ops import agent_steps, env_steps
 from course_lib.sample_batch import DEFAULT_POLICY_ID, MultiAgentBatch, SampleBatch
+from course_lib.validation import is_whole_number
 
 
 class TrainOneStep:
@@ -31,17 +34,20 @@ class TrainOneStep:
 
     ``info`` is ``{policy_id: learn_on_batch result}``, e.g. ``{"default_policy": {"learner_stats":
     {...}, "td_error": (B,) array}}``. A SampleBatch belongs to ``"default_policy"``; of a
-    MultiAgentBatch, each policy in ``policies`` (default: all in the batch) learns on its own rows.
+    MultiAgentBatch, each policy in ``policies`` (default: all in the batch) learns on its rows.
 
-    - ``num_sgd_iter == 1`` and ``sgd_minibatch_size == 0``: one ``learn_on_batch`` on the whole batch;
-    - otherwise ``num_sgd_iter`` epochs; each shuffles the rows (``np.random``, the global generator
-      a trainer seeds and checkpoints) and learns on every full minibatch of ``sgd_minibatch_size``
-      rows (the smaller rest is dropped, unless the whole batch is smaller than one minibatch).
-      Recurrent policies learn on the whole batch, in order, once per epoch. The learner stats are
-      averaged over all calls (numbers only) and other keys of the result (per-row extras such as
-      ``td_error``) are dropped: they would not line up with the batch's rows.
+    - ``num_sgd_iter == 1`` and ``sgd_minibatch_size == 0``: one ``learn_on_batch`` on the whole
+      batch;
+    - otherwise ``num_sgd_iter`` epochs; each is ``batch.minibatches(sgd_minibatch_size,
+      shuffle=True, rng=np.random, drop_last=True)``: the rows shuffled by ``np.random``, the
+      global generator a trainer seeds and checkpoints, then every full minibatch (the smaller
+      rest is dropped, unless the whole batch is smaller than one minibatch). Recurrent policies
+      learn on the whole batch, in order, once per epoch. The learner stats are averaged over all
+      calls (numbers only) and other keys of the result (per-row extras such as ``td_error``) are
+      dropped: they would not line up with the batch's rows.
 
-    Then sends the weights to the remote workers with ``global_vars={"timestep": num_steps_sampled}``.
+    Then sends the weights to the remote workers with
+    ``global_vars={"timestep": num_steps_sampled}``.
     Introduced in notebooks/10_execution_plans.ipynb.
     """
 
@@ -53,17 +59,15 @@ class TrainOneStep:
         num_sgd_iter: int = 1,
         sgd_minibatch_size: int = 0,
     ):
-        if isinstance(num_sgd_iter, bool) or not isinstance(num_sgd_iter, int) or num_sgd_iter < 1:
+        if not is_whole_number(num_sgd_iter) or num_sgd_iter < 1:
             raise ValueError(
-                f"num_sgd_iter is the number of passes over each batch: a whole number >= 1, got {num_sgd_iter!r}."
+                "num_sgd_iter is the number of passes over each batch: a whole number >= 1, "
+                f"got {num_sgd_iter!r}."
             )
-        if (
-            isinstance(sgd_minibatch_size, bool)
-            or not isinstance(sgd_minibatch_size, int)
-            or sgd_minibatch_size < 0
-        ):
+        if not is_whole_number(sgd_minibatch_size) or sgd_minibatch_size < 0:
             raise ValueError(
-                f"sgd_minibatch_size must be a whole number >= 0 (0: learn on the whole batch), got {sgd_minibatch_size!r}."
+                "sgd_minibatch_size must be a whole number >= 0 (0: learn on the whole batch), "
+                f"got {sgd_minibatch_size!r}."
             )
         self.workers = workers
         self.policies = None if policies is None else list(policies)
@@ -99,19 +103,18 @@ class TrainOneStep:
                 stats.append(_checked(policy.learn_on_batch(minibatch), policy)["learner_stats"])
         return {"learner_stats": _mean_stats(stats)}
 
-    def _minibatches(self, policy, batch: SampleBatch) -> list[SampleBatch]:
+    def _minibatches(self, policy, batch: SampleBatch):
         size = self.sgd_minibatch_size
         if policy.is_recurrent() or size == 0 or batch.count <= size:
             return [batch]
-        order = np.random.permutation(batch.count)
-        shuffled = SampleBatch({name: column[order] for name, column in batch.items()})
-        return [shuffled[start : start + size] for start in range(0, batch.count - size + 1, size)]
+        return batch.minibatches(size, shuffle=True, rng=np.random, drop_last=True)
 
 
 def _local_policy(local_worker, policy_id: str):
     if policy_id not in local_worker.policy_map:
         raise KeyError(
-            f"There is no policy {policy_id!r} on the local worker to train; it has {list(local_worker.policy_map)}."
+            f"There is no policy {policy_id!r} on the local worker to train; "
+            f"it has {list(local_worker.policy_map)}."
         )
     return local_worker.policy_map[policy_id]
 
@@ -119,8 +122,9 @@ def _local_policy(local_worker, policy_id: str):
 def _checked(result, policy) -> dict:
     if not isinstance(result, dict) or not isinstance(result.get("learner_stats"), dict):
         raise TypeError(
-            f"{type(policy).__name__}.learn_on_batch() returned {type(result).__name__}; it must return a dict "
-            'with a "learner_stats" dict, e.g. {"learner_stats": {"total_loss": 0.3}}.'
+            f"{type(policy).__name__}.learn_on_batch() returned {type(result).__name__}; it must "
+            'return a dict with a "learner_stats" dict, '
+            'e.g. {"learner_stats": {"total_loss": 0.3}}.'
         )
     return result
 
@@ -134,7 +138,7 @@ def _is_number(value) -> bool:
 
 
 def _mean_stats(stats: list[dict]) -> dict:
-    """Mean of each numeric statistic over several ``learner_stats`` dicts; other values are left out."""
+    """Mean of each numeric statistic over several ``learner_stats`` dicts; others are left out."""
     names = dict.fromkeys(name for one in stats for name in one)
     return {
         name: float(np.mean([one[name] for one in stats if name in one]))
@@ -156,7 +160,8 @@ def _send_weights(workers, metrics: MetricsContext) -> None:
 class ComputeGradients:
     """For ``.for_each``: a batch in, ``(gradients, env_steps)`` out, computed on the local worker.
 
-    The weights do not change (``ApplyGradients`` does that). Introduced in notebooks/10_execution_plans.ipynb.
+    The weights do not change (``ApplyGradients`` does that).
+    Introduced in notebooks/10_execution_plans.ipynb.
     """
 
     def __init__(self, workers):
@@ -171,7 +176,7 @@ class ComputeGradients:
 
 
 class ApplyGradients:
-    """For ``.for_each``: applies ``(gradients, env_steps)`` on the local worker, then sends the weights.
+    """For ``.for_each``: applies ``(gradients, env_steps)`` locally, then sends the weights.
 
     ``update_all=True``: to every remote worker. ``update_all=False`` (A3C): only to the worker that
     computed the gradients, ``shared_metrics.current_actor`` (use it after ``AsyncGradients``); the
@@ -196,19 +201,21 @@ class ApplyGradients:
         actor = metrics.current_actor
         if actor is None:
             raise RuntimeError(
-                "ApplyGradients(update_all=False) sends the weights back to the worker that computed the gradients, "
-                "but no worker is recorded as current_actor. Use it after AsyncGradients(workers), or pass update_all=True."
+                "ApplyGradients(update_all=False) sends the weights back to the worker that "
+                "computed the gradients, but no worker is recorded as current_actor. Use it after "
+                "AsyncGradients(workers), or pass update_all=True."
             )
         global_vars = {"timestep": metrics.counters[STEPS_SAMPLED_COUNTER]}
         with metrics.timers[WORKER_UPDATE_TIMER]:
-            # Not waited for: the actor runs calls in order, so its next sample already uses these weights.
+            # Not waited for: the actor runs calls in order, so its next sample already uses
+            # these weights.
             actor.set_weights.remote(local.get_weights(), global_vars)
         local.set_global_vars(global_vars)
         return item
 
 
 class UpdateTargetNetwork:
-    """For ``.for_each``: every ``target_update_freq`` steps, ``policy.update_target()`` on the local worker.
+    """For ``.for_each``: every ``target_update_freq`` steps, ``policy.update_target()`` locally.
 
     Steps are sampled steps, or trained steps with ``by_steps_trained=True``. Only policies in
     ``policies`` (default: all) that have ``update_target`` are updated. Records the step count in
@@ -224,13 +231,10 @@ class UpdateTargetNetwork:
         by_steps_trained: bool = False,
         policies: list[str] | None = None,
     ):
-        if (
-            isinstance(target_update_freq, bool)
-            or not isinstance(target_update_freq, int)
-            or target_update_freq < 1
-        ):
+        if not is_whole_number(target_update_freq) or target_update_freq < 1:
             raise ValueError(
-                f"target_update_freq is a number of steps: a whole number >= 1, got {target_update_freq!r}."
+                "target_update_freq is a number of steps: a whole number >= 1, "
+                f"got {target_update_freq!r}."
             )
         self.workers, self.target_update_freq = workers, target_update_freq
         self.counter = STEPS_TRAINED_COUNTER if by_steps_trained else STEPS_SAMPLED_COUNTER

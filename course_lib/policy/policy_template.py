@@ -1,32 +1,39 @@
 """``build_policy``: make a Policy class from a loss function and a few optional hooks.
 
-The 2021 RLlib tutorial's recipe: ``MyPolicy = build_policy("MyPolicy", loss_fn=policy_gradient_loss)``, then
-``MyPolicy.with_updates(name=..., loss_fn=...)`` for a variant. Each hook replaces one method of
-``TorchPolicy``; ``show(TorchPolicy)`` shows where it is called. Introduced in notebooks/06_policies.ipynb.
+The 2021 RLlib tutorial's recipe: ``MyPolicy = build_policy("MyPolicy", loss_fn=my_loss)``, then
+``MyPolicy.with_updates(name=..., loss_fn=...)`` for a variant. Each hook becomes one method of
+the new ``TorchPolicy`` subclass; ``show(TorchPolicy)`` shows where that method is called, and
+``show(MyPolicy)`` shows the ``build_policy`` call and the functions the class was built from.
+Introduced in notebooks/06_policies.ipynb.
 
-Hook signatures (every one optional but ``loss_fn``):
+Hook signatures (every one optional but ``loss_fn``), and the method each one becomes:
 
-- ``loss_fn(policy, model, dist_class, train_batch) -> scalar tensor``
-- ``get_default_config() -> dict`` (merged under the user's config)
-- ``postprocess_fn(policy, sample_batch, other_agent_batches=None, episode=None) -> SampleBatch``
-- ``stats_fn(policy, train_batch) -> dict`` of numbers for ``learn_on_batch``'s result
-- ``optimizer_fn(policy, config) -> torch.optim.Optimizer``
-- ``make_model(policy, obs_space, action_space, config) -> TorchModelV2``
-- ``action_sampler_fn(policy, model, input_dict, state, explore, timestep) -> (actions, logp, state_out)``
-- ``action_distribution_fn(policy, model, input_dict, state, seq_lens, explore, timestep) -> (dist_inputs, dist_class, state_out)``
-- ``extra_action_out_fn(policy, input_dict, state, model, action_dist) -> dict`` of per-row tensors
-- ``before_init(policy, obs_space, action_space, config)`` / ``after_init(...)``: around ``__init__``
+- ``loss_fn(policy, model, dist_class, train_batch) -> scalar tensor``: ``loss``
+- ``get_default_config() -> dict``, merged under the user's config: ``__init__``
+- ``postprocess_fn(policy, sample_batch, other_agent_batches=None, episode=None) -> SampleBatch``:
+  ``postprocess_trajectory``
+- ``stats_fn(policy, train_batch) -> dict`` of numbers for ``learn_on_batch``'s result: ``stats``
+- ``optimizer_fn(policy, config) -> torch.optim.Optimizer``: ``make_optimizer``
+- ``make_model(policy, obs_space, action_space, config) -> TorchModelV2``: ``make_model``
+- ``action_sampler_fn(policy, model, input_dict, state, explore, timestep)
+  -> (actions, logp, state_out)``: ``_action_sampler_fn``
+- ``action_distribution_fn(policy, model, input_dict, state, seq_lens, explore, timestep)
+  -> (dist_inputs, dist_class, state_out)``: ``_action_distribution_fn``
+- ``extra_action_out_fn(policy, input_dict, state, model, action_dist) -> dict`` of per-row
+  tensors: ``extra_action_out``
+- ``before_init(policy, obs_space, action_space, config)`` / ``after_init(...)``: at the start
+  and the end of ``__init__``
 - ``mixins``: classes placed before ``TorchPolicy`` in the new class's bases
 """
 
 from __future__ import annotations
 
-import difflib
 import sys
 from typing import Callable
 
 from course_lib.policy.policy import POLICY_DEFAULTS
 from course_lib.policy.torch_policy import TorchPolicy
+from course_lib.validation import did_you_mean
 
 HOOKS = (
     "loss_fn",
@@ -41,6 +48,54 @@ HOOKS = (
     "before_init",
     "after_init",
 )
+
+
+def adopt_caller_module(cls: type, depth: int = 2) -> type:
+    """Move a built class into the module of the code that asked for it; returns ``cls``.
+
+    Why: pickle (and cloudpickle, which Ray and Tune use) stores a class as "module + name" and
+    finds it again by importing that module. A class made inside ``build_policy`` would name
+    ``course_lib.policy.policy_template``, where no ``PPOTorchPolicy`` exists, so sending it to a
+    rollout worker or a Tune trial would fail or copy the whole class. Naming the module where
+    the user wrote ``PPOTorchPolicy = build_policy("PPOTorchPolicy", ...)`` lets it be found.
+
+    ``depth`` counts frames up from here: 2 is whoever called the function that calls this one.
+    Also records that caller's place as ``cls.built_at = (filename, line)``, which ``show(cls)``
+    uses to display the builder call. Part of build_policy, introduced in
+    notebooks/06_policies.ipynb.
+    """
+    caller = sys._getframe(depth)
+    cls.__module__ = caller.f_globals.get("__name__", cls.__module__)
+    cls.built_at = (caller.f_code.co_filename, caller.f_lineno)
+    return cls
+
+
+def check_builder_arguments(builder: str, name, arguments: dict, hooks, example: str) -> None:
+    """The checks ``build_policy`` and ``build_trainer`` share: a class name and callable hooks."""
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"{builder} needs a class name such as {example!r}, got {name!r}.")
+    for hook in hooks:
+        if arguments[hook] is not None and not callable(arguments[hook]):
+            raise TypeError(
+                f"{builder}({name!r}, {hook}=...) expects a function, "
+                f"got {type(arguments[hook]).__name__}."
+            )
+
+
+def name_built_class(cls: type, name: str, doc: str) -> None:
+    """Give a class made inside a builder the learner's name, on the class and on its methods.
+
+    Tracebacks and ``show`` then say ``PPOTorchPolicy.loss``, not
+    ``build_policy.<locals>.BuiltPolicy.loss``, and pickle finds the class under ``name``.
+    Functions the class only holds (a user's execution plan) keep their own names.
+    """
+    written_here = cls.__qualname__ + "."
+    for attribute, value in vars(cls).items():
+        function = getattr(value, "__func__", value)
+        if getattr(function, "__qualname__", "").startswith(written_here):
+            function.__qualname__ = f"{name}.{attribute}"
+    cls.__name__ = cls.__qualname__ = name
+    cls.__doc__ = doc
 
 
 def build_policy(
@@ -64,104 +119,116 @@ def build_policy(
     ``loss_fn=None`` makes a policy that acts but cannot learn (e.g. a fixed heuristic).
     The class has ``with_updates(**overrides)``, which builds a new class from the same
     arguments with some replaced; the original class is left unchanged.
+    Introduced in notebooks/06_policies.ipynb.
     """
     build_args = {k: v for k, v in locals().items() if k != "name"}
-    if not isinstance(name, str) or not name.isidentifier():
-        raise ValueError(f"build_policy needs a class name such as 'MyTorchPolicy', got {name!r}.")
-    for hook in HOOKS:
-        if build_args[hook] is not None and not callable(build_args[hook]):
-            raise TypeError(
-                f"build_policy({name!r}, {hook}=...) expects a function, got {type(build_args[hook]).__name__}."
-            )
+    check_builder_arguments("build_policy", name, build_args, HOOKS, "MyTorchPolicy")
     mixins = list(mixins or [])
+    # The class below defines a method called make_model, which would hide the argument there.
+    model_fn = make_model
 
-    def __init__(self, obs_space, action_space, config=None):
-        defaults = get_default_config() if get_default_config else {}
-        config = {**POLICY_DEFAULTS, **defaults, **(config or {})}
-        # The model config merges one level deeper, so {"fcnet_hiddens": [64]} keeps the default activation.
-        config["model"] = {**defaults.get("model", {}), **config["model"]}
-        if before_init:
-            before_init(self, obs_space, action_space, config)
-        TorchPolicy.__init__(self, obs_space, action_space, config)
-        if after_init:
-            after_init(self, obs_space, action_space, config)
+    class BuiltPolicy(*mixins, TorchPolicy):
+        def __init__(self, observation_space, action_space, config=None):
+            defaults = get_default_config() if get_default_config else {}
+            config = {**POLICY_DEFAULTS, **defaults, **(config or {})}
+            # The model config merges one level deeper: {"fcnet_hiddens": [64]} keeps the
+            # default activation.
+            config["model"] = {**defaults.get("model", {}), **config["model"]}
+            if before_init:
+                before_init(self, observation_space, action_space, config)
+            TorchPolicy.__init__(self, observation_space, action_space, config)
+            if after_init:
+                after_init(self, observation_space, action_space, config)
 
-    namespace = {
-        "__init__": __init__,
-        "__doc__": f"Policy built by build_policy({name!r}, ...); see its hooks with .build_args.",
-    }
-    if loss_fn:
-        namespace["loss"] = lambda self, model, dist_class, train_batch: loss_fn(
-            self, model, dist_class, train_batch
-        )
-    if postprocess_fn:
-        namespace["postprocess_trajectory"] = (
-            lambda self, batch, other_agent_batches=None, episode=None: postprocess_fn(
-                self, batch, other_agent_batches, episode
-            )
-        )
-    if stats_fn:
-        namespace["stats"] = lambda self, train_batch: stats_fn(self, train_batch)
-    if optimizer_fn:
-        namespace["make_optimizer"] = lambda self: optimizer_fn(self, self.config)
-    if make_model:
-        namespace["make_model"] = lambda self, num_outputs: make_model(
-            self, self.observation_space, self.action_space, self.config
-        )
-    if extra_action_out_fn:
-        namespace["extra_action_out"] = lambda self, input_dict, state, model, dist: (
-            extra_action_out_fn(self, input_dict, state, model, dist)
-        )
-    if action_sampler_fn:
-        namespace["_action_sampler_fn"] = lambda self, *args, **kwargs: action_sampler_fn(
-            self, *args, **kwargs
-        )
-    if action_distribution_fn:
-        namespace["_action_distribution_fn"] = lambda self, *args, **kwargs: action_distribution_fn(
-            self, *args, **kwargs
-        )
+        if loss_fn:
 
-    cls = type(name, (*mixins, TorchPolicy), namespace)
-    # Name the class after the module that built it, so pickle (and Ray) can find it there by name.
-    cls.__module__ = sys._getframe(1).f_globals.get("__name__", __name__)
-    cls.build_args = {**build_args, "mixins": mixins}
-    cls.with_updates = classmethod(_with_updates)
-    return cls
+            def loss(self, model, dist_class, train_batch):
+                return loss_fn(self, model, dist_class, train_batch)
+
+        if postprocess_fn:
+
+            def postprocess_trajectory(self, sample_batch, other_agent_batches=None, episode=None):
+                return postprocess_fn(self, sample_batch, other_agent_batches, episode)
+
+        if stats_fn:
+
+            def stats(self, train_batch):
+                return stats_fn(self, train_batch)
+
+        if optimizer_fn:
+
+            def make_optimizer(self):
+                return optimizer_fn(self, self.config)
+
+        if model_fn:
+
+            def make_model(self, num_outputs):
+                return model_fn(self, self.observation_space, self.action_space, self.config)
+
+        if extra_action_out_fn:
+
+            def extra_action_out(self, input_dict, state, model, action_dist):
+                return extra_action_out_fn(self, input_dict, state, model, action_dist)
+
+        if action_sampler_fn:
+
+            def _action_sampler_fn(self, model, input_dict, state, explore, timestep):
+                return action_sampler_fn(
+                    self, model, input_dict, state, explore=explore, timestep=timestep
+                )
+
+        if action_distribution_fn:
+
+            def _action_distribution_fn(
+                self, model, input_dict, state, seq_lens, explore, timestep
+            ):
+                return action_distribution_fn(
+                    self, model, input_dict, state, seq_lens, explore=explore, timestep=timestep
+                )
+
+        @classmethod
+        def with_updates(cls, **overrides) -> type[TorchPolicy]:
+            """A copy of this policy class with some ``build_policy`` arguments replaced."""
+            check_update_arguments(cls, overrides)
+            new_cls = build_policy(**{"name": cls.__name__, **cls.build_args, **overrides})
+            return adopt_caller_module(new_cls)
+
+    name_built_class(
+        BuiltPolicy,
+        name,
+        f"Policy built by build_policy({name!r}, ...); show() it, or read .build_args.",
+    )
+    BuiltPolicy.build_args = {**build_args, "mixins": mixins}
+    return adopt_caller_module(BuiltPolicy)
 
 
 def check_update_arguments(cls, overrides: dict) -> None:
-    """Refuse a ``with_updates`` argument that the class's builder does not take, naming the closest one."""
+    """Refuse a ``with_updates`` argument that the class's builder does not take, naming the
+    closest one. Introduced in notebooks/06_policies.ipynb."""
     allowed = ("name", *cls.build_args)
     for key in overrides:
         if key not in allowed:
-            close = difflib.get_close_matches(key, allowed, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
             raise TypeError(
-                f"{cls.__name__}.with_updates() got an unknown argument {key!r}.{hint} Valid: {', '.join(allowed)}."
+                f"{cls.__name__}.with_updates() got an unknown argument {key!r}."
+                f"{did_you_mean(key, allowed)} Valid: {', '.join(allowed)}."
             )
 
 
-def _with_updates(cls, **overrides) -> type[TorchPolicy]:
-    """A copy of this policy class with some ``build_policy`` arguments replaced (``name`` too)."""
-    check_update_arguments(cls, overrides)
-    args = {"name": cls.__name__, **cls.build_args, **overrides}
-    new_cls = build_policy(**args)
-    new_cls.__module__ = sys._getframe(1).f_globals.get("__name__", __name__)
-    return new_cls
-
-
 def build_torch_policy(*args, **kwargs) -> type[TorchPolicy]:
-    """The 2021 RLlib tutorial's name for ``build_policy`` (the course has only the torch flavour)."""
-    kwargs_module = sys._getframe(1).f_globals.get("__name__", __name__)
-    cls = build_policy(*args, **kwargs)
-    cls.__module__ = kwargs_module
-    return cls
+    """The 2021 RLlib tutorial's name for ``build_policy`` (the course has only the torch flavour).
+
+    Introduced in notebooks/06_policies.ipynb.
+    """
+    return adopt_caller_module(build_policy(*args, **kwargs))
 
 
 def build_tf_policy(*args, **kwargs):
-    """Not available: the course is PyTorch-only. The error says what to use instead."""
+    """Not available: the course is PyTorch-only. The error says what to use instead.
+
+    Introduced in notebooks/06_policies.ipynb.
+    """
     raise NotImplementedError(
-        "build_tf_policy is not available: course_lib is PyTorch-only. Use build_policy (or its alias "
-        "build_torch_policy) with the same arguments, and write loss_fn with torch operations "
-        "(torch.mean instead of tf.reduce_mean)."
+        "build_tf_policy is not available: course_lib is PyTorch-only. Use build_policy (or its "
+        "alias build_torch_policy) with the same arguments, and write loss_fn with torch "
+        "operations (torch.mean instead of tf.reduce_mean)."
     )

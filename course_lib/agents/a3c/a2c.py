@@ -8,20 +8,32 @@ Introduced in notebooks/12_algorithms.ipynb.
 
 from __future__ import annotations
 
-from course_lib.agents.a3c.a3c_torch_policy import A3C_POLICY_DEFAULTS, A3CTorchPolicy
+from course_lib.agents.a3c.a3c_torch_policy import A3CTorchPolicy
 from course_lib.agents.config import COMMON_CONFIG
 from course_lib.agents.trainer import default_execution_plan
 from course_lib.agents.trainer_template import build_trainer
 
-DEFAULT_CONFIG = dict(
-    COMMON_CONFIG,
-    **A3C_POLICY_DEFAULTS,
-    num_workers=0,
-    num_envs_per_worker=8,
-    rollout_fragment_length=25,
-    train_batch_size=200,
-    model={"fcnet_hiddens": [64, 64]},
-)
+# A2C's settings, in one place: A3CTorchPolicy reads its defaults from this dict too.
+DEFAULT_CONFIG = {
+    **COMMON_CONFIG,
+    # === The policy's settings ===
+    "gamma": 0.99,
+    # GAE's lambda: 1.0 gives advantages R_t - V(s_t) (high variance, no critic bias), 0.0 the
+    # one-step TD error.
+    "lambda": 1.0,
+    "use_gae": True,
+    "use_critic": True,
+    "vf_loss_coeff": 0.5,
+    "entropy_coeff": 0.01,
+    "grad_clip": 40.0,
+    "lr": 1e-3,
+    "model": {"fcnet_hiddens": [64, 64]},
+    # === The trainer's settings ===
+    "num_workers": 0,
+    "num_envs_per_worker": 8,
+    "rollout_fragment_length": 25,
+    "train_batch_size": 200,
+}
 
 A2CTrainer = build_trainer(
     "A2C",

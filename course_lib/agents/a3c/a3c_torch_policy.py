@@ -1,4 +1,4 @@
-"""The actor-critic policy of A2C and A3C: a policy-gradient actor, a learned critic, GAE advantages.
+"""Actor-critic policy of A2C and A3C: a policy-gradient actor, a learned critic, GAE advantages.
 
 Each step's log-probability is weighted by its advantage ``A_t`` (how much better the step went
 than the critic expected), the critic regresses onto the value targets, and an entropy bonus
@@ -16,17 +16,16 @@ from course_lib.policy.torch_policy import masked_mean
 from course_lib.postprocessing import compute_advantages_by_episode
 from course_lib.sample_batch import SampleBatch
 
-A3C_POLICY_DEFAULTS = {
-    "gamma": 0.99,
-    # GAE's lambda: 1.0 gives advantages R_t - V(s_t) (high variance, no critic bias), 0.0 the one-step TD error.
-    "lambda": 1.0,
-    "use_gae": True,
-    "use_critic": True,
-    "vf_loss_coeff": 0.5,
-    "entropy_coeff": 0.01,
-    "grad_clip": 40.0,
-    "lr": 1e-3,
-}
+
+def get_default_config() -> dict:
+    """A2C's defaults: ``DEFAULT_CONFIG`` in a2c.py, the one dict the trainer uses too.
+
+    Imported when called, not at the top of this file, because a2c.py imports this module to
+    build ``A2CTrainer``. Introduced in notebooks/12_algorithms.ipynb.
+    """
+    from course_lib.agents.a3c.a2c import DEFAULT_CONFIG
+
+    return DEFAULT_CONFIG
 
 
 def compute_gae_for_sample_batch(policy, sample_batch, other_agent_batches=None, episode=None):
@@ -48,10 +47,12 @@ def compute_gae_for_sample_batch(policy, sample_batch, other_agent_batches=None,
 
 
 def vf_explained_var(values: torch.Tensor, train_batch: dict) -> torch.Tensor:
-    """``1 - Var(R - V) / Var(R)`` over the batch's real rows: 1 is a perfect critic, 0 a constant guess.
+    """``1 - Var(R - V) / Var(R)`` over the batch's real rows: 1 for a perfect critic, 0 for a
+    constant guess.
 
     ``values`` V and ``train_batch["value_targets"]`` R are (B,). Returns a 0-d tensor, clamped at
-    -1 so that a bad early critic does not swamp a plot. Introduced in notebooks/12_algorithms.ipynb.
+    -1 so that a bad early critic does not swamp a plot.
+    Introduced in notebooks/12_algorithms.ipynb.
     """
 
     def variance(x):
@@ -108,7 +109,8 @@ def actor_critic_loss(policy, model, dist_class, train_batch):
 
 
 def a3c_stats(policy, train_batch):
-    """Learner statistics of the last loss: its pieces and how much of the returns' variance V explains."""
+    """Learner statistics of the last loss: its pieces, and how much of the returns' variance V
+    explains."""
     stats = policy.loss_stats
     return {
         **{key: stats[key].item() for key in ("policy_loss", "vf_loss", "entropy")},
@@ -119,7 +121,7 @@ def a3c_stats(policy, train_batch):
 A3CTorchPolicy = build_policy(
     "A3CTorchPolicy",
     loss_fn=actor_critic_loss,
-    get_default_config=lambda: A3C_POLICY_DEFAULTS,
+    get_default_config=get_default_config,
     postprocess_fn=compute_gae_for_sample_batch,
     stats_fn=a3c_stats,
 )

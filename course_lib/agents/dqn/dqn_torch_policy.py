@@ -27,32 +27,20 @@ DISCOUNTS = "discounts"
 PRIO_WEIGHTS = "weights"
 Q_VALUES = "q_values"
 
-DQN_POLICY_DEFAULTS = {
-    "lr": 5e-4,
-    "gamma": 0.99,
-    # Sum this many rewards before bootstrapping from Q_target (see adjust_nstep).
-    "n_step": 1,
-    # Pick the next action with the online network, evaluate it with the target network.
-    "double_q": True,
-    # Q(s, a) = V(s) + A(s, a) - mean_a A(s, a), with separate V and A streams.
-    "dueling": True,
-    # Hidden layers (ReLU) of the Q head(s), on top of the fcnet_hiddens torso.
-    "hiddens": [256],
-    # update_target(): target <- tau * online + (1 - tau) * target; 1.0 copies.
-    "tau": 1.0,
-    "grad_clip": 40.0,
-    "model": {"fcnet_hiddens": [256], "fcnet_activation": "relu"},
-    "exploration_config": {
-        "type": "EpsilonGreedy",
-        "initial_epsilon": 1.0,
-        "final_epsilon": 0.02,
-        "epsilon_timesteps": 10000,
-    },
-}
+
+def get_default_config() -> dict:
+    """DQN's defaults: ``DEFAULT_CONFIG`` in dqn.py, the one dict the trainer uses too.
+
+    Imported when called, not at the top of this file, because dqn.py imports this module to
+    build ``DQNTrainer``. Introduced in notebooks/12_algorithms.ipynb.
+    """
+    from course_lib.agents.dqn.dqn import DEFAULT_CONFIG
+
+    return DEFAULT_CONFIG
 
 
 def q_stream(in_size: int, hiddens, num_outputs: int) -> nn.Sequential:
-    """One stream of the Q head: ReLU layers ``hiddens``, then a linear layer ``-> (B, num_outputs)``."""
+    """One stream of the Q head: ReLU layers ``hiddens``, then a linear ``-> (B, num_outputs)``."""
     out_size = int(hiddens[-1]) if hiddens else in_size
     return nn.Sequential(
         mlp(in_size, list(hiddens), "relu"), orthogonal_linear(out_size, num_outputs, 1.0)
@@ -97,12 +85,13 @@ class DQNTorchModel(TorchModelV2):
 
 
 def check_discrete_actions(policy, obs_space, action_space, config):
-    """DQN's argmax over one Q-value per action needs a Discrete action space; say so before anything is built."""
+    """DQN's argmax over one Q-value per action needs a Discrete action space; say so before
+    anything is built."""
     if not isinstance(action_space, spaces.Discrete):
         raise TypeError(
-            f"DQN learns one Q-value per action and acts with argmax, so it needs a Discrete action space; "
-            f"this environment's is {action_space}. For continuous (Box) actions use PPO or A2C, whose "
-            f"Gaussian policies handle them."
+            "DQN learns one Q-value per action and acts with argmax, so it needs a Discrete action "
+            f"space; this environment's is {action_space}. For continuous (Box) actions use PPO or "
+            "A2C, whose Gaussian policies handle them."
         )
     if merge_model_config(config["model"])["use_lstm"]:
         raise ValueError(
@@ -111,7 +100,7 @@ def check_discrete_actions(policy, obs_space, action_space, config):
 
 
 def make_q_model(policy, obs_space, action_space, config):
-    """The Q-network: DQNTorchModel, or a configured ``custom_model`` whose outputs are read as Q-values."""
+    """The Q-network: DQNTorchModel, or a configured ``custom_model`` whose outputs are Q-values."""
     if config["model"].get("custom_model") is not None:
         return ModelCatalog.get_model_v2(
             obs_space, action_space, action_space.n, config["model"], name="q_model"
@@ -151,8 +140,8 @@ def adjust_nstep(batch: SampleBatch, n_step: int, gamma: float) -> SampleBatch:
         )
     if SampleBatch.EPS_ID in batch and len(np.unique(batch[SampleBatch.EPS_ID])) > 1:
         raise ValueError(
-            "adjust_nstep expects ONE episode piece, but this batch holds several episodes (eps_id changes). "
-            "Call it on each piece of batch.split_by_episode()."
+            "adjust_nstep expects ONE episode piece, but this batch holds several episodes "
+            "(eps_id changes). Call it on each piece of batch.split_by_episode()."
         )
     count = batch.count
     rows = np.arange(count)
@@ -189,16 +178,18 @@ def dqn_loss(policy, model, dist_class, train_batch):
         td_error   = Q(s, a) - target
         loss       = mean(w * huber(td_error))      huber: x^2 / 2 if |x| <= 1 else |x| - 1/2
 
-    Double Q-learning reduces the overestimation that comes from taking the max of noisy estimates with the
-    same network that evaluates them. Shapes: ``obs``, ``new_obs`` (B, obs_size); ``actions``,
-    ``rewards``, ``terminateds``, ``discounts``, ``weights`` (B,); Q-values (B, n_actions).
+    Double Q-learning reduces the overestimation that comes from taking the max of noisy estimates
+    with the same network that evaluates them. Shapes: ``obs``, ``new_obs`` (B, obs_size);
+    ``actions``, ``rewards``, ``terminateds``, ``discounts``, ``weights`` (B,); Q-values
+    (B, n_actions).
     ``td_error`` (B,) is kept on ``policy.td_error`` for prioritized replay.
     Introduced in notebooks/12_algorithms.ipynb.
     """
     if DISCOUNTS not in train_batch:
         raise KeyError(
-            f"The DQN loss needs a {DISCOUNTS!r} column (gamma^steps of each n-step transition). Pass batches "
-            f"through policy.postprocess_trajectory (RolloutWorker.sample() does) before learning on them."
+            f"The DQN loss needs a {DISCOUNTS!r} column (gamma^steps of each n-step transition). "
+            "Pass batches through policy.postprocess_trajectory (RolloutWorker.sample() does) "
+            "before learning on them."
         )
     q_values, _ = model.from_batch(train_batch)
     actions = train_batch[SampleBatch.ACTIONS].long()
@@ -226,7 +217,8 @@ def dqn_loss(policy, model, dist_class, train_batch):
 
 
 def dqn_stats(policy, train_batch):
-    """Q(s, a) statistics of the last loss: a mean_q that keeps growing is the classic sign of divergence."""
+    """Q(s, a) statistics of the last loss: a mean_q that keeps growing is the classic sign of
+    divergence."""
     return {
         "mean_q": policy.q_selected.mean().item(),
         "min_q": policy.q_selected.min().item(),
@@ -249,7 +241,10 @@ class TargetNetworkMixin:
     """
 
     def update_target(self, tau: float | None = None) -> None:
-        """``target <- tau * online + (1 - tau) * target``, weight by weight; tau=None reads config["tau"] (1.0: a copy)."""
+        """``target <- tau * online + (1 - tau) * target``, weight by weight.
+
+        ``tau=None`` reads ``config["tau"]`` (1.0: a copy).
+        """
         tau = self.config["tau"] if tau is None else tau
         online = self.model.state_dict()
         with torch.no_grad():
@@ -273,7 +268,8 @@ class TargetNetworkMixin:
 
 
 class TDErrorMixin:
-    """``learn_on_batch`` also returns ``"td_error"`` (B,), which prioritized replay turns into priorities."""
+    """``learn_on_batch`` also returns ``"td_error"`` (B,), which prioritized replay turns into
+    priorities."""
 
     def learn_on_batch(self, samples: SampleBatch) -> dict:
         result = super().learn_on_batch(samples)
@@ -282,7 +278,7 @@ class TDErrorMixin:
 
 
 def setup_target_network(policy, obs_space, action_space, config):
-    """Build the target network as a copy of the fresh Q-network, outside the optimizer, in eval mode."""
+    """Make the target network: a copy of the new Q-network, outside the optimizer, in eval mode."""
     policy.target_model = copy.deepcopy(policy.model).eval()
     policy.target_model.requires_grad_(False)
 
@@ -290,7 +286,7 @@ def setup_target_network(policy, obs_space, action_space, config):
 DQNTorchPolicy = build_policy(
     "DQNTorchPolicy",
     loss_fn=dqn_loss,
-    get_default_config=lambda: DQN_POLICY_DEFAULTS,
+    get_default_config=get_default_config,
     postprocess_fn=postprocess_nstep,
     stats_fn=dqn_stats,
     make_model=make_q_model,

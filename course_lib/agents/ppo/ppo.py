@@ -8,7 +8,7 @@ coefficient from the KL the learner measured. Introduced in notebooks/12_algorit
 from __future__ import annotations
 
 from course_lib.agents.config import COMMON_CONFIG
-from course_lib.agents.ppo.ppo_torch_policy import PPO_POLICY_DEFAULTS, PPOTorchPolicy
+from course_lib.agents.ppo.ppo_torch_policy import PPOTorchPolicy
 from course_lib.agents.trainer_template import build_trainer
 from course_lib.execution import (
     ConcatBatches,
@@ -19,13 +19,28 @@ from course_lib.execution import (
 )
 from course_lib.sample_batch import SampleBatch
 
+# PPO's settings, in one place: PPOTorchPolicy reads its defaults from this dict too.
 DEFAULT_CONFIG = {
     **COMMON_CONFIG,
-    **PPO_POLICY_DEFAULTS,
-    # RLlib 2021's lr (5e-5) and lambda (1.0) learn CartPole-sized problems slowly; these are safer starts.
-    "lr": 3e-4,
-    # GAE: lambda < 1 trades a little critic bias for much less variance.
+    # === The policy's settings ===
+    "use_critic": True,
+    "use_gae": True,
+    # GAE: lambda < 1 trades a little critic bias for much less variance. RLlib 2021's lambda
+    # (1.0) and lr (5e-5) learn CartPole-sized problems slowly; 0.95 and 3e-4 are safer starts.
     "lambda": 0.95,
+    "lr": 3e-4,
+    # Initial weight of the KL penalty, and the KL per update that update_kl steers towards.
+    "kl_coeff": 0.2,
+    "kl_target": 0.01,
+    # The probability ratio is clipped to [1 - clip_param, 1 + clip_param].
+    "clip_param": 0.3,
+    # V may move at most this far from the value recorded while sampling (in reward units).
+    "vf_clip_param": 10.0,
+    "vf_loss_coeff": 1.0,
+    "entropy_coeff": 0.0,
+    "grad_clip": None,
+    "model": {"vf_share_layers": False},
+    # === The trainer's settings ===
     "num_workers": 0,
     "num_envs_per_worker": 8,
     "rollout_fragment_length": 250,
@@ -40,7 +55,8 @@ def validate_config(config: dict) -> None:
     if config["sgd_minibatch_size"] > config["train_batch_size"]:
         raise ValueError(
             f"sgd_minibatch_size ({config['sgd_minibatch_size']}) is larger than train_batch_size "
-            f"({config['train_batch_size']}): every minibatch would be the whole batch. Lower sgd_minibatch_size."
+            f"({config['train_batch_size']}): every minibatch would be the whole batch. "
+            "Lower sgd_minibatch_size."
         )
 
 
@@ -60,7 +76,7 @@ class UpdateKL:
 
 
 def execution_plan(workers, config):
-    """sample -> concat -> standardise advantages -> SGD epochs over minibatches -> adapt KL -> report."""
+    """sample -> concat -> standardise advantages -> SGD epochs -> adapt KL -> report."""
     multiagent = config["multiagent"]
     rollouts = ParallelRollouts(workers, mode="bulk_sync")
     train_op = (

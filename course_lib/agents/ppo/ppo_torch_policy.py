@@ -15,36 +15,30 @@ from course_lib.policy.policy_template import build_policy
 from course_lib.policy.torch_policy import masked_mean
 from course_lib.sample_batch import SampleBatch
 
-PPO_POLICY_DEFAULTS = {
-    "use_critic": True,
-    "use_gae": True,
-    "lambda": 1.0,
-    # Initial weight of the KL penalty, and the KL per update that update_kl steers towards.
-    "kl_coeff": 0.2,
-    "kl_target": 0.01,
-    # The probability ratio is clipped to [1 - clip_param, 1 + clip_param].
-    "clip_param": 0.3,
-    # V may move at most this far from the value recorded while sampling (in reward units).
-    "vf_clip_param": 10.0,
-    "vf_loss_coeff": 1.0,
-    "entropy_coeff": 0.0,
-    "lr": 5e-5,
-    "grad_clip": None,
-    "model": {"vf_share_layers": False},
-}
+
+def get_default_config() -> dict:
+    """PPO's defaults: ``DEFAULT_CONFIG`` in ppo.py, the one dict the trainer uses too.
+
+    Imported when called, not at the top of this file, because ppo.py imports this module to
+    build ``PPOTrainer``. Introduced in notebooks/12_algorithms.ipynb.
+    """
+    from course_lib.agents.ppo.ppo import DEFAULT_CONFIG
+
+    return DEFAULT_CONFIG
 
 
 class KLCoeffMixin:
-    """The adaptive KL coefficient: ``policy.kl_coeff``, changed by ``update_kl`` after each SGD round.
+    """The adaptive KL coefficient ``policy.kl_coeff``, changed by ``update_kl`` after SGD rounds.
 
     ``kl_coeff`` is part of ``get_state()``, so a restored policy penalises the KL exactly as the
     saved one did. Introduced in notebooks/12_algorithms.ipynb.
     """
 
     def update_kl(self, sampled_kl: float) -> float:
-        """Grow the penalty 1.5x if the KL overshot ``2 * kl_target``, halve it below ``kl_target / 2``.
+        """Grow the penalty 1.5x above ``2 * kl_target``, halve it below ``kl_target / 2``.
 
-        ``sampled_kl`` is the mean KL(old || new) measured on the last batch. Returns the new coefficient.
+        ``sampled_kl`` is the mean KL(old || new) measured on the last batch. Returns the new
+        coefficient.
         """
         if sampled_kl > 2.0 * self.config["kl_target"]:
             self.kl_coeff *= 1.5
@@ -150,7 +144,7 @@ def ppo_stats(policy, train_batch):
 PPOTorchPolicy = build_policy(
     "PPOTorchPolicy",
     loss_fn=ppo_surrogate_loss,
-    get_default_config=lambda: PPO_POLICY_DEFAULTS,
+    get_default_config=get_default_config,
     postprocess_fn=compute_gae_for_sample_batch,
     stats_fn=ppo_stats,
     after_init=setup_kl_coeff,
