@@ -1,4 +1,7 @@
-"""Multi-agent sampling and training (lesson 14): per-agent trajectories, per-policy batches, policies_to_train."""
+"""Multi-agent sampling and training (lesson 14).
+
+Per-agent trajectories, per-policy batches, policies_to_train.
+"""
 
 from __future__ import annotations
 
@@ -90,7 +93,8 @@ def test_agents_that_join_and_leave_get_their_own_rows_in_time_order():
     assert late[SampleBatch.T].tolist() == [2, 3, 4, 5, 6, 7]
     assert late[SampleBatch.TRUNCATEDS].tolist() == [False] * 5 + [True]
     assert late[SampleBatch.REWARDS].tolist() == [1.0] * 6
-    # sleepy's first action earns the reward paid while it waited; its second ends without a new observation.
+    # sleepy's first action earns the reward paid while it waited; its second one ends without a
+    # new observation.
     assert sleepy[SampleBatch.T].tolist() == [0, 4]
     assert sleepy[SampleBatch.REWARDS].tolist() == [5.0, 0.0]
     assert sleepy[SampleBatch.NEXT_OBS][:, 0].tolist() == [4, 4]
@@ -176,11 +180,11 @@ def test_an_agent_mapped_to_an_unknown_policy_is_explained():
         worker.sample()
 
 
-# --- the 2021 RLlib tutorial's rock paper scissors -----------------------------------------------------------
+# --- the 2021 RLlib tutorial's rock paper scissors ----------------------------------------------
 
 
 def select_policy(agent_id, episode, **kwargs):
-    """The 2021 RLlib tutorial's mapping: player1 learns, player2 is one of the two heuristics, drawn per episode."""
+    """The 2021 RLlib tutorial's mapping: player1 learns; player2 is a heuristic (per episode)."""
     if agent_id == "player1":
         return "learned"
     return random.choice(["always_same", "beat_last"])
@@ -226,7 +230,7 @@ def test_the_seeds_rock_paper_scissors_learns_to_beat_always_same(tmp_path):
         trainer.stop()
     rewards = result["policy_reward_mean"]
     assert set(rewards) == {"learned", "always_same", "beat_last"}
-    # Zero-sum: always_same's loss is what the learned policy wins against it (about -0.2 at the start).
+    # Zero-sum: always_same's loss is what the learned policy wins against it (about -0.2 at first).
     assert rewards["always_same"] < -4.0
     assert rewards["learned"] > 1.0
 
@@ -265,6 +269,21 @@ def test_policies_to_train_leaves_the_other_policies_unchanged(tmp_path):
     assert any(
         not np.array_equal(before["learned"][name], after["learned"][name])
         for name in before["learned"]
+    )
+
+
+def test_two_policies_of_the_same_class_and_spaces_start_with_different_weights(tmp_path):
+    policies = {"learned": (None, MOVES, MOVES, {}), "frozen": (None, MOVES, MOVES, {})}
+    trainer = PGTrainer(
+        config=rps_config(tmp_path, policies=policies, policy_mapping_fn=learned_vs_frozen)
+    )
+    try:
+        weights = trainer.get_weights()
+    finally:
+        trainer.stop()
+    assert any(
+        not np.array_equal(weights["learned"][name], weights["frozen"][name])
+        for name in weights["learned"]
     )
 
 
@@ -340,6 +359,7 @@ def test_each_policy_keeps_its_own_observation_filter():
     )
     samples = worker.sample()
     for pid in ("left", "right"):
-        # every observation the policy saw went through its filter: its rows' obs plus each episode's first obs
+        # every observation the policy saw went through its filter: its rows' obs plus each
+        # episode's first obs
         assert worker.filters[pid].stats.count >= samples.policy_batches[pid].count
     assert not np.allclose(worker.filters["left"].stats.mean, worker.filters["right"].stats.mean)

@@ -5,12 +5,15 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 
 from course_lib.callbacks import DefaultCallbacks, MultiCallbacks
 from course_lib.evaluation import (
     MeanStdFilter,
+    MultiAgentSampler,
     RolloutWorker,
     RunningStat,
+    SingleAgentSampler,
     WorkerSet,
     collect_metrics,
     summarize_episodes,
@@ -127,6 +130,43 @@ def test_weights_move_between_workers():
     b.set_weights(a.get_weights())
     obs = np.zeros((1, 4), np.float32)
     assert np.allclose(a.get_policy().compute_values(obs), b.get_policy().compute_values(obs))
+
+
+def test_a_worker_holds_one_sampler_of_its_kind():
+    assert isinstance(worker().sampler, SingleAgentSampler)
+    two_policies = {"a": (None, None, None, {}), "b": (None, None, None, {})}
+    assert isinstance(worker(multiagent={"policies": two_policies}).sampler, MultiAgentSampler)
+
+
+def test_the_sampler_draws_episode_ids_from_the_rng_and_reports_to_the_metrics_list_it_is_given():
+    w = worker(env_config={"max_steps": 10}, num_envs_per_worker=1, rollout_fragment_length=25)
+    metrics = []
+    sampler = SingleAgentSampler(w, w.envs, [5], rng=np.random.default_rng(42), metrics=metrics)
+    batch = sampler.sample()
+    ended = int((batch["terminateds"] | batch["truncateds"]).sum())
+    episode_ids = [int(i) for i in dict.fromkeys(batch["eps_id"])]  # in order of appearance
+    assert ended >= 2 and len(episode_ids) == ended + 1
+    rng = np.random.default_rng(42)
+    assert episode_ids == [int(rng.integers(2**62)) for _ in episode_ids]
+    assert len(metrics) == ended and all(m.episode_length <= 10 for m in metrics)
+    assert len(sampler.get_metrics()) == ended and metrics == [] and sampler.get_metrics() == []
+
+
+def test_a_restored_worker_continues_the_episodes_exactly():
+    config = {"observation_filter": "MeanStdFilter", "rollout_fragment_length": 33}
+    original = worker(**config)
+    original.sample()
+    state = original.get_state()
+    torch_rng = (
+        torch.get_rng_state()
+    )  # actions are sampled from it: a trainer's checkpoint saves it
+    expected = original.sample()
+    restored = worker(**config, seed=5)
+    restored.set_state(state)
+    torch.set_rng_state(torch_rng)
+    got = restored.sample()
+    for column in ("obs", "actions", "rewards", "eps_id", "t", "action_logp"):
+        np.testing.assert_array_equal(got[column], expected[column])
 
 
 def test_running_stat_merge_equals_one_stream():
@@ -309,6 +349,37 @@ def test_filters_are_merged_across_workers(ray_session):
         np.testing.assert_allclose(remote_state["mean"], local.stats.mean)
     finally:
         workers.stop()
+
+
+class FakeActorClass:
+    """Stands in for ``ray.remote(...)(RolloutWorker)``: records how actors would be made."""
+
+    def __init__(self, requests, resources):
+        self.requests, self.resources = requests, resources
+
+    def remote(self, **kwargs):
+        self.requests.append({**self.resources, "worker_index": kwargs["worker_index"]})
+        return kwargs["worker_index"]
+
+
+def test_remote_workers_ask_ray_for_their_cpus_and_gpus(monkeypatch):
+    import ray
+
+    requests = []
+
+    def as_remote(num_cpus=1, num_gpus=0, max_restarts=0):
+        return FakeActorClass(requests, {"num_cpus": num_cpus, "num_gpus": num_gpus})
+
+    monkeypatch.setattr(RolloutWorker, "as_remote", as_remote)
+    monkeypatch.setattr(ray, "is_initialized", lambda: True)
+    config = {**CONFIG, "num_cpus_per_worker": 2, "num_gpus_per_worker": 0.5}
+    WorkerSet(
+        env_creator=cartpole, policy_class=PGTorchPolicy, trainer_config=config, num_workers=2
+    )
+    assert requests == [
+        {"num_cpus": 2, "num_gpus": 0.5, "worker_index": 1},
+        {"num_cpus": 2, "num_gpus": 0.5, "worker_index": 2},
+    ]
 
 
 def test_the_local_worker_does_not_sample_when_there_are_remote_workers(ray_session):

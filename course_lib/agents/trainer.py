@@ -39,6 +39,7 @@ from course_lib.execution import (
 )
 from course_lib.models import ModelCatalog
 from course_lib.sample_batch import DEFAULT_POLICY_ID
+from course_lib.seeding import global_rngs_unchanged, seed_global_rngs
 
 logger = logging.getLogger("course_lib")
 
@@ -106,9 +107,7 @@ class Trainer(Trainable):
         if self._hooks.get("validate_config"):
             self._hooks["validate_config"](config)
         if config["seed"] is not None:
-            random.seed(config["seed"])
-            np.random.seed(config["seed"])
-            torch.manual_seed(config["seed"])
+            seed_global_rngs(config["seed"])  # this process's one seeding (course_lib/seeding.py)
         self.env_creator = get_env_creator(config["env"])
         self.callbacks = make_callbacks(config["callbacks"])
         if self._hooks.get("validate_env"):
@@ -131,9 +130,12 @@ class Trainer(Trainable):
             if eval_config["seed"] is not None:
                 eval_config["seed"] += EVALUATION_SEED_OFFSET
             # The evaluation's local worker samples itself, so it needs envs even when there are remote ones.
-            self.evaluation_workers = self._make_workers(
-                eval_config, config["evaluation_num_workers"]
-            )
+            # Their policies draw initial weights (replaced before each evaluation): training must
+            # see the same random numbers with and without evaluation.
+            with global_rngs_unchanged():
+                self.evaluation_workers = self._make_workers(
+                    eval_config, config["evaluation_num_workers"]
+                )
         if self._hooks.get("after_init"):
             self._hooks["after_init"](self)
         self._result_logger = None if self._storage else ResultLogger(self.logdir, config)
@@ -156,6 +158,7 @@ class Trainer(Trainable):
             policy_class=self.get_policy_class(config),
             trainer_config=worker_config,
             num_workers=num_workers,
+            process_seeded=True,  # the local worker shares this process, seeded in setup()
         )
 
     def _setup_logdir(self) -> None:

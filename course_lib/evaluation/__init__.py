@@ -1,4 +1,7 @@
-"""Policy evaluation: rollout workers that turn policies and envs into sample batches (lessons 07 and 14)."""
+"""Policy evaluation: rollout workers that turn policies and envs into sample batches.
+
+Introduced in notebooks/07_rollout_workers.ipynb (single-agent) and notebooks/14_multi_agent.ipynb.
+"""
 
 from course_lib.evaluation.episode import DEFAULT_AGENT_ID, Episode
 from course_lib.evaluation.metrics import (
@@ -7,14 +10,17 @@ from course_lib.evaluation.metrics import (
     collect_metrics,
     summarize_episodes,
 )
-from course_lib.evaluation.multi_agent_sampler import MultiAgentSampler, build_policy_map
+from course_lib.evaluation.multi_agent_sampler import MultiAgentSampler
 from course_lib.evaluation.observation_filter import (
     MeanStdFilter,
     NoFilter,
     RunningStat,
     make_filter,
 )
+from course_lib.evaluation.policy_map import build_policy_map
 from course_lib.evaluation.rollout_worker import WORKER_DEFAULTS, RolloutWorker
+from course_lib.evaluation.sampler import Sampler
+from course_lib.evaluation.single_agent_sampler import SingleAgentSampler
 from course_lib.evaluation.worker_set import WorkerSet
 
 __all__ = [
@@ -26,6 +32,8 @@ __all__ = [
     "RolloutMetrics",
     "RolloutWorker",
     "RunningStat",
+    "Sampler",
+    "SingleAgentSampler",
     "WORKER_DEFAULTS",
     "WorkerSet",
     "build_policy_map",

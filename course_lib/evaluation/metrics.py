@@ -14,7 +14,10 @@ import numpy as np
 
 @dataclass
 class RolloutMetrics:
-    """The numbers of one finished episode, sent from a worker to the trainer."""
+    """The numbers of one finished episode, sent from a worker to the trainer.
+
+    Introduced in notebooks/07_rollout_workers.ipynb.
+    """
 
     episode_length: int
     episode_reward: float
@@ -22,9 +25,20 @@ class RolloutMetrics:
     custom_metrics: dict = field(default_factory=dict)
     hist_data: dict = field(default_factory=dict)
 
+    @classmethod
+    def from_episode(cls, episode) -> RolloutMetrics:
+        """The numbers of a finished ``Episode`` (copies: the episode object is not kept)."""
+        return cls(
+            episode.length,
+            episode.total_reward,
+            dict(episode.agent_rewards),
+            dict(episode.custom_metrics),
+            dict(episode.hist_data),
+        )
+
 
 def metrics_to_plain(episode: RolloutMetrics) -> dict:
-    """One episode's metrics as plain data for a checkpoint (the ``(agent, policy)`` keys become lists)."""
+    """One episode's metrics as plain data for a checkpoint: ``(agent, policy)`` keys as lists."""
     return {
         **asdict(episode),
         "agent_rewards": [[*key, reward] for key, reward in episode.agent_rewards.items()],
@@ -41,7 +55,7 @@ def metrics_from_plain(saved: dict) -> RolloutMetrics:
 
 
 def summarize_episodes(episodes: list[RolloutMetrics]) -> dict:
-    """Result keys of the 2021 RLlib tutorial: ``episode_reward_mean/min/max``, ``episode_len_mean``, ...
+    """The 2021 RLlib tutorial's result keys: ``episode_reward_mean/min/max``, ``episode_len_mean``.
 
     Custom metrics become ``custom_metrics/<name>_mean/_min/_max``; per-policy returns become
     ``policy_reward_mean/<policy_id>`` (and min/max); ``hist_stats`` keeps the raw lists.

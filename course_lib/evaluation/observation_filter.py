@@ -3,7 +3,8 @@
 ``MeanStdFilter`` keeps a running mean and variance per observation dimension and returns
 ``clip((obs - mean) / std)``. Each worker updates its own copy while sampling; the trainer gathers
 the new statistics from every worker, merges them and sends the result back, so all workers (and
-the policy they train) see observations on the same scale. Introduced in notebooks/07_rollout_workers.ipynb.
+the policy they train) see observations on the same scale.
+Introduced in notebooks/07_rollout_workers.ipynb.
 """
 
 from __future__ import annotations
@@ -128,7 +129,8 @@ def make_filter(name: str, observation_space):
         shape = getattr(observation_space, "shape", None)
         if type(observation_space).__name__ != "Box":
             raise ValueError(
-                f'"observation_filter": "MeanStdFilter" needs a Box observation space; this env has {observation_space}. Use "NoFilter".'
+                '"observation_filter": "MeanStdFilter" needs a Box observation space; this env '
+                f'has {observation_space}. Use "NoFilter".'
             )
         return MeanStdFilter(shape)
     raise ValueError(

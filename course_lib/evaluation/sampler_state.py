@@ -21,7 +21,7 @@ _NP_RANDOM = "_np_random"
 
 
 def is_plain(value) -> bool:
-    """True for data a checkpoint can hold without pickling: numbers, strings, arrays, and lists/dicts of them."""
+    """True for data a checkpoint holds without pickling: numbers, strings, arrays, lists, dicts."""
     if isinstance(value, (bool, int, float, str, type(None), np.generic)):
         return True
     if isinstance(value, np.ndarray):
@@ -57,9 +57,10 @@ def restore_env(env, snapshot: list[dict]) -> None:
     layers = _layers(env)
     if len(layers) != len(snapshot):
         raise ValueError(
-            f"The saved env had {len(snapshot)} wrapper layers, this one has {len(layers)}: is it the same env?"
+            f"The saved env had {len(snapshot)} wrapper layers, this one has {len(layers)}: "
+            "is it the same env?"
         )
-    for layer, attrs in zip(layers, snapshot):
+    for layer, attrs in zip(layers, snapshot, strict=True):
         for key, value in attrs.items():
             if key == _NP_RANDOM:
                 bit_generator = getattr(np.random, value["bit_generator"])()

@@ -3,28 +3,38 @@
 The trainer learns on the local worker's policy and samples with the remote ones; between
 rounds it broadcasts weights (one ``ray.put`` copy for all workers) and merges the workers'
 observation-filter statistics. With ``recreate_failed_workers`` a worker whose actor died is
-replaced by a fresh one, synced to the current weights. Introduced in notebooks/07_rollout_workers.ipynb.
+replaced by a fresh one, synced to the current weights.
+Introduced in notebooks/07_rollout_workers.ipynb.
 """
 
 from __future__ import annotations
 
 from course_lib.evaluation.rollout_worker import RolloutWorker
 from course_lib.sample_batch import MultiAgentBatch, SampleBatch
+from course_lib.validation import require_whole_number
 
 
 class WorkerSet:
     """``local_worker()`` (index 0) and ``remote_workers()`` (indices 1..N) with the same policies.
 
     ``trainer_config`` keys read here: ``num_cpus_per_worker`` (default 1),
-    ``recreate_failed_workers`` (default False), plus everything ``RolloutWorker`` reads.
+    ``num_gpus_per_worker`` (default 0: each remote worker's share of a GPU, where its policies
+    then run), ``recreate_failed_workers`` (default False), plus everything ``RolloutWorker``
+    reads. ``process_seeded=True`` tells the local worker that this process's random generators
+    are seeded already (by a trainer); remote workers always seed their own process.
     Introduced in notebooks/07_rollout_workers.ipynb.
     """
 
     def __init__(
-        self, *, env_creator, policy_class, trainer_config: dict | None = None, num_workers: int = 0
+        self,
+        *,
+        env_creator,
+        policy_class,
+        trainer_config: dict | None = None,
+        num_workers: int = 0,
+        process_seeded: bool = False,
     ):
-        if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
-            raise ValueError(f"num_workers must be a whole number >= 0, got {num_workers!r}.")
+        require_whole_number(num_workers, "num_workers", minimum=0)
         self._env_creator, self._policy_class = env_creator, policy_class
         self._config = dict(trainer_config or {})
         self.num_workers = num_workers
@@ -36,6 +46,7 @@ class WorkerSet:
             worker_index=0,
             num_workers=num_workers,
             create_env=num_workers == 0,
+            process_seeded=process_seeded,
         )
         self._remote = [self._make_remote(index) for index in range(1, num_workers + 1)]
 
@@ -46,7 +57,10 @@ class WorkerSet:
             raise RuntimeError(
                 "num_workers > 0 needs Ray running: call course_lib.init_ray() first."
             )
-        actor_cls = RolloutWorker.as_remote(num_cpus=self._config.get("num_cpus_per_worker", 1))
+        actor_cls = RolloutWorker.as_remote(
+            num_cpus=self._config.get("num_cpus_per_worker", 1),
+            num_gpus=self._config.get("num_gpus_per_worker", 0),
+        )
         return actor_cls.remote(
             env_creator=self._env_creator,
             policy_class=self._policy_class,
@@ -62,7 +76,7 @@ class WorkerSet:
         return list(self._remote)
 
     def sync_weights(self, global_vars: dict | None = None) -> None:
-        """Send every local policy's weights to every remote worker: one object in the store, N reads."""
+        """Send every local policy's weights to every remote worker: one stored object, N reads."""
         import ray
 
         if self._remote:
@@ -72,7 +86,7 @@ class WorkerSet:
             self._local.set_global_vars(global_vars)
 
     def sync_filters(self) -> None:
-        """Merge every remote worker's new observation statistics into the local filter, then broadcast."""
+        """Merge the remote workers' new observation stats into the local filters; send them out."""
         import ray
 
         if not self._remote:
@@ -96,7 +110,7 @@ class WorkerSet:
         return [fn(self._local, 0), *self._call_all("apply", indexed)]
 
     def sample(self) -> SampleBatch | MultiAgentBatch:
-        """One batch from every remote worker (or from the local one if there are none), concatenated."""
+        """One batch from every remote worker (or the local one if there are none), concatenated."""
         if not self._remote:
             return self._local.sample()
         return SampleBatch.concat_samples(self._call_all("sample"))
@@ -115,8 +129,9 @@ class WorkerSet:
         except ray.exceptions.RayActorError as err:
             if not self._config.get("recreate_failed_workers", False):
                 raise RuntimeError(
-                    f"Rollout worker(s) {self.find_failed_workers()} died ({type(err).__name__}). Set "
-                    '"recreate_failed_workers": True in the config to replace failed workers automatically and go on.'
+                    f"Rollout worker(s) {self.find_failed_workers()} died "
+                    f'({type(err).__name__}). Set "recreate_failed_workers": True in the config '
+                    "to replace failed workers automatically and go on."
                 ) from err
             self.recreate_failed_workers()
         return ray.get([getattr(w, method).remote(*args) for w in self._remote])
@@ -134,7 +149,7 @@ class WorkerSet:
         return failed
 
     def recreate_failed_workers(self) -> list[int]:
-        """Replace dead remote workers with fresh ones at the same index, synced to current weights."""
+        """Replace dead remote workers by fresh ones (same index), synced to the current weights."""
         import ray
 
         failed = self.find_failed_workers()

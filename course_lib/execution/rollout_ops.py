@@ -23,11 +23,10 @@ from course_lib.execution.metric_ops import (
     SAMPLE_TIMER,
     STEPS_SAMPLED_COUNTER,
 )
-from course_lib.sample_batch import DEFAULT_POLICY_ID, MultiAgentBatch, SampleBatch
+from course_lib.sample_batch import DEFAULT_POLICY_ID, STEP_COUNTS, MultiAgentBatch, SampleBatch
 from course_lib.validation import is_whole_number
 
 ROLLOUT_MODES = ("bulk_sync", "async", "raw")
-STEP_COUNTS = ("env_steps", "agent_steps")
 
 
 def env_steps(batch: SampleBatch | MultiAgentBatch) -> int:

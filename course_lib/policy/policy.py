@@ -28,7 +28,9 @@ POLICY_DEFAULTS: dict[str, Any] = {
     "num_workers": 0,
     "worker_index": 0,
     "seed": None,
+    # GPUs of the local worker (worker_index 0) and of each remote one: torch_policy.policy_device.
     "num_gpus": 0,
+    "num_gpus_per_worker": 0,
 }
 
 

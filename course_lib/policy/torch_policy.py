@@ -2,9 +2,9 @@
 
 The flow of one call:
 
-- acting: obs ``(B, *obs_shape)`` -> preprocessor -> model -> distribution inputs ``(B, num_outputs)``
-  -> action distribution -> ``self.exploration`` picks the action (a sample, epsilon-greedy, noise...;
-  the most likely action when not exploring);
+- acting: obs ``(B, *obs_shape)`` -> preprocessor -> model -> distribution inputs
+  ``(B, num_outputs)`` -> action distribution -> ``self.exploration`` picks the action (a sample,
+  epsilon-greedy, noise...; the most likely action when not exploring);
 - learning: SampleBatch -> tensors (``train_batch``) -> ``loss(model, dist_class, train_batch)``
   -> backward -> optional gradient clipping -> optimizer step.
 
@@ -40,6 +40,17 @@ def masked_mean(values: torch.Tensor, train_batch: dict) -> torch.Tensor:
     return values.mean() if mask is None else values[mask].mean()
 
 
+def policy_device(config: dict) -> torch.device:
+    """Where a policy runs: on the GPU when its worker was given one (and torch sees one).
+
+    The local worker (``worker_index`` 0, in the trainer's process) has ``num_gpus``; each
+    remote worker (a Ray actor) has ``num_gpus_per_worker``. Introduced in
+    notebooks/06_policies.ipynb.
+    """
+    own_gpus = config["num_gpus"] if config["worker_index"] == 0 else config["num_gpus_per_worker"]
+    return torch.device("cuda" if own_gpus and torch.cuda.is_available() else "cpu")
+
+
 class TorchPolicy(Policy):
     """A Policy backed by a ``TorchModelV2`` from the model catalog and one torch optimizer.
 
@@ -55,11 +66,9 @@ class TorchPolicy(Policy):
 
     def __init__(self, observation_space, action_space, config: dict | None = None):
         super().__init__(observation_space, action_space, config)
-        if self.config["seed"] is not None:
-            torch.manual_seed(self.config["seed"])
-        self.device = torch.device(
-            "cuda" if self.config["num_gpus"] and torch.cuda.is_available() else "cpu"
-        )
+        # No seeding here: the process's generators are seeded once (course_lib/seeding.py), so
+        # two policies built one after the other start from different weights.
+        self.device = policy_device(self.config)
         self.preprocessor = ModelCatalog.get_preprocessor(observation_space)
         self.dist_class, self.num_outputs = ModelCatalog.get_action_dist(
             action_space, self.config["model"]
@@ -98,14 +107,17 @@ class TorchPolicy(Policy):
         return {}
 
     def extra_action_out(self, input_dict, state, model, action_dist) -> dict:
-        """Per-row extras recorded while acting; by default the critic's V(obs) when there is one."""
+        """Per-row extras recorded while acting; by default the critic's V(obs), if there is one."""
         try:
             return {SampleBatch.VF_PREDS: model.value_function()}
         except NotImplementedError:
             return {}
 
     def exploration_action(self, action_dist, explore: bool, timestep: int):
-        """``(actions, logp)`` chosen by ``self.exploration`` (see ``"exploration_config"``, lesson 08)."""
+        """``(actions, logp)`` as ``self.exploration`` chooses them (``"exploration_config"``).
+
+        Lesson 08 teaches the exploration classes.
+        """
         return self.exploration.get_exploration_action(
             action_distribution=action_dist, timestep=timestep, explore=explore
         )
@@ -178,7 +190,7 @@ class TorchPolicy(Policy):
         return actions, logp, dist_inputs, state_out, action_dist
 
     def compute_values(self, obs_batch, state_batches=None) -> np.ndarray:
-        """The critic's V(obs), shape ``(B,)``: what postprocessing bootstraps truncated episodes from."""
+        """The critic's V(obs), shape ``(B,)``: what truncated episodes are bootstrapped from."""
         obs = self._obs_tensor(obs_batch)
         state = self._state_tensors(state_batches, len(obs))
         seq_lens = torch.ones(len(obs), dtype=torch.int32) if state else None
@@ -234,9 +246,11 @@ class TorchPolicy(Policy):
         params = list(self.model.parameters())
         if len(gradients) != len(params):
             raise ValueError(
-                f"apply_gradients got {len(gradients)} gradients for a model with {len(params)} parameters."
+                f"apply_gradients got {len(gradients)} gradients for a model with {len(params)} "
+                "parameters: they were computed for another model. Compute them with this policy's "
+                "compute_gradients (or one with the same 'model' config)."
             )
-        for param, grad in zip(params, gradients):
+        for param, grad in zip(params, gradients, strict=True):
             param.grad = (
                 None
                 if grad is None
@@ -278,7 +292,7 @@ class TorchPolicy(Policy):
             padded, initial_states, seq_lens = chop_into_sequences(
                 samples[SampleBatch.EPS_ID], [columns[n] for n in names], states, self.max_seq_len
             )
-            columns = dict(zip(names, padded))
+            columns = dict(zip(names, padded, strict=True))
             train_batch.update(
                 {
                     state_key(i): torch.as_tensor(s, device=self.device)
@@ -311,15 +325,16 @@ class TorchPolicy(Policy):
         ]
         if missing or unexpected or wrong_shape:
             raise ValueError(
-                f"These weights belong to a different model: missing {missing[:3]}, unexpected {unexpected[:3]}, "
-                f"wrong shape {wrong_shape[:3]}. Were they saved from a policy with another 'model' config?"
+                f"These weights belong to a different model: missing {missing[:3]}, unexpected "
+                f"{unexpected[:3]}, wrong shape {wrong_shape[:3]}. Were they saved from a policy "
+                "with another 'model' config?"
             )
         self.model.load_state_dict(
             {k: torch.as_tensor(_writable(np.asarray(v))) for k, v in weights.items()}
         )
 
     def get_state(self) -> dict:
-        # A snapshot: the optimizer's own state_dict shares tensors that the next step changes in place.
+        # A snapshot: the optimizer's state_dict shares tensors that the next step changes in place.
         return {**super().get_state(), "optimizer": copy.deepcopy(self.optimizer.state_dict())}
 
     def set_state(self, state: dict) -> None:
@@ -332,7 +347,7 @@ class TorchPolicy(Policy):
 
 
 def _writable(array: np.ndarray) -> np.ndarray:
-    """Batches fetched with ray.get are read-only views of the object store; torch wants its own copy then."""
+    """Batches fetched with ray.get are read-only views of the object store: torch needs a copy."""
     return array if array.flags.writeable else array.copy()
 
 
