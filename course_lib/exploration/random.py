@@ -3,7 +3,7 @@
 ``random_actions(action_space, batch_size)`` draws uniform actions in the same layout the action
 distributions use: ``Discrete`` -> ``(B,)`` int64, ``MultiDiscrete`` -> ``(B, k)`` int64, ``Box`` ->
 ``(B, d)`` float32 with ``d = prod(shape)`` (flattened, like ``TorchDiagGaussian``). Randomness
-comes from torch's global generator, which the policy's ``"seed"`` seeds.
+comes from torch's global generator, which the trainer or worker seeds (course_lib/seeding.py).
 
 Introduced in notebooks/08_exploration.ipynb.
 """
