@@ -26,7 +26,7 @@ import torch
 from ray.tune import Trainable
 
 from course_lib.agents.checkpoint import load_metadata, load_state, save_state
-from course_lib.agents.config import COMMON_CONFIG, merge_dicts, merge_exploration, validate_config
+from course_lib.agents.config import COMMON_CONFIG, merge_config, merge_dicts, validate_config
 from course_lib.agents.result_logger import ResultLogger
 from course_lib.callbacks import make_callbacks
 from course_lib.envs import EnvContext, get_env_creator
@@ -88,13 +88,7 @@ class Trainer(Trainable):
     def merge_trainer_configs(cls, defaults: dict, config: dict) -> dict:
         """``defaults`` with ``config`` merged in, after checking every key and type of ``config``."""
         validate_config(config, defaults)
-        merged = merge_dicts(
-            defaults, {k: v for k, v in config.items() if k != "exploration_config"}
-        )
-        merged["exploration_config"] = merge_exploration(
-            defaults["exploration_config"], config.get("exploration_config")
-        )
-        return merged
+        return merge_config(defaults, config)
 
     def setup(self, config: dict) -> None:
         self.config = config = self.merge_trainer_configs(self._default_config, config)
@@ -126,7 +120,7 @@ class Trainer(Trainable):
             )
         self.evaluation_workers = None
         if config["evaluation_interval"]:
-            eval_config = merge_dicts(config, config["evaluation_config"])
+            eval_config = merge_config(config, config["evaluation_config"])
             if eval_config["seed"] is not None:
                 eval_config["seed"] += EVALUATION_SEED_OFFSET
             # The evaluation's local worker samples itself, so it needs envs even when there are remote ones.

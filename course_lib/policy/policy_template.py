@@ -71,7 +71,10 @@ def adopt_caller_module(cls: type, depth: int = 2) -> type:
 
 
 def check_builder_arguments(builder: str, name, arguments: dict, hooks, example: str) -> None:
-    """The checks ``build_policy`` and ``build_trainer`` share: a class name and callable hooks."""
+    """The checks ``build_policy`` and ``build_trainer`` share: a class name and callable hooks.
+
+    Part of build_policy, introduced in notebooks/06_policies.ipynb.
+    """
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"{builder} needs a class name such as {example!r}, got {name!r}.")
     for hook in hooks:
@@ -88,6 +91,7 @@ def name_built_class(cls: type, name: str, doc: str) -> None:
     Tracebacks and ``show`` then say ``PPOTorchPolicy.loss``, not
     ``build_policy.<locals>.BuiltPolicy.loss``, and pickle finds the class under ``name``.
     Functions the class only holds (a user's execution plan) keep their own names.
+    Part of build_policy, introduced in notebooks/06_policies.ipynb.
     """
     written_here = cls.__qualname__ + "."
     for attribute, value in vars(cls).items():
