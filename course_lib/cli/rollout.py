@@ -47,11 +47,10 @@ def rollout_command(args: argparse.Namespace) -> int:
 
     import logging
 
-    import torch
-
     from course_lib.agents.checkpoint import load_metadata
     from course_lib.agents.config import merge_config
     from course_lib.envs import make_env
+    from course_lib.seeding import seed_global_rngs
 
     checkpoint_dir = _find_checkpoint(args.checkpoint)
     metadata = load_metadata(checkpoint_dir)
@@ -82,7 +81,7 @@ def rollout_command(args: argparse.Namespace) -> int:
                 trainer.restore(checkpoint_dir)
             if args.seed is not None:
                 # After restore, which brings back the training's random state.
-                torch.manual_seed(args.seed)
+                seed_global_rngs(args.seed)
             print(
                 f"Replaying {checkpoint_dir} ({run}, iteration {metadata.get('iteration')}) in "
                 f"{config['env']}, {'sampling actions' if args.explore else 'greedy actions'}:"

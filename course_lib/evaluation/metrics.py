@@ -38,7 +38,10 @@ class RolloutMetrics:
 
 
 def metrics_to_plain(episode: RolloutMetrics) -> dict:
-    """One episode's metrics as plain data for a checkpoint: ``(agent, policy)`` keys as lists."""
+    """One episode's metrics as plain data for a checkpoint: ``(agent, policy)`` keys as lists.
+
+    Introduced in notebooks/11_trainers.ipynb.
+    """
     return {
         **asdict(episode),
         "agent_rewards": [[*key, reward] for key, reward in episode.agent_rewards.items()],
@@ -46,6 +49,7 @@ def metrics_to_plain(episode: RolloutMetrics) -> dict:
 
 
 def metrics_from_plain(saved: dict) -> RolloutMetrics:
+    """The inverse of ``metrics_to_plain``. Introduced in notebooks/11_trainers.ipynb."""
     return RolloutMetrics(
         **{
             **saved,
@@ -60,6 +64,7 @@ def summarize_episodes(episodes: list[RolloutMetrics]) -> dict:
     Custom metrics become ``custom_metrics/<name>_mean/_min/_max``; per-policy returns become
     ``policy_reward_mean/<policy_id>`` (and min/max); ``hist_stats`` keeps the raw lists.
     With no finished episode, the reward statistics are NaN (nothing to average yet).
+    Introduced in notebooks/07_rollout_workers.ipynb.
     """
     rewards = [e.episode_reward for e in episodes]
     lengths = [e.episode_length for e in episodes]
@@ -99,7 +104,10 @@ def summarize_episodes(episodes: list[RolloutMetrics]) -> dict:
 def collect_episodes(
     local_worker, remote_workers=(), timeout_s: float | None = None
 ) -> list[RolloutMetrics]:
-    """Gather (and clear) the finished-episode metrics of every worker."""
+    """Gather (and clear) the finished-episode metrics of every worker.
+
+    Introduced in notebooks/07_rollout_workers.ipynb.
+    """
     episodes = list(local_worker.get_metrics()) if local_worker is not None else []
     if remote_workers:
         import ray
@@ -110,5 +118,8 @@ def collect_episodes(
 
 
 def collect_metrics(local_worker, remote_workers=(), timeout_s: float | None = None) -> dict:
-    """``summarize_episodes(collect_episodes(...))``: one call for a trainer's result dict."""
+    """``summarize_episodes(collect_episodes(...))``: one call for a trainer's result dict.
+
+    Introduced in notebooks/07_rollout_workers.ipynb.
+    """
     return summarize_episodes(collect_episodes(local_worker, remote_workers, timeout_s))

@@ -13,7 +13,10 @@ import numpy as np
 
 
 class RunningStat:
-    """Count, mean and sum of squared deviations of a stream of arrays (Welford's algorithm)."""
+    """Count, mean and sum of squared deviations of a stream of arrays (Welford's algorithm).
+
+    Introduced in notebooks/07_rollout_workers.ipynb.
+    """
 
     def __init__(self, shape):
         self.count = 0
@@ -52,7 +55,7 @@ class RunningStat:
 
 
 class NoFilter:
-    """Leaves observations as they are."""
+    """Leaves observations as they are. Introduced in notebooks/07_rollout_workers.ipynb."""
 
     def __call__(self, obs, update: bool = True):
         return obs
@@ -122,7 +125,10 @@ class MeanStdFilter:
 
 
 def make_filter(name: str, observation_space):
-    """``"NoFilter"`` or ``"MeanStdFilter"`` (Box observations only) for one observation space."""
+    """``"NoFilter"`` or ``"MeanStdFilter"`` (Box observations only) for one observation space.
+
+    Introduced in notebooks/07_rollout_workers.ipynb.
+    """
     if name == "NoFilter":
         return NoFilter()
     if name == "MeanStdFilter":

@@ -152,6 +152,7 @@ def action_row(actor, action, extra: dict, episode: Episode, agent_index: int) -
 
     ``actor`` is what acted (see ``Sampler.compute_actions``); ``extra`` is its share of the
     policy's extra fetches (``action_logp``, ``vf_preds``, ...).
+    Introduced in notebooks/07_rollout_workers.ipynb.
     """
     row = {
         SampleBatch.OBS: actor.obs,
@@ -174,7 +175,10 @@ def action_row(actor, action, extra: dict, episode: Episode, agent_index: int) -
 
 
 def close_row(row: dict, next_obs, terminated: bool, truncated: bool, info) -> dict:
-    """Complete an action's row with what followed it; returns the row."""
+    """Complete an action's row with what followed it; returns the row.
+
+    Introduced in notebooks/07_rollout_workers.ipynb.
+    """
     row[SampleBatch.NEXT_OBS] = next_obs
     row[SampleBatch.TERMINATEDS] = terminated
     row[SampleBatch.TRUNCATEDS] = truncated
@@ -183,7 +187,10 @@ def close_row(row: dict, next_obs, terminated: bool, truncated: bool, info) -> d
 
 
 def rows_to_batch(rows: list[dict]) -> SampleBatch:
-    """The rows of one agent's episode piece as columns."""
+    """The rows of one agent's episode piece as columns.
+
+    Introduced in notebooks/07_rollout_workers.ipynb.
+    """
     return SampleBatch({key: [row[key] for row in rows] for key in rows[0]})
 
 

@@ -21,7 +21,10 @@ _NP_RANDOM = "_np_random"
 
 
 def is_plain(value) -> bool:
-    """True for data a checkpoint holds without pickling: numbers, strings, arrays, lists, dicts."""
+    """True for data a checkpoint holds without pickling: numbers, strings, arrays, lists, dicts.
+
+    Introduced in notebooks/11_trainers.ipynb.
+    """
     if isinstance(value, (bool, int, float, str, type(None), np.generic)):
         return True
     if isinstance(value, np.ndarray):
@@ -42,7 +45,10 @@ def _layers(env):
 
 
 def env_snapshot(env) -> list[dict]:
-    """Per wrapper layer: its plain attributes, and its random generator's state."""
+    """Per wrapper layer: its plain attributes, and its random generator's state.
+
+    Introduced in notebooks/11_trainers.ipynb.
+    """
     snapshot = []
     for layer in _layers(env):
         attrs = {k: v for k, v in vars(layer).items() if k != _NP_RANDOM and is_plain(v)}
@@ -54,6 +60,10 @@ def env_snapshot(env) -> list[dict]:
 
 
 def restore_env(env, snapshot: list[dict]) -> None:
+    """Put ``env_snapshot``'s attributes back, layer by layer.
+
+    Introduced in notebooks/11_trainers.ipynb.
+    """
     layers = _layers(env)
     if len(layers) != len(snapshot):
         raise ValueError(
@@ -70,6 +80,10 @@ def restore_env(env, snapshot: list[dict]) -> None:
 
 
 def episode_snapshot(episode: Episode) -> dict:
+    """A running episode's counters, rewards and callback data as plain data.
+
+    Introduced in notebooks/11_trainers.ipynb.
+    """
     return {
         "episode_id": episode.episode_id,
         "env_index": episode.env_index,
@@ -86,6 +100,10 @@ def episode_snapshot(episode: Episode) -> dict:
 
 
 def restore_episode(saved: dict, policy_for=None) -> Episode:
+    """The ``Episode`` that ``episode_snapshot`` saved.
+
+    Introduced in notebooks/11_trainers.ipynb.
+    """
     episode = Episode(saved["episode_id"], saved["env_index"], policy_for)
     episode.length, episode.total_reward = saved["length"], saved["total_reward"]
     for agent, policy, reward in saved["agent_rewards"]:

@@ -92,7 +92,8 @@ class SingleAgentSampler(Sampler):
     def _step_env(self, index: int, slot: _EnvSlot, action, state_out: list, extra: dict):
         """One step of one env: its row, the episode's counters and hooks, the end if it ended."""
         raw_obs, reward, terminated, truncated, info = slot.env.step(action)
-        reward, next_obs = float(reward), self.filter_observation(DEFAULT_POLICY_ID, raw_obs)
+        reward = float(reward)
+        next_obs = self.filter_observation(DEFAULT_POLICY_ID, raw_obs)
         row = action_row(slot, action, extra, slot.episode, agent_index=0)
         row[SampleBatch.REWARDS] = reward
         slot.rows.append(close_row(row, next_obs, bool(terminated), bool(truncated), info))

@@ -30,12 +30,18 @@ SEQ_LENS = "seq_lens"
 
 
 def state_key(index: int, kind: str = "in") -> str:
-    """Column name of recurrent state ``index``: ``state_in_0``, ``state_out_1``, ..."""
+    """Column name of recurrent state ``index``: ``state_in_0``, ``state_out_1``, ...
+
+    Introduced in notebooks/06_policies.ipynb.
+    """
     return f"state_{kind}_{index}"
 
 
 def masked_mean(values: torch.Tensor, train_batch: dict) -> torch.Tensor:
-    """Mean over the rows that hold real timesteps (recurrent batches are padded to max_seq_len)."""
+    """Mean over the rows that hold real timesteps (recurrent batches are padded to max_seq_len).
+
+    Introduced in notebooks/06_policies.ipynb.
+    """
     mask = train_batch.get(LOSS_MASK)
     return values.mean() if mask is None else values[mask].mean()
 
