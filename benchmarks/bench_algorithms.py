@@ -68,15 +68,18 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     print(
-        "| algorithm | seeds solved (>= 475) | env steps (median) | seconds (median) | final 20-episode mean (median) | per seed (steps / s / final) |"
+        "| algorithm | seeds solved (>= 475) | env steps (median) | seconds "
+        "(median) | final 20-episode mean (median) | per seed (steps / s / final) |"
     )
     print("|---|---:|---:|---:|---:|---|")
     for algo in args.algos:
         runs = [run(algo, seed) for seed in args.seeds]
         detail = "; ".join(f"{r['steps']:,} / {r['seconds']:.1f} / {r['final']:.0f}" for r in runs)
         print(
-            f"| {algo} | {sum(r['solved'] for r in runs)}/{len(runs)} | {statistics.median(r['steps'] for r in runs):,.0f} | "
-            f"{statistics.median(r['seconds'] for r in runs):.1f} | {statistics.median(r['final'] for r in runs):.0f} | {detail} |",
+            f"| {algo} | {sum(r['solved'] for r in runs)}/{len(runs)} | "
+            f"{statistics.median(r['steps'] for r in runs):,.0f} | "
+            f"{statistics.median(r['seconds'] for r in runs):.1f} | "
+            f"{statistics.median(r['final'] for r in runs):.0f} | {detail} |",
             flush=True,
         )
 

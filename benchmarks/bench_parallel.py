@@ -39,13 +39,15 @@ def main() -> None:
 
     course_lib.init_ray()
     print(
-        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, Ray {ray.__version__}"
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} "
+        f"cores, Python {platform.python_version()}, Ray {ray.__version__}"
     )
     results = parallel.compare_strategies(
         SIZES, n_tasks=args.tasks, repeat=args.repeat, progress=True
     )
     print(
-        f"\n### Speedup over serial ({args.tasks} tasks of busy_work, median of {args.repeat} runs)\n"
+        f"\n### Speedup over serial ({args.tasks} tasks "
+        f"of busy_work, median of {args.repeat} runs)\n"
     )
     print(parallel.format_table(results))
     print("\n### Median seconds per run\n")
@@ -56,7 +58,8 @@ def main() -> None:
         print(f"| {n:,} | " + " | ".join(f"{row[s]:.4f}" for s in parallel.STRATEGIES) + " |")
     per_task = task_overhead(1_000, args.repeat)
     print(
-        f"\nRay per-task overhead (1,000 no-op tasks submitted together): {per_task * 1e3:.2f} ms/task, {1 / per_task:,.0f} tasks/s"
+        "\nRay per-task overhead (1,000 no-op tasks submitted together): "
+        f"{per_task * 1e3:.2f} ms/task, {1 / per_task:,.0f} tasks/s"
     )
     ray.shutdown()
 

@@ -81,7 +81,8 @@ def collect_cartpole_steps(num_steps: int, seed: int) -> SampleBatch:
 
 
 def make_batches(template: SampleBatch, count: int) -> list[SampleBatch]:
-    """Copies of ``template`` whose episode ids do not collide, like fragments from different workers."""
+    """Copies of ``template`` whose episode ids do not collide, like fragments from different
+    workers."""
     episodes_per_batch = int(template[SampleBatch.EPS_ID].max()) + 1
     batches = []
     for index in range(count):
@@ -108,8 +109,8 @@ def main() -> None:
     rows = merged.count
     episodes = len(merged.split_by_episode())
     print(
-        f"{NUM_BATCHES} batches x {ROWS_PER_BATCH} CartPole-v1 steps = {rows:,} rows, {episodes:,} episodes, "
-        f"{merged.size_bytes() / 2**20:.1f} MiB; {REPETITIONS} repetitions each\n"
+        f"{NUM_BATCHES} batches x {ROWS_PER_BATCH} CartPole-v1 steps = {rows:,} rows, {episodes:,} "
+        f"episodes, {merged.size_bytes() / 2**20:.1f} MiB; {REPETITIONS} repetitions each\n"
     )
 
     with_values = merged.copy(deep=False)
@@ -132,7 +133,8 @@ def main() -> None:
         timings = time_ms(function, REPETITIONS)
         median = statistics.median(timings)
         print(
-            f"| {name} | {median:.2f} | {min(timings):.2f} | {max(timings):.2f} | {rows / median * 1e3:,.0f} |"
+            f"| {name} | {median:.2f} | {min(timings):.2f} | "
+            f"{max(timings):.2f} | {rows / median * 1e3:,.0f} |"
         )
 
 

@@ -136,10 +136,12 @@ def main() -> None:
     for name, wait in rows.items():
         print(f"| {name} | {wait:.2f} | {wait / fixed:.2f}x |")
     print(
-        f"| learned, one PPO policy per row (median of {len(runs)} training seeds) | {statistics.median(waits):.2f} | {statistics.median(waits) / fixed:.2f}x |"
+        f"| learned, one PPO policy per row (median of {len(runs)} training "
+        f"seeds) | {statistics.median(waits):.2f} | {statistics.median(waits) / fixed:.2f}x |"
     )
     print(
-        f"\nper training seed: {', '.join(f'{w:.2f}' for w in waits)}; training time median {statistics.median(s for _, s in runs):.1f} s"
+        f"\nper training seed: {', '.join(f'{w:.2f}' for w in waits)}; "
+        f"training time median {statistics.median(s for _, s in runs):.1f} s"
     )
 
 

@@ -33,7 +33,8 @@ class DefaultCallbacks:
     def on_episode_end(
         self, *, worker, base_env, policies, episode, env_index: int, **kwargs
     ) -> None:
-        """The episode ended; put numbers in ``episode.custom_metrics`` and lists in ``episode.hist_data``."""
+        """The episode ended; put numbers in ``episode.custom_metrics`` and lists in
+        ``episode.hist_data``."""
 
     def on_postprocess_trajectory(
         self,
@@ -47,13 +48,15 @@ class DefaultCallbacks:
         original_batches,
         **kwargs,
     ) -> None:
-        """One episode piece was postprocessed; you may add columns to ``postprocessed_batch`` in place."""
+        """One episode piece was postprocessed; you may add columns to ``postprocessed_batch`` in
+        place."""
 
     def on_sample_end(self, *, worker, samples, **kwargs) -> None:
         """``worker.sample()`` built ``samples`` and is about to return it."""
 
     def on_learn_on_batch(self, *, policy, train_batch, result: dict, **kwargs) -> None:
-        """``policy.learn_on_batch(train_batch)`` is starting; entries put in ``result`` join its stats."""
+        """``policy.learn_on_batch(train_batch)`` is starting; entries put in ``result`` join its
+        stats."""
 
     def on_train_result(self, *, trainer, result: dict, **kwargs) -> None:
         """``trainer.train()`` produced ``result``; you may add keys to it."""
@@ -74,7 +77,8 @@ class MultiCallbacks(DefaultCallbacks):
         for cls in callback_classes:
             if not (isinstance(cls, type) and issubclass(cls, DefaultCallbacks)):
                 raise TypeError(
-                    f"MultiCallbacks takes DefaultCallbacks subclasses (not instances); got {cls!r}."
+                    "MultiCallbacks takes DefaultCallbacks "
+                    f"subclasses (not instances); got {cls!r}."
                 )
         self.callback_classes = list(callback_classes)
         self.callbacks: list[DefaultCallbacks] = []
@@ -100,7 +104,8 @@ for _hook in HOOKS:
 
 
 def make_callbacks(spec) -> DefaultCallbacks:
-    """The instance a worker or policy uses, from ``config["callbacks"]`` (a class or MultiCallbacks)."""
+    """The instance a worker or policy uses, from ``config["callbacks"]`` (a class or
+    MultiCallbacks)."""
     if spec is None:
         return DefaultCallbacks()
     if isinstance(spec, DefaultCallbacks) and not isinstance(spec, MultiCallbacks):

@@ -93,7 +93,8 @@ def _validate(num_cpus, object_store_mb, threads_per_worker, address) -> None:
         )
     if address is not None and not isinstance(address, str):
         raise TypeError(
-            f"init_ray(address={address!r}): expected a string such as 'auto' or 'ray://host:10001'."
+            f"init_ray(address={address!r}): expected a "
+            "string such as 'auto' or 'ray://host:10001'."
         )
     if address and num_cpus is not None:
         raise ValueError(

@@ -23,7 +23,8 @@ STRATEGIES = ("serial", "pool", "ray", "ray_batched")
 
 
 def mul(x):
-    """The 2021 RLlib tutorial's example task: multiply by ten. Far too small to be worth a task of its own."""
+    """The 2021 RLlib tutorial's example task: multiply by ten. Far too small to be worth a task of
+    its own."""
     return x * 10
 
 
@@ -70,7 +71,10 @@ class Timing:
         return min(self.seconds)
 
     def __str__(self) -> str:
-        return f"median {self.median * 1e3:.1f} ms (best {self.best * 1e3:.1f} ms, {len(self.seconds)} runs)"
+        return (
+            f"median {self.median * 1e3:.1f} ms (best "
+            f"{self.best * 1e3:.1f} ms, {len(self.seconds)} runs)"
+        )
 
 
 def timeit(fn: Callable[[], object], repeat: int = 5, warmup: int = 1) -> Timing:
@@ -95,7 +99,8 @@ def run_serial(fn: Callable, items: Iterable, *args) -> list:
 
 
 def run_pool(pool, fn: Callable, items: Sequence, *args) -> list:
-    """``multiprocessing.Pool.map`` over ``items``; ``fn`` must be importable (defined in a module)."""
+    """``multiprocessing.Pool.map`` over ``items``; ``fn`` must be importable (defined in a
+    module)."""
     if args:
         return pool.starmap(fn, [(item, *args) for item in items])
     return pool.map(fn, items)
@@ -131,7 +136,8 @@ _REMOTE_CACHE: dict = {}
 
 
 def _remote(fn: Callable):
-    """The ``ray.remote`` version of ``fn``, made once per process (registering costs a round trip)."""
+    """The ``ray.remote`` version of ``fn``, made once per process (registering costs a round
+    trip)."""
     if fn not in _REMOTE_CACHE:
         import ray
 

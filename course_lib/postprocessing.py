@@ -26,7 +26,8 @@ def _check_fraction(name: str, value: float) -> float:
 def discount_cumsum(x, gamma: float) -> np.ndarray:
     """Discounted reward-to-go of a sequence.
 
-    ``y[t] = sum_{k >= 0} gamma**k * x[t + k]``, computed backwards as ``y[t] = x[t] + gamma * y[t + 1]``.
+    ``y[t] = sum_{k >= 0} gamma**k * x[t + k]``, computed backwards as
+    ``y[t] = x[t] + gamma * y[t + 1]``.
 
     Args:
         x: shape ``(T,)``, e.g. the rewards of one trajectory.
@@ -45,7 +46,8 @@ def discount_cumsum(x, gamma: float) -> np.ndarray:
         )
     running = 0.0
     backwards = []
-    # A loop over Python floats (not numpy scalars) is the clearest form and fast enough: ~0.1 us a step.
+    # A loop over Python floats (not numpy scalars) is the clearest form, and fast enough
+    # (about 0.1 us a step).
     for reward in reversed(values.tolist()):
         running = reward + gamma * running
         backwards.append(running)
@@ -56,7 +58,8 @@ def _as_scalar(last_value) -> float:
     array = np.asarray(last_value, dtype=np.float64)
     if array.size != 1:
         raise ValueError(
-            f"last_value must be a single number (V of the state after the fragment), got shape {array.shape}."
+            "last_value must be a single number (V of the state "
+            f"after the fragment), got shape {array.shape}."
         )
     return float(array.reshape(()))
 
@@ -77,11 +80,13 @@ def compute_advantages(
     - ``use_critic=False``: ``R_t = sum_k gamma^k r_{t+k} + gamma^(T-t) * last_value``;
       advantages = value_targets = R (REINFORCE).
     - ``use_critic=True, use_gae=False``: advantages = ``R - vf_preds``, value_targets = ``R``.
-    - ``use_gae=True``: ``delta_t = r_t + gamma * V(s_{t+1}) - V(s_t)`` with ``V(s_T) = last_value``,
-      advantages = ``discount_cumsum(delta, gamma * lambda_)``, value_targets = advantages + vf_preds.
-      ``lambda_=1`` gives ``R - V``; ``lambda_=0`` gives the one-step TD error.
+    - ``use_gae=True``: ``delta_t = r_t + gamma * V(s_{t+1}) - V(s_t)`` with
+      ``V(s_T) = last_value``, advantages = ``discount_cumsum(delta, gamma * lambda_)``,
+      value_targets = advantages + vf_preds. ``lambda_=1`` gives ``R - V``; ``lambda_=0`` gives the
+      one-step TD error.
 
-    Modifies ``batch`` in place and returns it. Needs ``rewards`` (T,) and, with a critic, ``vf_preds`` (T,).
+    Modifies ``batch`` in place and returns it. Needs ``rewards`` (T,) and, with a critic,
+    ``vf_preds`` (T,).
 
     Introduced in notebooks/04_sample_batches.ipynb.
     """
@@ -94,12 +99,14 @@ def compute_advantages(
         )
     if SampleBatch.REWARDS not in batch:
         raise KeyError(
-            f"compute_advantages needs a {SampleBatch.REWARDS!r} column; the batch has {batch.columns}."
+            f"compute_advantages needs a {SampleBatch.REWARDS!r} "
+            f"column; the batch has {batch.columns}."
         )
     if use_critic and SampleBatch.VF_PREDS not in batch:
         raise KeyError(
-            f"use_critic=True needs a {SampleBatch.VF_PREDS!r} column with V(obs) for every row; the batch has "
-            f"{batch.columns}. Record the value predictions while sampling, or pass use_critic=False."
+            f"use_critic=True needs a {SampleBatch.VF_PREDS!r} column with V(obs) for every row; "
+            f"the batch has {batch.columns}. Record the value "
+            "predictions while sampling, or pass use_critic=False."
         )
     rewards = batch[SampleBatch.REWARDS].astype(np.float64)
 
@@ -128,7 +135,8 @@ def compute_advantages_by_episode(
     use_gae: bool = True,
     use_critic: bool = True,
 ) -> SampleBatch:
-    """``compute_advantages`` for a fragment that may hold several episodes, bootstrapping correctly.
+    """``compute_advantages`` for a fragment that may hold several episodes, bootstrapping
+    correctly.
 
     The fragment is split with ``batch.split_by_episode()``. For each piece:
 
@@ -149,8 +157,9 @@ def compute_advantages_by_episode(
     """
     if SampleBatch.TERMINATEDS not in batch:
         raise KeyError(
-            f"compute_advantages_by_episode needs a {SampleBatch.TERMINATEDS!r} column to tell a finished episode "
-            f"(no bootstrap) from a truncated one (bootstrap); the batch has {batch.columns}."
+            f"compute_advantages_by_episode needs a {SampleBatch.TERMINATEDS!r} column to tell a "
+            "finished episode (no bootstrap) from a truncated "
+            f"one (bootstrap); the batch has {batch.columns}."
         )
     pieces = batch.split_by_episode()
     needs_bootstrap = [not bool(piece[SampleBatch.TERMINATEDS][-1]) for piece in pieces]
@@ -159,15 +168,16 @@ def compute_advantages_by_episode(
     if any(needs_bootstrap):
         if value_fn is None and use_critic:
             raise ValueError(
-                "Some episode pieces in this batch end without termination (time limit or end of the fragment), "
-                "so their returns must be bootstrapped from V(new_obs of their last row). Pass value_fn, a callable "
-                "mapping observations (M, *obs_shape) to values (M,), e.g. the policy's value function."
+                "Some episode pieces in this batch end without termination (time limit or end of "
+                "the fragment), so their returns must be bootstrapped from V(new_obs of their last "
+                "row). Pass value_fn, a callable mapping observations "
+                "(M, *obs_shape) to values (M,), e.g. the policy's value function."
             )
         if value_fn is not None:
             if SampleBatch.NEXT_OBS not in batch:
                 raise KeyError(
-                    f"Bootstrapping needs a {SampleBatch.NEXT_OBS!r} column (the observation after each step); "
-                    f"the batch has {batch.columns}."
+                    f"Bootstrapping needs a {SampleBatch.NEXT_OBS!r} column (the observation after "
+                    f"each step); the batch has {batch.columns}."
                 )
             bootstrap_obs = np.stack(
                 [
@@ -179,8 +189,9 @@ def compute_advantages_by_episode(
             values = np.asarray(value_fn(bootstrap_obs), dtype=np.float64).reshape(-1)
             if values.shape != (len(bootstrap_obs),):
                 raise ValueError(
-                    f"value_fn returned {values.size} values for {len(bootstrap_obs)} observations of shape "
-                    f"{bootstrap_obs.shape}; it must return one value per observation, shape ({len(bootstrap_obs)},)."
+                    f"value_fn returned {values.size} values for {len(bootstrap_obs)} observations "
+                    f"of shape {bootstrap_obs.shape}; it must return one "
+                    f"value per observation, shape ({len(bootstrap_obs)},)."
                 )
             last_values[np.flatnonzero(needs_bootstrap)] = values
 
@@ -188,7 +199,8 @@ def compute_advantages_by_episode(
     value_targets = np.empty(batch.count, dtype=np.float32)
     start = 0
     for piece, last_value in zip(pieces, last_values, strict=True):
-        # Pieces are views of `batch`; the new columns land on the piece, then get copied into place.
+        # Pieces are views of `batch`; the new columns land on the piece, then get copied into
+        # place.
         compute_advantages(
             piece, last_value, gamma, lambda_, use_gae=use_gae, use_critic=use_critic
         )

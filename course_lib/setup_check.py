@@ -80,8 +80,9 @@ def _check_packages(report: SetupReport) -> None:
         report.facts[requirement.name] = installed
         if not requirement.specifier.contains(installed, prereleases=True):
             report.problems.append(
-                f"{requirement.name} {installed} is outside the supported range {requirement.specifier}: "
-                "run `make setup`, which installs the tested versions into .venv."
+                f"{requirement.name} {installed} is outside the supported range "
+                f"{requirement.specifier}: run `make setup`, "
+                "which installs the tested versions into .venv."
             )
     try:
         import torch

@@ -40,7 +40,8 @@ def close_matches(name, choices: Iterable, *, n: int = 1, cutoff: float = 0.6) -
 
 
 def did_you_mean(name, choices: Iterable, *, n: int = 1, cutoff: float = 0.6) -> str:
-    """``" Did you mean 'x'?"`` (or ``'x' or 'y'``) for the closest choices; ``""`` when none is close.
+    """``" Did you mean 'x'?"`` (or ``'x' or 'y'``) for the closest choices; ``""`` when none is
+    close.
 
     The leading space lets a message append it directly: ``f"Unknown key {key!r}.{hint}"``.
     """

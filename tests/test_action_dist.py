@@ -1,4 +1,5 @@
-"""Action distributions and the catalog's choice of them, checked against torch.distributions and closed forms."""
+"""Action distributions and the catalog's choice of them, checked against torch.distributions and
+closed forms."""
 
 from __future__ import annotations
 
@@ -218,7 +219,8 @@ def test_catalog_rejects_action_spaces_without_a_distribution():
 
 
 class MyActionDist(ActionDistribution):
-    """The 2021 RLlib tutorial's custom distribution: needs 7 model outputs; picks the argmax of the first 2."""
+    """The 2021 RLlib tutorial's custom distribution: needs 7 model outputs; picks the argmax of the
+    first 2."""
 
     @staticmethod
     def required_model_output_shape(action_space, model_config):

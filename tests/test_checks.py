@@ -205,7 +205,8 @@ class CartPoleActorRight:
 
 
 class CartPoleActorForgetsRunningReturn(CartPoleActorRight):
-    """Keeps the env on self but the running return in a local: episodes split across calls lose steps."""
+    """Keeps the env on self but the running return in a local: episodes split across calls lose
+    steps."""
 
     def rollout(self, num_steps):
         finished, episode_return = [], 0.0

@@ -1,4 +1,5 @@
-"""Graders of lesson 15 (course_lib/checks/capstone.py): the reference passes, typical mistakes get their hint."""
+"""Graders of lesson 15 (course_lib/checks/capstone.py): the reference passes, typical mistakes get
+their hint."""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ from course_lib.execution import (
     TrainOneStep,
 )
 
-# --- 10.1 PPO's plan without the KL update ----------------------------------------------------------
+# --- 10.1 PPO's plan without the KL update --------------------------------------------------------
 
 
 def ppo_plan(
@@ -62,7 +62,8 @@ def test_execution_plan_accepts_the_reference(capsys):
         ({"report": False}, r"\(batch, info\) pairs.*End the plan with StandardMetricsReporting"),
         (
             {"concat": False},
-            r"trained on single samples of 100 rows.*ConcatBatches\(min_batch_size=config\['train_batch_size'\]\)",
+            r"trained on single samples of 100 "
+            r"rows.*ConcatBatches\(min_batch_size=config\['train_batch_size'\]\)",
         ),
         ({"min_batch_size": 1000}, r"sampled 1000 steps.*not a fixed number"),
         ({"sgd": ()}, r"one learn_on_batch call on the whole batch"),
@@ -86,7 +87,7 @@ def test_execution_plan_explains_a_missing_return():
         checks.check_execution_plan(no_return)
 
 
-# --- 10.2 the round-robin replay plan -----------------------------------------------------------------
+# --- 10.2 the round-robin replay plan -------------------------------------------------------------
 
 
 def replay_plan(

@@ -48,14 +48,16 @@ def right_search(storage_path, lrs, iterations):
 
 @pytest.fixture(scope="module")
 def recorded(ray_session, tmp_path_factory):
-    """One real search (the grader's learning rates and iterations), kept to be copied by the wrong answers."""
+    """One real search (the grader's learning rates and iterations), kept to be copied by the wrong
+    answers."""
     storage = str(tmp_path_factory.mktemp("recorded"))
     right_search(storage, list(tune_check.LRS), tune_check.ITERATIONS)
     return storage
 
 
 def replaying(recorded, answer):
-    """A search_lr that copies the recorded experiment into storage_path and returns answer(analysis)."""
+    """A search_lr that copies the recorded experiment into storage_path and returns
+    answer(analysis)."""
     from ray import tune
 
     def search_lr(storage_path, lrs, iterations):

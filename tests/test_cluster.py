@@ -76,7 +76,8 @@ def test_second_call_with_another_size_warns(ray_session):
 JOIN_SCRIPT = """
 import json, ray, course_lib
 course_lib.init_ray()
-print(json.dumps({"node": ray.get_runtime_context().get_node_id(), "cpus": ray.cluster_resources()["CPU"]}))
+node = ray.get_runtime_context().get_node_id()
+print(json.dumps({"node": node, "cpus": ray.cluster_resources()["CPU"]}))
 """
 
 

@@ -390,7 +390,10 @@ def test_from_config_rejects_a_class_that_is_not_an_exploration():
 def test_from_config_lists_the_valid_keys_for_an_unknown_kwarg():
     with pytest.raises(
         TypeError,
-        match="unknown exploration_config key 'epsilon_timestep'. Did you mean 'epsilon_timesteps'.*initial_epsilon, final_epsilon",
+        match=(
+            "unknown exploration_config key 'epsilon_timestep'. Did you "
+            "mean 'epsilon_timesteps'.*initial_epsilon, final_epsilon"
+        ),
     ):
         build({"type": "EpsilonGreedy", "epsilon_timestep": 5})
     with pytest.raises(

@@ -1,4 +1,5 @@
-"""Preprocessors, model config, FullyConnectedNetwork, the catalog's models, LSTMWrapper and sequence padding."""
+"""Preprocessors, model config, FullyConnectedNetwork, the catalog's models, LSTMWrapper and
+sequence padding."""
 
 from __future__ import annotations
 
@@ -141,7 +142,7 @@ def test_unsupported_spaces_and_invalid_observations_are_clear_errors():
         )
 
 
-# --- model config ----------------------------------------------------------------------------------
+# --- model config ---------------------------------------------------------------------------------
 
 
 def test_model_defaults_hold_the_documented_values():
@@ -182,7 +183,7 @@ def test_custom_preprocessor_points_to_environment_wrappers():
         merge_model_config({"custom_preprocessor": "my_prep"})
 
 
-# --- FullyConnectedNetwork -------------------------------------------------------------------------
+# --- FullyConnectedNetwork ------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -299,7 +300,7 @@ def test_from_batch_runs_the_model_on_the_batch_observations():
     assert state == []
 
 
-# --- custom models through the catalog -------------------------------------------------------------
+# --- custom models through the catalog ------------------------------------------------------------
 
 
 class ScaledLinearModel(TorchModelV2):
@@ -376,7 +377,7 @@ def test_catalog_refuses_tf_models_with_a_pytorch_only_message():
         ModelCatalog.get_model_v2(BOX4, spaces.Discrete(2), 2, {}, framework="tf")
 
 
-# --- LSTM ----------------------------------------------------------------------------------------------
+# --- LSTM -----------------------------------------------------------------------------------------
 
 LSTM_CONFIG = {"use_lstm": True, "lstm_cell_size": 8, "fcnet_hiddens": [16], "max_seq_len": 3}
 
@@ -509,7 +510,8 @@ def test_prev_action_and_reward_are_lstm_inputs_when_enabled():
 
 
 class DoubleObsFeatures(TorchModelV2):
-    """The 2021 RLlib tutorial's custom model to be wrapped by an LSTM: features = 2 * obs_flat, no state."""
+    """The 2021 RLlib tutorial's custom model to be wrapped by an LSTM: features = 2 * obs_flat, no
+    state."""
 
     def __init__(self, obs_space, action_space, num_outputs, model_config, name):
         super().__init__(obs_space, action_space, num_outputs, model_config, name)
@@ -528,7 +530,7 @@ def test_use_lstm_wraps_a_registered_custom_model():
     assert outputs.shape == (5, 2) and state[0].shape == (5, 64)
 
 
-# --- sequence helpers ----------------------------------------------------------------------------------
+# --- sequence helpers -----------------------------------------------------------------------------
 
 
 def test_chop_into_sequences_respects_episode_boundaries_and_max_seq_len():

@@ -17,7 +17,8 @@ P1, P2 = "player1", "player2"
 
 
 class LateJoinerEnv(MultiAgentEnv):
-    """Agent "early" acts at steps 0-2 and then terminates; "late" joins at step 2; 5 steps in all."""
+    """Agent "early" acts at steps 0-2 and then terminates; "late" joins at step 2; 5 steps in
+    all."""
 
     def __init__(self, env_config=None):
         self.possible_agents = ["early", "late"]
@@ -58,7 +59,8 @@ def acting_agents(obs, terminateds, truncateds):
 
 
 def play_rps(env, policies, episodes=1):
-    """Run ``policies`` ({player: Policy}) like a worker does; return the per-step action and reward dicts."""
+    """Run ``policies`` ({player: Policy}) like a worker does; return the per-step action and reward
+    dicts."""
     history = []
     for _ in range(episodes):
         obs, _ = env.reset()

@@ -28,7 +28,8 @@ def reference_returns(rewards, last_value, gamma):
 
 
 def reference_gae(rewards, values, last_value, gamma, lambda_):
-    """A_t = sum_{k=t}^{T-1} (gamma lambda)^(k-t) delta_k, delta_k = r_k + gamma V(s_{k+1}) - V(s_k)."""
+    """A_t = sum_{k=t}^{T-1} (gamma lambda)^(k-t) delta_k, delta_k = r_k + gamma
+    V(s_{k+1}) - V(s_k)."""
     horizon = len(rewards)
     extended = list(values) + [last_value]
     advantages = np.zeros(horizon)
@@ -45,7 +46,8 @@ def value_of(obs):
 
 
 def make_fragment(seed, ending):
-    """A fragment of several episodes; the last one ends in 'terminated', 'truncated' or 'cut' (neither)."""
+    """A fragment of several episodes; the last one ends in 'terminated', 'truncated' or 'cut'
+    (neither)."""
     rng = np.random.default_rng(seed)
     lengths = rng.integers(1, 12, size=rng.integers(1, 5))
     eps_id, terminateds, truncateds = [], [], []
@@ -182,7 +184,7 @@ def test_compute_advantages_explains_bad_inputs():
         compute_advantages(one_piece(0), np.zeros(3))
 
 
-# --- compute_advantages_by_episode: bootstrap on truncation, not on termination ------------------------
+# --- compute_advantages_by_episode: bootstrap on truncation, not on termination -------------------
 
 
 @pytest.mark.parametrize("seed", SEEDS)

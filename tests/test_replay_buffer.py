@@ -15,7 +15,8 @@ from course_lib.sample_batch import SampleBatch
 
 
 def rows(start: int, stop: int) -> SampleBatch:
-    """Rows whose ``x`` is their position in the stream, with a (N, 2) ``obs`` and an object column."""
+    """Rows whose ``x`` is their position in the stream, with a (N, 2) ``obs`` and an object
+    column."""
     x = np.arange(start, stop)
     return SampleBatch(
         x=x, obs=np.stack([x, -x], axis=1).astype(np.float32), infos=[{"i": int(i)} for i in x]
@@ -26,7 +27,7 @@ def stored_x(buffer: ReplayBuffer) -> list[int]:
     return sorted(buffer.get_state()["columns"]["x"].tolist())
 
 
-# --- ReplayBuffer ----------------------------------------------------------------------------------
+# --- ReplayBuffer ---------------------------------------------------------------------------------
 
 
 def test_the_buffer_keeps_the_newest_capacity_rows():
@@ -92,7 +93,7 @@ def test_buffer_errors_say_what_to_do():
         buffer.add(SampleBatch(x=np.zeros((2, 3))))
 
 
-# --- PrioritizedReplayBuffer -----------------------------------------------------------------------
+# --- PrioritizedReplayBuffer ----------------------------------------------------------------------
 
 
 def test_rows_are_sampled_in_proportion_to_their_priority():
@@ -164,7 +165,7 @@ def test_update_priorities_checks_its_arguments():
         buffer.update_priorities([5], [0.5])
 
 
-# --- segment trees ---------------------------------------------------------------------------------
+# --- segment trees --------------------------------------------------------------------------------
 
 
 def test_segment_trees_match_brute_force():

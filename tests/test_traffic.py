@@ -1,5 +1,5 @@
-"""TrafficGridEnv: vehicles are conserved, lights move exactly the vehicles they should, the dict API
-holds, and the baseline controllers rank as the capstone expects."""
+"""TrafficGridEnv: vehicles are conserved, lights move exactly the vehicles they should, the dict
+API holds, and the baseline controllers rank as the capstone expects."""
 
 import matplotlib
 import numpy as np

@@ -1,4 +1,5 @@
-"""Trainer: building, training, checkpoints (and identical resume), acting, evaluation, results folder."""
+"""Trainer: building, training, checkpoints (and identical resume), acting, evaluation, results
+folder."""
 
 from __future__ import annotations
 

@@ -72,8 +72,10 @@ def main() -> int:
     (ROOT / "requirements.lock").write_text(lock)
     by_name = {canonical(n): (n, v) for n, v in pins.items()}
     lines = [
-        "# Conda environment for the course: the same pins as requirements.lock (checked by the tests).",
-        "# conda env create -f environment.yml && conda activate course-lib && pip install --no-deps -e .",
+        "# Conda environment for the course: the same "
+        "pins as requirements.lock (checked by the tests).",
+        "# conda env create -f environment.yml && conda "
+        "activate course-lib && pip install --no-deps -e .",
         "name: course-lib",
         "channels:",
         "  - conda-forge",
@@ -83,7 +85,8 @@ def main() -> int:
         "  - pip:",
     ]
     lines += [
-        f"      - {by_name[canonical(d)][0]}{'[tune]' if d == 'ray' else ''}=={by_name[canonical(d)][1]}"
+        "      - "
+        f"{by_name[canonical(d)][0]}{'[tune]' if d == 'ray' else ''}=={by_name[canonical(d)][1]}"
         for d in DIRECT
     ]
     (ROOT / "environment.yml").write_text("\n".join(lines) + "\n")

@@ -27,7 +27,8 @@ _NUMPY, _TUPLE = "__numpy__", "__tuple__"
 
 
 def to_storable(value, path: str = "state"):
-    """``value`` with numpy arrays as tagged tensors and tuples as tagged lists; fails on other objects."""
+    """``value`` with numpy arrays as tagged tensors and tuples as tagged lists; fails on other
+    objects."""
     if isinstance(value, np.ndarray):
         if value.dtype == object or value.dtype.kind in "USV":
             return [to_storable(v, f"{path}[]") for v in value.tolist()]
@@ -48,13 +49,14 @@ def to_storable(value, path: str = "state"):
         for key in value:
             if not isinstance(key, (str, int)):
                 raise TypeError(
-                    f"Cannot checkpoint {path}: dict key {key!r} is neither a string nor an integer."
+                    f"Cannot checkpoint {path}: dict key {key!r} "
+                    "is neither a string nor an integer."
                 )
         return {key: to_storable(v, f"{path}[{key!r}]") for key, v in value.items()}
     raise TypeError(
-        f"Cannot checkpoint {path}: {type(value).__name__} is not plain data (numbers, strings, lists, "
-        "dicts, numpy arrays, tensors). Keep such objects out of get_state(), or give them a get_state() "
-        "that returns plain data."
+        f"Cannot checkpoint {path}: {type(value).__name__} is not plain data (numbers, strings, "
+        "lists, dicts, numpy arrays, tensors). Keep such objects out of get_state(), or give them "
+        "a get_state() that returns plain data."
     )
 
 
@@ -89,8 +91,8 @@ def load_metadata(checkpoint_dir: str) -> dict:
             else "the folder does not exist"
         )
         raise FileNotFoundError(
-            f"{checkpoint_dir!r} is not a course_lib checkpoint: it has no {METADATA_FILE} (found: {found}). "
-            "Pass the folder that trainer.save() returned, e.g. .../checkpoint_000010."
+            f"{checkpoint_dir!r} is not a course_lib checkpoint: it has no {METADATA_FILE} (found: "
+            f"{found}). Pass the folder that trainer.save() returned, e.g. .../checkpoint_000010."
         )
     with open(path) as f:
         return json.load(f)

@@ -10,7 +10,8 @@ import importlib
 from course_lib.envs.registry import share_envs_with_tune
 from course_lib.validation import did_you_mean
 
-# name -> (module, class). Importing course_lib.agents imports all four (to register them with Tune).
+# name -> (module, class). Importing course_lib.agents imports all four (to register them with
+# Tune).
 ALGORITHMS = {
     "PG": ("course_lib.agents.pg", "PGTrainer"),
     "A2C": ("course_lib.agents.a3c", "A2CTrainer"),
@@ -30,7 +31,8 @@ def get_trainer_class(name: str) -> type:
 
 
 def register_with_tune() -> None:
-    """Register every trainer (and every env registered so far) with Ray Tune, so ``tune.run("PPO", ...)`` finds them."""
+    """Register every trainer (and every env registered so far) with Ray Tune, so
+    ``tune.run("PPO", ...)`` finds them."""
     from ray.tune.registry import register_trainable
 
     share_envs_with_tune()

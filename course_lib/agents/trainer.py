@@ -48,7 +48,8 @@ EVALUATION_SEED_OFFSET = 100_000
 
 
 def default_execution_plan(workers: WorkerSet, config: dict):
-    """The 2021 RLlib tutorial's A2C dataflow: sample in parallel -> concatenate -> one gradient step -> report.
+    """The 2021 RLlib tutorial's A2C dataflow: sample in parallel -> concatenate -> one gradient
+    step -> report.
 
     Multi-agent (lesson 14): ``train_batch_size`` counts ``multiagent.count_steps_by`` and only
     ``multiagent.policies_to_train`` learn (None: every policy).
@@ -86,7 +87,8 @@ class Trainer(Trainable):
 
     @classmethod
     def merge_trainer_configs(cls, defaults: dict, config: dict) -> dict:
-        """``defaults`` with ``config`` merged in, after checking every key and type of ``config``."""
+        """``defaults`` with ``config`` merged in, after checking every key and type of
+        ``config``."""
         validate_config(config, defaults)
         return merge_config(defaults, config)
 
@@ -115,17 +117,18 @@ class Trainer(Trainable):
         if not hasattr(self.train_exec_impl, "__next__"):
             self.workers.stop()
             raise TypeError(
-                f"The execution plan of {self._name} returned {self.train_exec_impl!r}, not an iterator of result dicts. "
-                "End it with `return StandardMetricsReporting(train_op, workers, config)`."
+                f"The execution plan of {self._name} returned {self.train_exec_impl!r}, not an "
+                "iterator of result dicts. End it with `return "
+                "StandardMetricsReporting(train_op, workers, config)`."
             )
         self.evaluation_workers = None
         if config["evaluation_interval"]:
             eval_config = merge_config(config, config["evaluation_config"])
             if eval_config["seed"] is not None:
                 eval_config["seed"] += EVALUATION_SEED_OFFSET
-            # The evaluation's local worker samples itself, so it needs envs even when there are remote ones.
-            # Their policies draw initial weights (replaced before each evaluation): training must
-            # see the same random numbers with and without evaluation.
+            # The evaluation's local worker samples itself, so it needs envs even when there are
+            # remote ones. Their policies draw initial weights (replaced before each evaluation):
+            # training must see the same random numbers with and without evaluation.
             with global_rngs_unchanged():
                 self.evaluation_workers = self._make_workers(
                     eval_config, config["evaluation_num_workers"]
@@ -135,13 +138,15 @@ class Trainer(Trainable):
         self._result_logger = None if self._storage else ResultLogger(self.logdir, config)
 
     def get_policy_class(self, config: dict):
-        """The policy class for ``config``: ``get_policy_class(config)`` if given and not None, else the default."""
+        """The policy class for ``config``: ``get_policy_class(config)`` if given and not None, else
+        the default."""
         chooser = self._hooks.get("get_policy_class")
         policy_class = chooser(config) if chooser else None
         policy_class = policy_class or self._default_policy
         if policy_class is None:
             raise ValueError(
-                f"{self._name} has no policy: build it with build_trainer(..., default_policy=MyPolicy)."
+                f"{self._name} has no policy: build it with "
+                "build_trainer(..., default_policy=MyPolicy)."
             )
         return policy_class
 
@@ -156,7 +161,8 @@ class Trainer(Trainable):
         )
 
     def _setup_logdir(self) -> None:
-        # Under Tune, Tune names the trial folder; standalone, name it like Tune would: PPO_CartPole-v1_<date>.
+        # Under Tune, Tune names the trial folder; standalone, name it like Tune would:
+        # PPO_CartPole-v1_<date>.
         if self._storage:
             return super()._setup_logdir()
         from ray.train.constants import DEFAULT_STORAGE_PATH
@@ -198,10 +204,12 @@ class Trainer(Trainable):
         return result
 
     def evaluate(self) -> dict:
-        """Run ``evaluation_num_episodes`` episodes with the current weights and ``evaluation_config``."""
+        """Run ``evaluation_num_episodes`` episodes with the current weights and
+        ``evaluation_config``."""
         if self.evaluation_workers is None:
             raise RuntimeError(
-                'This trainer has no evaluation workers: set "evaluation_interval" (e.g. 1) in its config.'
+                "This trainer has no evaluation workers: set "
+                '"evaluation_interval" (e.g. 1) in its config.'
             )
         if self._hooks.get("before_evaluate_fn"):
             self._hooks["before_evaluate_fn"](self)
@@ -222,7 +230,8 @@ class Trainer(Trainable):
         return summarize_episodes(episodes[:wanted])
 
     def log_result(self, result: dict) -> None:
-        # Called by Trainable.train() once it has added training_iteration, time_total_s, ... to the result.
+        # Called by Trainable.train() once it has added training_iteration, time_total_s, ... to the
+        # result.
         self.callbacks.on_train_result(trainer=self, result=result)
         if self._result_logger is not None:
             self._result_logger.on_result(result)
@@ -272,7 +281,8 @@ class Trainer(Trainable):
     # --- checkpoints --------------------------------------------------------------------------
 
     def save(self, checkpoint_dir: str | None = None):
-        """Write a checkpoint and return its folder (``<logdir>/checkpoint_<iteration>`` by default).
+        """Write a checkpoint and return its folder (``<logdir>/checkpoint_<iteration>`` by
+        default).
 
         Under Tune this is Tune's own save, which returns Tune's result object.
         """
@@ -307,9 +317,9 @@ class Trainer(Trainable):
         metadata = load_metadata(checkpoint_dir)
         if metadata.get("trainer") != self._name:
             raise ValueError(
-                f"This checkpoint was written by a {metadata.get('trainer')!r} trainer; a {self._name!r} trainer "
-                f"cannot load it. Build a {metadata.get('trainer')} trainer (e.g. course-rl rollout --run "
-                f"{metadata.get('trainer')}) to restore it."
+                f"This checkpoint was written by a {metadata.get('trainer')!r} trainer; a "
+                f"{self._name!r} trainer cannot load it. Build a {metadata.get('trainer')} trainer "
+                f"(e.g. course-rl rollout --run {metadata.get('trainer')}) to restore it."
             )
         self.set_trainer_state(load_state(checkpoint_dir))
         self._iteration = metadata["iteration"]
@@ -347,7 +357,8 @@ class Trainer(Trainable):
 
     def cleanup(self) -> None:
         if hasattr(self.train_exec_impl, "close"):
-            self.train_exec_impl.close()  # stops the threads of a Concurrently(mode="async") plan now
+            # stops the threads of a Concurrently(mode="async") plan now
+            self.train_exec_impl.close()
         self.workers.stop()
         if self.evaluation_workers is not None:
             self.evaluation_workers.stop()
@@ -355,4 +366,7 @@ class Trainer(Trainable):
             self._result_logger.close()
 
     def __repr__(self) -> str:
-        return f"{self._name}(env={self.config.get('env')!r}, num_workers={self.config.get('num_workers')})"
+        return (
+            f"{self._name}(env={self.config.get('env')!r}, "
+            f"num_workers={self.config.get('num_workers')})"
+        )

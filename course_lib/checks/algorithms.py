@@ -1,4 +1,5 @@
-"""Graders for notebooks/12_algorithms.ipynb: PPO's clipped surrogate, and a minimal PPO loss built on it."""
+"""Graders for notebooks/12_algorithms.ipynb: PPO's clipped surrogate, and a minimal PPO loss built
+on it."""
 
 from __future__ import annotations
 
@@ -16,9 +17,10 @@ def _reference_surrogate(logp, old_logp, advantages, clip_param):
 
 
 def _surrogate_inputs(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(logp, old_logp, advantages), each (B,): a grid of ratios from 0.45 to 1.55 crossed with advantages of
-    both signs, so that every region of the clip (inside, below 1 - eps, above 1 + eps; A > 0 and A < 0) has
-    rows, followed by random rows. No grid ratio sits on a clip boundary, where gradients are ambiguous."""
+    """(logp, old_logp, advantages), each (B,): a grid of ratios from 0.45 to 1.55 crossed with
+    advantages of both signs, so that every region of the clip (inside, below 1 - eps, above
+    1 + eps; A > 0 and A < 0) has rows, followed by random rows. No grid ratio sits on a clip
+    boundary, where gradients are ambiguous."""
     rng = np.random.default_rng(seed)
     grid_ratios = np.repeat(np.linspace(0.45, 1.55, 12), 4)
     grid_advantages = np.tile([1.5, 0.4, -0.6, -2.0], 12)
@@ -41,7 +43,8 @@ def _first_difference(got, want, logp, old_logp, advantages) -> str:
 
 
 def check_clipped_surrogate(clipped_surrogate) -> None:
-    """Exercise 12.1: ``min(r * A, clip(r, 1 - eps, 1 + eps) * A)`` per row, with ``r = exp(logp - old_logp)``."""
+    """Exercise 12.1: ``min(r * A, clip(r, 1 - eps, 1 + eps) * A)`` per row, with
+    ``r = exp(logp - old_logp)``."""
     require_callable("check_clipped_surrogate", "clipped_surrogate", clipped_surrogate)
     base_logp, old_logp, advantages = _surrogate_inputs()
     for clip_param in (0.2, 0.3):
@@ -50,26 +53,28 @@ def check_clipped_surrogate(clipped_surrogate) -> None:
         if not isinstance(got, torch.Tensor):
             raise CheckFailed(
                 "12.1",
-                f"return a torch.Tensor built with torch operations (torch.exp, torch.clamp, torch.min); "
-                f"got {type(got).__name__}.",
+                "return a torch.Tensor built with torch operations (torch.exp, torch.clamp, "
+                f"torch.min); got {type(got).__name__}.",
             )
         if got.numel() == 1:
             raise CheckFailed(
                 "12.1",
-                "you returned one number (a mean or a sum?). Return the surrogate of every row, shape (B,): "
-                "the loss takes the mean later, and the grader compares row by row.",
+                "you returned one number (a mean or a sum?). Return the surrogate of every row, "
+                "shape (B,): the loss takes the mean later, and the grader compares row by row.",
             )
         if got.shape != advantages.shape:
             raise CheckFailed(
                 "12.1",
-                f"expected shape {tuple(advantages.shape)} (one value per row), got {tuple(got.shape)}. "
-                "Combine the tensors element-wise: torch.min(a, b), not min(a) or a.max(dim=...).",
+                f"expected shape {tuple(advantages.shape)} (one value per row), got "
+                f"{tuple(got.shape)}. Combine the tensors element-wise: "
+                "torch.min(a, b), not min(a) or a.max(dim=...).",
             )
         if not got.requires_grad:
             raise CheckFailed(
                 "12.1",
                 "the result carries no gradient back to logp: the loss could not train the policy. "
-                "Do not .detach() it, go through numpy or wrap it in torch.no_grad(); use torch ops on logp.",
+                "Do not .detach() it, go through numpy or wrap "
+                "it in torch.no_grad(); use torch ops on logp.",
             )
         want = _reference_surrogate(logp, old_logp, advantages, clip_param)
         if not torch.allclose(got, want, atol=1e-5, rtol=1e-5):
@@ -83,13 +88,13 @@ def check_clipped_surrogate(clipped_surrogate) -> None:
             raise CheckFailed(
                 "12.1",
                 "the values are right but the gradient with respect to logp is not: part of the "
-                "computation is detached (.detach(), .item() or numpy). Only the clipped branch, where "
-                "the clip is active, should have zero gradient.",
+                "computation is detached (.detach(), .item() or numpy). Only the clipped branch, "
+                "where the clip is active, should have zero gradient.",
             )
     passed(
         "12.1",
-        "the surrogate matches PPO's on every row, inside and outside the clip range, for A > 0 and A < 0, "
-        "and its gradient flows to logp.",
+        "the surrogate matches PPO's on every row, inside and outside the clip range, for A > 0 "
+        "and A < 0, and its gradient flows to logp.",
     )
 
 
@@ -105,14 +110,14 @@ def _diagnose_surrogate(got, logp, old_logp, advantages, clip_param) -> str:
     want = _reference_surrogate(logp, old_logp, advantages, clip_param)
     if close(-want):
         return (
-            "the sign is flipped: return the surrogate objective itself (the quantity PPO maximises); "
-            "the loss puts the minus sign in front of its mean."
+            "the sign is flipped: return the surrogate objective itself (the quantity PPO "
+            "maximises); the loss puts the minus sign in front of its mean."
         )
     divided = logp / old_logp
     if close(torch.min(divided * advantages, torch.clamp(divided, low, high) * advantages)):
         return (
-            "the ratio pi(a|s) / pi_old(a|s) is exp(logp - old_logp): log-probabilities are subtracted, "
-            "not divided (logp / old_logp is not a probability ratio)."
+            "the ratio pi(a|s) / pi_old(a|s) is exp(logp - old_logp): log-probabilities are "
+            "subtracted, not divided (logp / old_logp is not a probability ratio)."
         )
     inverted = torch.exp(old_logp - logp)
     if close(torch.min(inverted * advantages, torch.clamp(inverted, low, high) * advantages)):
@@ -121,15 +126,20 @@ def _diagnose_surrogate(got, logp, old_logp, advantages, clip_param) -> str:
         )
     if close(torch.max(ratio * advantages, clipped * advantages)):
         return (
-            "you took the maximum of the two terms. PPO takes the minimum, a pessimistic bound: the ratio may "
-            "not earn more than the clipped objective allows, but a ratio that went the wrong way is fully penalised."
+            "you took the maximum of the two terms. PPO takes the minimum, a pessimistic bound: "
+            "the ratio may not earn more than the clipped objective allows, "
+            "but a ratio that went the wrong way is fully penalised."
         )
     if close(ratio * advantages):
-        return f"nothing was clipped: clamp the ratio to [1 - clip_param, 1 + clip_param] and take the min with r * A ({_first_difference(got, want, logp, old_logp, advantages)})."
+        return (
+            "nothing was clipped: clamp the ratio to [1 - clip_param, 1 + clip_param] and take "
+            f"the min with r * A ({_first_difference(got, want, logp, old_logp, advantages)})."
+        )
     if close(clipped * advantages):
         return (
-            "you returned only the clipped term. Take torch.min with the unclipped r * A: where the ratio moved "
-            "the wrong way (A > 0 and r < 1 - eps, or A < 0 and r > 1 + eps) the clip must not soften the penalty. "
+            "you returned only the clipped term. Take torch.min with the unclipped r * A: where "
+            "the ratio moved the wrong way (A > 0 and r < 1 - eps, or "
+            "A < 0 and r > 1 + eps) the clip must not soften the penalty. "
             + _first_difference(got, want, logp, old_logp, advantages)
             + "."
         )
@@ -137,20 +147,29 @@ def _diagnose_surrogate(got, logp, old_logp, advantages, clip_param) -> str:
     if close(torch.min(ratio * advantages, ratio * clipped_advantages)) or close(
         torch.min(ratio * advantages, clipped_advantages)
     ):
-        return "clip the probability ratio, not the advantage: torch.clamp(ratio, 1 - clip_param, 1 + clip_param) * advantages."
+        return (
+            "clip the probability ratio, not the advantage: "
+            "torch.clamp(ratio, 1 - clip_param, 1 + clip_param) * advantages."
+        )
     for other in (0.1, 0.2, 0.3):
         if other != clip_param and close(_reference_surrogate(logp, old_logp, advantages, other)):
-            return f"with clip_param={clip_param} your function clipped at {other}: use the clip_param argument, not a fixed number."
+            return (
+                f"with clip_param={clip_param} your function clipped at "
+                f"{other}: use the clip_param argument, not a fixed number."
+            )
     if close(
         torch.min(ratio * advantages, torch.clamp(ratio, -clip_param, clip_param) * advantages)
     ):
         return (
             "the clip range is around 1, not 0: torch.clamp(ratio, 1 - clip_param, 1 + clip_param)."
         )
-    return f"the values differ from min(r * A, clip(r, 1 - eps, 1 + eps) * A) with r = exp(logp - old_logp): {_first_difference(got, want, logp, old_logp, advantages)}."
+    return (
+        "the values differ from min(r * A, clip(r, 1 - eps, 1 + eps) * A) with "
+        f"r = exp(logp - old_logp): {_first_difference(got, want, logp, old_logp, advantages)}."
+    )
 
 
-# --- 12.2 a minimal PPO loss ---------------------------------------------------------------------------
+# --- 12.2 a minimal PPO loss ----------------------------------------------------------------------
 
 MINIMAL_CONFIG = {
     "model": {"fcnet_hiddens": [32]},
@@ -162,8 +181,8 @@ MINIMAL_CONFIG = {
 
 
 def _ppo_policy_and_batch():
-    """A PPO policy, a postprocessed CartPole batch it sampled, and its weights moved a little since,
-    so that the probability ratios differ from 1 and some rows are clipped."""
+    """A PPO policy, a postprocessed CartPole batch it sampled, and its weights moved a little
+    since, so that the probability ratios differ from 1 and some rows are clipped."""
     import gymnasium as gym
 
     from course_lib.agents.ppo import PPOTorchPolicy
@@ -229,22 +248,33 @@ def check_minimal_ppo_loss(minimal_ppo_loss) -> None:
 
     if not close(want):
         if close(surrogate + vf_coeff * vf_loss):
-            hint = "the policy term has the wrong sign: optimizers minimise, so the loss is MINUS the mean surrogate."
+            hint = (
+                "the policy term has the wrong sign: optimizers "
+                "minimise, so the loss is MINUS the mean surrogate."
+            )
         elif close(-surrogate):
-            hint = "the critic is not trained: add policy.config['vf_loss_coeff'] * mean((model.value_function() - value_targets) ** 2)."
+            hint = (
+                "the critic is not trained: add policy.config['vf_loss_coeff'] "
+                "* mean((model.value_function() - value_targets) ** 2)."
+            )
         elif close(-surrogate + vf_loss):
             hint = "weigh the value loss with policy.config['vf_loss_coeff'] (0.5 in this check)."
         elif close(-surrogate + 0.5 * vf_coeff * vf_loss):
-            hint = "this exercise's value loss is mean((V - value_targets) ** 2), without A2C's factor 1/2."
+            hint = (
+                "this exercise's value loss is mean((V - "
+                "value_targets) ** 2), without A2C's factor 1/2."
+            )
         elif close(-surrogate + vf_coeff * stale_vf_loss):
             hint = (
-                "the value term uses train_batch['vf_preds'], the values recorded while sampling, which carry no "
-                "gradient. Use model.value_function() after model.from_batch(train_batch)."
+                "the value term uses train_batch['vf_preds'], the values recorded while sampling, "
+                "which carry no gradient. Use model.value_function() "
+                "after model.from_batch(train_batch)."
             )
         elif close(-ratio_one_surrogate + vf_coeff * vf_loss):
             hint = (
-                "the ratio is 1 on every row: you used the recorded action_logp as the new log-probability. "
-                "Compute logp = dist_class(logits, model).logp(train_batch['actions']) from the model's current output."
+                "the ratio is 1 on every row: you used the recorded action_logp as the new "
+                "log-probability. Compute logp = dist_class(logits, "
+                "model).logp(train_batch['actions']) from the model's current output."
             )
         elif any(
             close(candidate)
@@ -257,8 +287,9 @@ def check_minimal_ppo_loss(minimal_ppo_loss) -> None:
             hint = "take the mean over the batch of each part, not the sum."
         else:
             hint = (
-                f"expected -mean(clipped_surrogate) + vf_loss_coeff * mean((V - value_targets)^2) = {want.item():.5f} "
-                f"on the check batch, got {got.item():.5f}. Pass policy.config['clip_param'] to clipped_surrogate."
+                "expected -mean(clipped_surrogate) + vf_loss_coeff * mean((V - value_targets)^2) "
+                f"= {want.item():.5f} on the check batch, got {got.item():.5f}. "
+                "Pass policy.config['clip_param'] to clipped_surrogate."
             )
         raise CheckFailed("12.2", hint)
     value_grads = [g for name, g in grads.items() if name.startswith("value")]
@@ -266,7 +297,8 @@ def check_minimal_ppo_loss(minimal_ppo_loss) -> None:
     if all(g is None or not g.abs().sum() for g in policy_grads):
         raise CheckFailed(
             "12.2",
-            "the policy layers get no gradient: compute logp from the model's output, not from numpy copies.",
+            "the policy layers get no gradient: compute logp "
+            "from the model's output, not from numpy copies.",
         )
     if value_grads and all(g is None or not g.abs().sum() for g in value_grads):
         raise CheckFailed(
@@ -275,6 +307,6 @@ def check_minimal_ppo_loss(minimal_ppo_loss) -> None:
         )
     passed(
         "12.2",
-        f"the loss matches -mean(surrogate) + vf_loss_coeff * vf_loss on the check batch ({got.item():.4f}), "
-        "and both the policy and the value head get gradients.",
+        "the loss matches -mean(surrogate) + vf_loss_coeff * vf_loss on the check batch "
+        f"({got.item():.4f}), and both the policy and the value head get gradients.",
     )

@@ -1,4 +1,5 @@
-"""Graders for notebooks/15_custom_multi_agent_trainer.ipynb: a mapping by intersection group and a traffic plan.
+"""Graders for notebooks/15_custom_multi_agent_trainer.ipynb: a mapping by intersection group and a
+traffic plan.
 
 ``check_map_by_row`` calls your mapping function for every intersection of a 3 x 2 grid, the way a
 rollout worker does (``fn(agent_id, episode, worker=...)``). ``check_traffic_plan`` builds a PPO
@@ -54,13 +55,14 @@ def check_map_by_row(map_by_row) -> None:
         if got == agent_id:
             raise CheckFailed(
                 "15.1",
-                f"map_by_row({agent_id!r}, ...) returned the agent id itself: that is one policy per "
-                f"intersection. Return the group of its row, {want!r}.",
+                f"map_by_row({agent_id!r}, ...) returned the agent id itself: that is one policy "
+                f"per intersection. Return the group of its row, {want!r}.",
             )
         if got != want:
             row, col = agent_id.split("_")[1:]
             hint = (
-                " That is the column: the id is 'i_<row>_<col>', so the row is agent_id.split('_')[1]."
+                " That is the column: the id is 'i_<row>_<col>', "
+                "so the row is agent_id.split('_')[1]."
                 if got == f"row_{col}"
                 else ""
             )
@@ -75,7 +77,8 @@ def _learned_vs_frozen(agent_id, episode, **kwargs):
 
 
 def check_traffic_plan(traffic_plan) -> None:
-    """Exercise 15.2: your plan trains only ``policies_to_train`` on batches counted in agent steps."""
+    """Exercise 15.2: your plan trains only ``policies_to_train`` on batches counted in agent
+    steps."""
     require_callable("check_traffic_plan", "traffic_plan", traffic_plan)
     from course_lib.agents.ppo import DEFAULT_CONFIG, PPOTorchPolicy
     from course_lib.agents.trainer_template import build_trainer
@@ -130,8 +133,8 @@ def check_traffic_plan(traffic_plan) -> None:
         missing = [key for key in RESULT_KEYS if not isinstance(result, dict) or key not in result]
         raise CheckFailed(
             "15.2",
-            f"the result lacks {missing}: return StandardMetricsReporting(train_op, workers, config), "
-            "not the train op itself.",
+            f"the result lacks {missing}: return StandardMetricsReporting(train_op, workers, "
+            "config), not the train op itself.",
         )
     learner = result["info"].get("learner", {})
     if "frozen" in learner or any(
@@ -163,10 +166,11 @@ def check_traffic_plan(traffic_plan) -> None:
             "15.2",
             f"each train batch held only {per_iteration:.0f} agent steps, fewer than "
             f"train_batch_size={batch}: combine the rollouts with "
-            "ConcatBatches(min_batch_size=config['train_batch_size'], count_steps_by='agent_steps').",
+            "ConcatBatches(min_batch_size=config['train_batch_size'], "
+            "count_steps_by='agent_steps').",
         )
     passed(
         "15.2",
-        f"only 'learned' trained, on {per_iteration:.0f} agent steps per train batch, and the result "
-        "carries the standard metrics",
+        f"only 'learned' trained, on {per_iteration:.0f} agent steps per train batch, and the "
+        "result carries the standard metrics",
     )

@@ -8,7 +8,8 @@ FEEDBACK_START, FEEDBACK_LOW, FEEDBACK_HIGH = 0, 1, 2
 
 
 def _binary_search_episode(env, seed):
-    """Play one episode with binary search; returns (guesses, total reward, terminated, truncated)."""
+    """Play one episode with binary search; returns (guesses, total reward, terminated,
+    truncated)."""
     obs, _ = env.reset(seed=seed)
     low, high = 0, env.action_space.n - 1
     guesses, total = [], 0.0
@@ -26,7 +27,8 @@ def _binary_search_episode(env, seed):
         else:
             raise CheckFailed(
                 "3.1",
-                f"after the wrong guess {guess} the observation was {obs!r}; expected 1 (too low) or 2 (too high).",
+                f"after the wrong guess {guess} the observation was "
+                f"{obs!r}; expected 1 (too low) or 2 (too high).",
             )
 
 
@@ -39,7 +41,8 @@ def check_guess_number(GuessNumber) -> None:
     if not (isinstance(GuessNumber, type) and issubclass(GuessNumber, gym.Env)):
         raise CheckFailed(
             "3.1",
-            f"GuessNumber should be a class that subclasses gymnasium.Env; got {GuessNumber!r:.60}.",
+            "GuessNumber should be a class that subclasses "
+            f"gymnasium.Env; got {GuessNumber!r:.60}.",
         )
     try:
         check_env(GuessNumber, {"size": 16, "max_guesses": 6}, n_steps=100)
@@ -65,26 +68,31 @@ def check_guess_number(GuessNumber) -> None:
         if not terminated or truncated:
             raise CheckFailed(
                 "3.1",
-                f"binary search (guesses {guesses}) should find any target in range(16) within 6 guesses and "
-                f"end the episode with terminated=True, truncated=False; got terminated={terminated}, truncated={truncated}.",
+                f"binary search (guesses {guesses}) should find any target in range(16) within 6 "
+                "guesses and end the episode with terminated=True, truncated=False; "
+                f"got terminated={terminated}, truncated={truncated}.",
             )
         if total != 1.0 - 0.1 * (len(guesses) - 1):
             raise CheckFailed(
                 "3.1",
-                f"guesses {guesses} earned {total}; expected -0.1 per wrong guess and +1 for the right one.",
+                f"guesses {guesses} earned {total}; expected -0.1 "
+                "per wrong guess and +1 for the right one.",
             )
         targets.add(guesses[-1])
     if len(targets) < 8:
         raise CheckFailed(
             "3.1",
-            f"over 40 seeds the target took only {sorted(targets)}; draw it with self.np_random.integers(size) in reset().",
+            f"over 40 seeds the target took only {sorted(targets)}; "
+            "draw it with self.np_random.integers(size) in reset().",
         )
-    # Five seeds, each reset twice: an unseeded target matches itself by chance only (1/16)^5 of the time.
+    # Five seeds, each reset twice: an unseeded target matches itself by chance only (1/16)^5 of the
+    # time.
     first = [_binary_search_episode(env, seed)[0] for seed in range(3, 8)]
     if first != [_binary_search_episode(env, seed)[0] for seed in range(3, 8)]:
         raise CheckFailed(
             "3.1",
-            "reset(seed=s) twice gave different targets for the same s; call super().reset(seed=seed) first and use self.np_random.",
+            "reset(seed=s) twice gave different targets for the same s; "
+            "call super().reset(seed=seed) first and use self.np_random.",
         )
     env = GuessNumber({"size": 16, "max_guesses": 2})
     env.reset(seed=0)
@@ -94,7 +102,8 @@ def check_guess_number(GuessNumber) -> None:
     if outcomes != [(False, False), (False, True)]:
         raise CheckFailed(
             "3.1",
-            f"with max_guesses=2, two wrong guesses should give (terminated, truncated) = (False, False) then "
-            f"(False, True): running out of guesses is a time limit, not the end of the task. Got {outcomes}.",
+            "with max_guesses=2, two wrong guesses should give (terminated, truncated) = (False, "
+            "False) then (False, True): running out of guesses is "
+            f"a time limit, not the end of the task. Got {outcomes}.",
         )
     passed("3.1", "GuessNumber passes check_env, is seeded, and tells terminated from truncated.")

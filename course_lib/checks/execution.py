@@ -34,12 +34,14 @@ REPLAY_SIZES = {
     "learning_starts": 100,
     "buffer_size": 1000,
 }
-# With more sampled steps than this and still nothing learned, the buffer is never going to be replayed.
+# With more sampled steps than this and still nothing learned, the buffer is never going to be
+# replayed.
 REPLAY_GIVE_UP_STEPS = 1000
 
 
 class _Recording:
-    """What the callbacks saw: sampled batches and learned-on batches, with the sampled-step count at each learn."""
+    """What the callbacks saw: sampled batches and learned-on batches, with the sampled-step count
+    at each learn."""
 
     def __init__(self):
         self.sampled: list = []  # SampleBatch per sample() call
@@ -63,10 +65,12 @@ class _Recording:
                 ):
                     raise CheckFailed(
                         exercise,
-                        f"{recording.steps_sampled} steps were sampled and the policy has not learned once (learning_starts is "
-                        f"{REPLAY_SIZES['learning_starts']}). Store every sampled batch in the buffer that Replay reads from "
-                        "(.for_each(StoreToReplayBuffer(local_buffer=buffer)) on the store op, one buffer for both ops), pass "
-                        "learning_starts=config['learning_starts'] to Replay, and end the replay op with .for_each(TrainOneStep(workers)).",
+                        f"{recording.steps_sampled} steps were sampled and the policy has not "
+                        f"learned once (learning_starts is {REPLAY_SIZES['learning_starts']}). "
+                        "Store every sampled batch in the buffer that Replay reads from "
+                        "(.for_each(StoreToReplayBuffer(local_buffer=buffer)) on the store op, "
+                        "one buffer for both ops), pass learning_starts=config['learning_starts'] "
+                        "to Replay, and end the replay op with .for_each(TrainOneStep(workers)).",
                     )
 
             def on_learn_on_batch(self, *, train_batch, **kwargs):
@@ -77,7 +81,8 @@ class _Recording:
 
 
 def _build(exercise: str, plan, name: str, default_config: dict, policy_class, config: dict):
-    """A trainer around ``plan``; a crash while building it becomes a CheckFailed that names the likely cause."""
+    """A trainer around ``plan``; a crash while building it becomes a CheckFailed that names the
+    likely cause."""
     from course_lib.agents import build_trainer
 
     trainer_class = build_trainer(
@@ -128,13 +133,14 @@ def _check_plan_object(exercise: str, plan) -> None:
     if plan is None:
         raise CheckFailed(
             exercise,
-            "your plan returned None. Return the end of the chain: return StandardMetricsReporting(train_op, workers, config).",
+            "your plan returned None. Return the end of the chain: "
+            "return StandardMetricsReporting(train_op, workers, config).",
         )
     if not isinstance(plan, LocalIterator):
         raise CheckFailed(
             exercise,
-            f"your plan returned a {type(plan).__name__}; return the LocalIterator at the end of your chain of "
-            "operators: return StandardMetricsReporting(train_op, workers, config).",
+            f"your plan returned a {type(plan).__name__}; return the LocalIterator at the end of "
+            "your chain of operators: return StandardMetricsReporting(train_op, workers, config).",
         )
 
 
@@ -154,7 +160,8 @@ def _check_result(exercise: str, result) -> None:
     raise CheckFailed(
         exercise,
         f"your plan yields {found}, but each train() needs a result dict. End the plan with "
-        "StandardMetricsReporting(train_op, workers, config): it turns the training stream into result dicts.",
+        "StandardMetricsReporting(train_op, workers, config): "
+        "it turns the training stream into result dicts.",
     )
 
 
@@ -164,7 +171,8 @@ def _same_values(a: np.ndarray, b: np.ndarray) -> bool:
 
 
 def check_execution_plan(my_plan) -> None:
-    """Exercise 10.1: PPO's plan without the KL update: bulk_sync -> ConcatBatches -> StandardizeFields -> TrainOneStep(SGD)."""
+    """Exercise 10.1: PPO's plan without the KL update: bulk_sync -> ConcatBatches ->
+    StandardizeFields -> TrainOneStep(SGD)."""
     require_callable("check_execution_plan", "my_plan", my_plan)
     from course_lib.agents.ppo import DEFAULT_CONFIG, PPOTorchPolicy
 
@@ -188,9 +196,10 @@ def check_execution_plan(my_plan) -> None:
     try:
         _check_plan_object(ex, trainer.train_exec_impl)
         hint = (
-            "Build it in this order: ParallelRollouts(workers, mode='bulk_sync').combine(ConcatBatches(min_batch_size=...))"
-            ".for_each(StandardizeFields(['advantages'])).for_each(TrainOneStep(...)); StandardizeFields takes a batch, "
-            "TrainOneStep returns (batch, info)."
+            "Build it in this order: ParallelRollouts(workers, "
+            "mode='bulk_sync').combine(ConcatBatches(min_batch_size=...))"
+            ".for_each(StandardizeFields(['advantages'])).for_each(TrainOneStep(...)); "
+            "StandardizeFields takes a batch, TrainOneStep returns (batch, info)."
         )
         results, sampled_at, learned_at = [], [0], [0]
         for pull in (lambda: next(trainer.train_exec_impl), trainer.train):
@@ -205,33 +214,49 @@ def check_execution_plan(my_plan) -> None:
             if steps < sizes["train_batch_size"]:
                 raise CheckFailed(
                     ex,
-                    f"one train() sampled {steps} steps, less than train_batch_size={sizes['train_batch_size']}: the policy "
-                    f"trained on single samples of {rows_per_sample} rows. Collect them first with "
+                    f"one train() sampled {steps} steps, less than "
+                    f"train_batch_size={sizes['train_batch_size']}: the policy trained on single "
+                    f"samples of {rows_per_sample} rows. Collect them first with "
                     ".combine(ConcatBatches(min_batch_size=config['train_batch_size'])).",
                 )
             if steps > sizes["train_batch_size"]:
                 raise CheckFailed(
                     ex,
-                    f"one train() sampled {steps} steps; with train_batch_size={sizes['train_batch_size']} it should sample "
-                    f"exactly {sizes['train_batch_size']} (samples of {rows_per_sample}). Use "
-                    "ConcatBatches(min_batch_size=config['train_batch_size']), not a fixed number.",
+                    f"one train() sampled {steps} steps; with "
+                    f"train_batch_size={sizes['train_batch_size']} it should sample exactly "
+                    f"{sizes['train_batch_size']} (samples of {rows_per_sample}). "
+                    "Use ConcatBatches(min_batch_size=config['train_batch_size']), "
+                    "not a fixed number.",
                 )
             learned = recording.learned[learned_at[i] : learned_at[i + 1]]
             counts = [batch.count for batch in learned]
             if counts != [sizes["sgd_minibatch_size"]] * expected_calls:
                 if counts == [sizes["train_batch_size"]]:
-                    problem = "one learn_on_batch call on the whole batch: pass num_sgd_iter and sgd_minibatch_size to TrainOneStep"
+                    problem = (
+                        "one learn_on_batch call on the whole batch: pass "
+                        "num_sgd_iter and sgd_minibatch_size to TrainOneStep"
+                    )
                 elif counts == [sizes["train_batch_size"]] * sizes["num_sgd_iter"]:
-                    problem = "epochs over the whole batch, without minibatches: pass sgd_minibatch_size=config['sgd_minibatch_size'] to TrainOneStep"
+                    problem = (
+                        "epochs over the whole batch, without minibatches: pass "
+                        "sgd_minibatch_size=config['sgd_minibatch_size'] to TrainOneStep"
+                    )
                 elif counts == [sizes["sgd_minibatch_size"]] * minibatches:
-                    problem = "one epoch of minibatches: pass num_sgd_iter=config['num_sgd_iter'] to TrainOneStep"
+                    problem = (
+                        "one epoch of minibatches: pass "
+                        "num_sgd_iter=config['num_sgd_iter'] to TrainOneStep"
+                    )
                 else:
-                    problem = "pass num_sgd_iter=config['num_sgd_iter'] and sgd_minibatch_size=config['sgd_minibatch_size'] to TrainOneStep"
+                    problem = (
+                        "pass num_sgd_iter=config['num_sgd_iter'] and "
+                        "sgd_minibatch_size=config['sgd_minibatch_size'] to TrainOneStep"
+                    )
                 raise CheckFailed(
                     ex,
-                    f"expected {expected_calls} learn_on_batch calls of {sizes['sgd_minibatch_size']} rows per train() "
-                    f"({sizes['num_sgd_iter']} epochs x {minibatches} minibatches); got {len(counts)} calls of "
-                    f"{sorted(set(counts))} rows. Looks like {problem}.",
+                    f"expected {expected_calls} learn_on_batch calls of "
+                    f"{sizes['sgd_minibatch_size']} rows per train() ({sizes['num_sgd_iter']} "
+                    f"epochs x {minibatches} minibatches); got {len(counts)} "
+                    f"calls of {sorted(set(counts))} rows. Looks like {problem}.",
                 )
 
             raw = np.concatenate(
@@ -246,33 +271,39 @@ def check_execution_plan(my_plan) -> None:
             if _same_values(first_epoch, raw):
                 raise CheckFailed(
                     ex,
-                    f"the policy learned on raw advantages (mean {raw.mean():.2f}, std {raw.std():.2f}). Standardize them over "
-                    "the whole batch first: .for_each(StandardizeFields(['advantages'])) between ConcatBatches and TrainOneStep.",
+                    f"the policy learned on raw advantages (mean {raw.mean():.2f}, std "
+                    f"{raw.std():.2f}). Standardize them over the whole batch "
+                    "first: .for_each(StandardizeFields(['advantages'])) "
+                    "between ConcatBatches and TrainOneStep.",
                 )
             if abs(first_epoch.mean()) < 1e-3 and abs(first_epoch.std() - 1) < 1e-2:
                 raise CheckFailed(
                     ex,
-                    "the advantages have mean 0 and std 1, but not over the whole batch: you standardized each sample "
-                    "before concatenating. Put StandardizeFields(['advantages']) after ConcatBatches.",
+                    "the advantages have mean 0 and std 1, but not over the whole batch: you "
+                    "standardized each sample before concatenating. Put "
+                    "StandardizeFields(['advantages']) after ConcatBatches.",
                 )
             raise CheckFailed(
                 ex,
-                f"the advantages the policy learned on (mean {first_epoch.mean():.3f}, std {first_epoch.std():.3f}) "
-                "are not the sampled advantages standardized over the train batch. Use StandardizeFields(['advantages']) "
-                "after ConcatBatches and leave the column otherwise alone.",
+                f"the advantages the policy learned on (mean {first_epoch.mean():.3f}, std "
+                f"{first_epoch.std():.3f}) are not the sampled advantages standardized over the "
+                "train batch. Use StandardizeFields(['advantages']) after "
+                "ConcatBatches and leave the column otherwise alone.",
             )
     finally:
         _stop(trainer)
         shutil.rmtree(logdir, ignore_errors=True)
     passed(
         ex,
-        f"each train() sampled {sizes['train_batch_size']} steps, standardized the advantages over the batch and ran "
-        f"{sizes['num_sgd_iter']} epochs of {minibatches} minibatches of {sizes['sgd_minibatch_size']} rows.",
+        f"each train() sampled {sizes['train_batch_size']} steps, standardized the advantages over "
+        f"the batch and ran {sizes['num_sgd_iter']} epochs of "
+        f"{minibatches} minibatches of {sizes['sgd_minibatch_size']} rows.",
     )
 
 
 def check_replay_plan(replay_plan) -> None:
-    """Exercise 10.2: DQN's plan without priorities: store -> buffer; buffer -> replay -> TrainOneStep; round-robin."""
+    """Exercise 10.2: DQN's plan without priorities: store -> buffer; buffer -> replay ->
+    TrainOneStep; round-robin."""
     require_callable("check_replay_plan", "replay_plan", replay_plan)
     from course_lib.agents.dqn import DEFAULT_CONFIG, DQNTorchPolicy
 
@@ -305,12 +336,15 @@ def check_replay_plan(replay_plan) -> None:
             # Without a sampling op the replay op waits for rows forever; say so instead of hanging.
             raise CheckFailed(
                 ex,
-                f"your plan ({plan.name}) never samples: the store op starts from ParallelRollouts(workers, mode='bulk_sync'), "
-                "and both ops go into Concurrently([store_op, replay_op], ...).",
+                f"your plan ({plan.name}) never samples: the store op starts from "
+                "ParallelRollouts(workers, mode='bulk_sync'), and both "
+                "ops go into Concurrently([store_op, replay_op], ...).",
             )
         hint = (
-            "The store op is ParallelRollouts(...).for_each(StoreToReplayBuffer(local_buffer=buffer)); the replay op is "
-            "Replay(local_buffer=buffer, ...).for_each(TrainOneStep(workers)); Concurrently takes the list of both."
+            "The store op is "
+            "ParallelRollouts(...).for_each(StoreToReplayBuffer(local_buffer=buffer)); "
+            "the replay op is Replay(local_buffer=buffer, "
+            "...).for_each(TrainOneStep(workers)); Concurrently takes the list of both."
         )
         results, learned_at = [], [0]
         for pull in (lambda: next(plan), trainer.train, trainer.train):
@@ -322,27 +356,30 @@ def check_replay_plan(replay_plan) -> None:
         per_iteration = [learned_at[i + 1] - learned_at[i] for i in range(len(results))]
         totals = [result["timesteps_total"] for result in results]
         output_hint = (
-            "the store op's batches reach StandardMetricsReporting and end a train() too. Pass output_indexes=[1] to "
-            "Concurrently, so that only the replay op's results come out."
+            "the store op's batches reach StandardMetricsReporting and end a train() too. Pass "
+            "output_indexes=[1] to Concurrently, so that only the replay op's results come out."
         )
         if not recording.learned:
             raise CheckFailed(
                 ex,
-                f"{len(results)} train() calls sampled {totals} steps in all and trained nothing: {output_hint}",
+                f"{len(results)} train() calls sampled {totals} "
+                f"steps in all and trained nothing: {output_hint}",
             )
         counts = [batch.count for batch in recording.learned]
         if any(count != replay_rows for count in counts):
             raise CheckFailed(
                 ex,
-                f"the policy learned on batches of {sorted(set(counts))} rows; replayed batches have train_batch_size={replay_rows} "
-                f"rows. Train on Replay(local_buffer=buffer, replay_batch_size=config['train_batch_size'], ...), "
-                "not on the freshly sampled batches.",
+                f"the policy learned on batches of {sorted(set(counts))} rows; replayed batches "
+                f"have train_batch_size={replay_rows} rows. Train on Replay(local_buffer=buffer, "
+                "replay_batch_size=config['train_batch_size'], "
+                "...), not on the freshly sampled batches.",
             )
         if recording.steps_at_learn[0] < starts:
             raise CheckFailed(
                 ex,
-                f"learning started after {recording.steps_at_learn[0]} sampled steps, before learning_starts={starts}. "
-                "Pass learning_starts=config['learning_starts'] to Replay.",
+                f"learning started after {recording.steps_at_learn[0]} sampled steps, before "
+                f"learning_starts={starts}. Pass "
+                "learning_starts=config['learning_starts'] to Replay.",
             )
         stored = {row.tobytes() for batch in recording.sampled for row in np.asarray(batch["obs"])}
         if any(
@@ -352,7 +389,8 @@ def check_replay_plan(replay_plan) -> None:
         ):
             raise CheckFailed(
                 ex,
-                "the policy learned on rows that were never sampled; replay from the buffer you store into.",
+                "the policy learned on rows that were never "
+                "sampled; replay from the buffer you store into.",
             )
         expected_totals = [starts + fragment * i for i in range(len(results))]
         if per_iteration != [1] * len(results) or totals != expected_totals:
@@ -361,13 +399,15 @@ def check_replay_plan(replay_plan) -> None:
             ):  # round-robin, but every other result is a stored batch
                 raise CheckFailed(
                     ex,
-                    f"some train() calls ended without training (learn calls per train(): {per_iteration}): {output_hint}",
+                    "some train() calls ended without training (learn "
+                    f"calls per train(): {per_iteration}): {output_hint}",
                 )
             raise CheckFailed(
                 ex,
-                f"per train(): {per_iteration} learn calls, {totals} steps sampled in all; with the two ops taking turns "
-                f"(one fragment of {fragment} steps stored, one batch replayed) it would be one learn call and "
-                f"{expected_totals}. Use Concurrently([store_op, replay_op], mode='round_robin', output_indexes=[1]) "
+                f"per train(): {per_iteration} learn calls, {totals} steps sampled in all; with "
+                f"the two ops taking turns (one fragment of {fragment} steps stored, one batch "
+                f"replayed) it would be one learn call and {expected_totals}. Use "
+                "Concurrently([store_op, replay_op], mode='round_robin', output_indexes=[1]) "
                 "(with mode='async' each op runs in its own thread and the two race).",
             )
     finally:
@@ -375,6 +415,6 @@ def check_replay_plan(replay_plan) -> None:
         shutil.rmtree(logdir, ignore_errors=True)
     passed(
         ex,
-        f"nothing was trained before {starts} steps were stored; then each train() stored {fragment} steps and trained once on "
-        f"{replay_rows} replayed rows.",
+        f"nothing was trained before {starts} steps were stored; then each train() stored "
+        f"{fragment} steps and trained once on {replay_rows} replayed rows.",
     )

@@ -1,4 +1,5 @@
-"""Grader for notebooks/08_exploration.ipynb: a custom exploration class chosen by exploration_config."""
+"""Grader for notebooks/08_exploration.ipynb: a custom exploration class chosen by
+exploration_config."""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ def check_decaying_boltzmann(DecayingBoltzmann) -> None:
     if not (isinstance(DecayingBoltzmann, type) and issubclass(DecayingBoltzmann, Exploration)):
         raise CheckFailed(
             "8.1",
-            f"DecayingBoltzmann should subclass course_lib.exploration.Exploration; got {DecayingBoltzmann!r:.60}.",
+            "DecayingBoltzmann should subclass "
+            f"course_lib.exploration.Exploration; got {DecayingBoltzmann!r:.60}.",
         )
     space = gym.spaces.Discrete(3)
     explorer = from_config(
@@ -50,9 +52,10 @@ def check_decaying_boltzmann(DecayingBoltzmann) -> None:
         if np.abs(freq - want).max() > 0.02:
             raise CheckFailed(
                 "8.1",
-                f"at timestep {t} the temperature should be {temperature:.3f}, so actions should follow "
-                f"{want.round(3)}; yours came out {freq.round(3)}. T(t) = initial + min(t / temperature_timesteps, 1) * (final - initial); "
-                "sample from Categorical(logits=inputs / T).",
+                f"at timestep {t} the temperature should be {temperature:.3f}, so actions should "
+                f"follow {want.round(3)}; yours came out {freq.round(3)}. "
+                "T(t) = initial + min(t / temperature_timesteps, "
+                "1) * (final - initial); sample from Categorical(logits=inputs / T).",
             )
         want_logp = (
             torch.log_softmax(logits / temperature, dim=1).gather(1, actions[:, None]).squeeze(1)
@@ -60,13 +63,15 @@ def check_decaying_boltzmann(DecayingBoltzmann) -> None:
         if logp.shape != actions.shape or not torch.allclose(logp, want_logp, atol=1e-4):
             raise CheckFailed(
                 "8.1",
-                "logp should be the log-probability of each chosen action under softmax(inputs / T), one per row.",
+                "logp should be the log-probability of each chosen "
+                "action under softmax(inputs / T), one per row.",
             )
         info_t = explorer.get_info().get("cur_temperature")
         if info_t is None or not math.isclose(info_t, temperature, rel_tol=1e-6):
             raise CheckFailed(
                 "8.1",
-                f"get_info() should return {{'cur_temperature': {temperature:.3f}}} after timestep {t}; got {explorer.get_info()}.",
+                f"get_info() should return {{'cur_temperature': {temperature:.3f}}} "
+                f"after timestep {t}; got {explorer.get_info()}.",
             )
     greedy, _ = explorer.get_exploration_action(action_distribution=dist, timestep=0, explore=False)
     if not (greedy == 0).all():
@@ -76,5 +81,6 @@ def check_decaying_boltzmann(DecayingBoltzmann) -> None:
         )
     passed(
         "8.1",
-        "the temperature decays from 2.0 to 0.1 over 1000 steps and actions follow softmax(inputs / T).",
+        "the temperature decays from 2.0 to 0.1 over 1000 "
+        "steps and actions follow softmax(inputs / T).",
     )

@@ -10,7 +10,8 @@ from ._common import CheckFailed, passed
 
 
 def check_custom_model(MyModel) -> None:
-    """Exercise 5.1: a ``TorchModelV2`` with a ``hidden`` size from ``custom_model_config``, logits and a value head."""
+    """Exercise 5.1: a ``TorchModelV2`` with a ``hidden`` size from ``custom_model_config``, logits
+    and a value head."""
     from course_lib.models import ModelCatalog, TorchModelV2
 
     if not (isinstance(MyModel, type) and issubclass(MyModel, TorchModelV2)):
@@ -27,19 +28,22 @@ def check_custom_model(MyModel) -> None:
     if not (isinstance(result, tuple) and len(result) == 2):
         raise CheckFailed(
             "5.1",
-            "forward must return a pair (logits, state); for a feed-forward model: return logits, state.",
+            "forward must return a pair (logits, state); "
+            "for a feed-forward model: return logits, state.",
         )
     logits, state = result
     if tuple(logits.shape) != (5, 3):
         raise CheckFailed(
             "5.1",
-            f"for 5 observations and num_outputs=3 the logits should be (5, 3), got {tuple(logits.shape)}. Size the last layer with num_outputs.",
+            "for 5 observations and num_outputs=3 the logits should be (5, 3), "
+            f"got {tuple(logits.shape)}. Size the last layer with num_outputs.",
         )
     value = model.value_function()
     if tuple(value.shape) == (5, 1):
         raise CheckFailed(
             "5.1",
-            "value_function() returned shape (5, 1); return one value per row, shape (5,): add .squeeze(-1).",
+            "value_function() returned shape (5, 1); return "
+            "one value per row, shape (5,): add .squeeze(-1).",
         )
     if tuple(value.shape) != (5,):
         raise CheckFailed(
@@ -50,7 +54,8 @@ def check_custom_model(MyModel) -> None:
     if without_grad:
         raise CheckFailed(
             "5.1",
-            f"these parameters got no gradient from the logits or the value: {without_grad}. Is every layer used in forward?",
+            "these parameters got no gradient from the logits or the "
+            f"value: {without_grad}. Is every layer used in forward?",
         )
     bigger = ModelCatalog.get_model_v2(
         obs_space, action_space, 3, {**config, "custom_model_config": {"hidden": 48}}
@@ -58,9 +63,11 @@ def check_custom_model(MyModel) -> None:
     if sum(p.numel() for p in bigger.parameters()) <= n_params:
         raise CheckFailed(
             "5.1",
-            "hidden=48 built a model no bigger than hidden=24: read the hidden size from the `hidden` keyword argument.",
+            "hidden=48 built a model no bigger than hidden=24: read "
+            "the hidden size from the `hidden` keyword argument.",
         )
     passed(
         "5.1",
-        f"MyModel builds through the catalog ({n_params} parameters at hidden=24), with logits (B, 3) and values (B,).",
+        f"MyModel builds through the catalog ({n_params} parameters "
+        "at hidden=24), with logits (B, 3) and values (B,).",
     )

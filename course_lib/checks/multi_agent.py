@@ -42,7 +42,8 @@ def _rps_policies(extra: dict | None = None) -> dict:
 
 
 def check_policy_mapping(select_policy) -> None:
-    """Exercise 14.1: player1 -> "learned"; player2 -> "always_same" in even episodes, "beat_last" in odd ones."""
+    """Exercise 14.1: player1 -> "learned"; player2 -> "always_same" in even episodes, "beat_last"
+    in odd ones."""
     require_callable("check_policy_mapping", "select_policy", select_policy)
     episodes = [_FakeEpisode(episode_id) for episode_id in (0, 1, 2, 7, 10, 2**61 + 1)]
     for episode in episodes:
@@ -52,29 +53,32 @@ def check_policy_mapping(select_policy) -> None:
             except TypeError as error:
                 raise CheckFailed(
                     "14.1",
-                    f"select_policy({agent_id!r}, episode, worker=None) raised TypeError: {error}. A worker calls the "
-                    "mapping function with keyword arguments (worker=...); accept them with "
-                    "`def select_policy(agent_id, episode, **kwargs)`.",
+                    f"select_policy({agent_id!r}, episode, worker=None) raised TypeError: {error}. "
+                    "A worker calls the mapping function with keyword arguments (worker=...); "
+                    "accept them with `def select_policy(agent_id, episode, **kwargs)`.",
                 ) from error
             if not isinstance(pid, str):
                 raise CheckFailed(
                     "14.1",
-                    f"select_policy({agent_id!r}, {episode}) returned {pid!r} ({type(pid).__name__}); return a policy id, "
-                    f"a string that is a key of config['multiagent']['policies']: one of {list(RPS_POLICY_IDS)}.",
+                    f"select_policy({agent_id!r}, {episode}) returned {pid!r} "
+                    f"({type(pid).__name__}); return a policy id, a string that is a key "
+                    f"of config['multiagent']['policies']: one of {list(RPS_POLICY_IDS)}.",
                 )
             if pid not in RPS_POLICY_IDS:
                 raise CheckFailed(
                     "14.1",
-                    f"select_policy({agent_id!r}, {episode}) returned {pid!r}, which is not a policy of this config; "
-                    f"the policies are {list(RPS_POLICY_IDS)} (check the spelling).",
+                    f"select_policy({agent_id!r}, {episode}) returned {pid!r}, which is not a "
+                    "policy of this config; the policies are "
+                    f"{list(RPS_POLICY_IDS)} (check the spelling).",
                 )
             again = select_policy(agent_id, episode, worker=None)
             if again != pid:
                 raise CheckFailed(
                     "14.1",
-                    f"two calls for {agent_id!r} in the same episode ({episode}) returned {pid!r} and {again!r}. "
-                    "Do not draw at random: derive the opponent from episode.episode_id, so that the choice "
-                    "is the same whenever it is asked for the same episode.",
+                    f"two calls for {agent_id!r} in the same episode ({episode}) returned {pid!r} "
+                    f"and {again!r}. Do not draw at random: derive the opponent from "
+                    "episode.episode_id, so that the choice is the "
+                    "same whenever it is asked for the same episode.",
                 )
             expected = _expected_policy(agent_id, episode)
             if pid != expected:
@@ -84,15 +88,19 @@ def check_policy_mapping(select_policy) -> None:
                     hint = "player2 must play a heuristic opponent, never the learned policy."
                 else:
                     hint = (
-                        f"episode_id {episode.episode_id} is {'even' if episode.episode_id % 2 == 0 else 'odd'}: "
-                        f'player2 gets "always_same" when episode.episode_id % 2 == 0 and "beat_last" otherwise.'
+                        f"episode_id {episode.episode_id} is "
+                        f"{'even' if episode.episode_id % 2 == 0 else 'odd'}: "
+                        'player2 gets "always_same" when episode.episode_id '
+                        '% 2 == 0 and "beat_last" otherwise.'
                     )
                 raise CheckFailed(
                     "14.1",
-                    f"select_policy({agent_id!r}, {episode}) returned {pid!r}, expected {expected!r}. {hint}",
+                    f"select_policy({agent_id!r}, {episode}) "
+                    f"returned {pid!r}, expected {expected!r}. {hint}",
                 )
 
-    # The same function inside a real worker: every episode's player2 rows belong to the right heuristic.
+    # The same function inside a real worker: every episode's player2 rows belong to the right
+    # heuristic.
     from course_lib.envs import RockPaperScissors
     from course_lib.evaluation import RolloutWorker
     from course_lib.policy import PGTorchPolicy
@@ -115,7 +123,8 @@ def check_policy_mapping(select_policy) -> None:
         if pid not in batches:
             raise CheckFailed(
                 "14.1",
-                f"in 16 real episodes no agent was mapped to {pid!r}; player2 should meet both heuristics.",
+                "in 16 real episodes no agent was mapped to "
+                f"{pid!r}; player2 should meet both heuristics.",
             )
         episode_ids = {int(e) for e in batches[pid]["eps_id"]}
         if any(e % 2 != parity for e in episode_ids):
@@ -125,25 +134,29 @@ def check_policy_mapping(select_policy) -> None:
             )
     passed(
         "14.1",
-        f"player1 -> learned; player2 -> always_same in {len({int(e) for e in batches['always_same']['eps_id']})} "
-        f"even episodes and beat_last in {len({int(e) for e in batches['beat_last']['eps_id']})} odd ones",
+        "player1 -> learned; player2 -> always_same in "
+        f"{len({int(e) for e in batches['always_same']['eps_id']})} even episodes and "
+        f"beat_last in {len({int(e) for e in batches['beat_last']['eps_id']})} odd ones",
     )
 
 
 def check_heuristic_policy(policy_cls) -> None:
-    """Exercise 14.2: CopyLastHeuristic plays the opponent's last move (its observation) and never learns."""
+    """Exercise 14.2: CopyLastHeuristic plays the opponent's last move (its observation) and never
+    learns."""
     from gymnasium import spaces
 
     from course_lib.policy.heuristics import HeuristicPolicy
 
     if not isinstance(policy_cls, type):
         raise TypeError(
-            f"check_heuristic_policy() expects your class itself, e.g. checks.check_heuristic_policy(CopyLastHeuristic); got {policy_cls!r:.60}."
+            "check_heuristic_policy() expects your class itself, e.g. "
+            f"checks.check_heuristic_policy(CopyLastHeuristic); got {policy_cls!r:.60}."
         )
     if not issubclass(policy_cls, HeuristicPolicy):
         raise CheckFailed(
             "14.2",
-            f"{policy_cls.__name__} should subclass HeuristicPolicy: `class {policy_cls.__name__}(HeuristicPolicy):`.",
+            f"{policy_cls.__name__} should subclass HeuristicPolicy: "
+            f"`class {policy_cls.__name__}(HeuristicPolicy):`.",
         )
 
     for num_moves in (3, 5):
@@ -154,16 +167,18 @@ def check_heuristic_policy(policy_cls) -> None:
         if not isinstance(out, tuple) or len(out) != 3:
             raise CheckFailed(
                 "14.2",
-                f"compute_actions returned {type(out).__name__} {out!r:.80}; it must return the triple "
-                "(actions, state_outs, extra_fetches): `return actions, [], {}` for a policy without state.",
+                f"compute_actions returned {type(out).__name__} {out!r:.80}; it must return the "
+                "triple (actions, state_outs, extra_fetches): "
+                "`return actions, [], {}` for a policy without state.",
             )
         actions, state_outs, extra = out
         actions = np.asarray(actions)
         if actions.shape != (len(obs),):
             raise CheckFailed(
                 "14.2",
-                f"for {len(obs)} observations of shape {obs.shape} compute_actions returned actions of shape {actions.shape}; "
-                "return one action per row, an array of shape (B,) (e.g. np.asarray(obs_batch, dtype=np.int64)).",
+                f"for {len(obs)} observations of shape {obs.shape} compute_actions returned "
+                f"actions of shape {actions.shape}; return one action per row, an "
+                "array of shape (B,) (e.g. np.asarray(obs_batch, dtype=np.int64)).",
             )
         if not np.issubdtype(actions.dtype, np.integer):
             raise CheckFailed(
@@ -173,7 +188,8 @@ def check_heuristic_policy(policy_cls) -> None:
         if not isinstance(state_outs, (list, tuple)) or len(state_outs) != 0:
             raise CheckFailed(
                 "14.2",
-                f"state_outs is {state_outs!r:.60}; a policy without recurrent state returns an empty list [].",
+                f"state_outs is {state_outs!r:.60}; a policy "
+                "without recurrent state returns an empty list [].",
             )
         if not isinstance(extra, dict):
             raise CheckFailed(
@@ -185,8 +201,9 @@ def check_heuristic_policy(policy_cls) -> None:
             o, a = wrong[0]
             raise CheckFailed(
                 "14.2",
-                f"with {num_moves} moves, the observation {o} (the opponent's last move) got the action {a}; "
-                "copy the observation: the action is the move the opponent played last.",
+                f"with {num_moves} moves, the observation {o} (the opponent's last move) got the "
+                f"action {a}; copy the observation: the "
+                "action is the move the opponent played last.",
             )
         if not all(moves.contains(int(a)) for a in actions):
             raise CheckFailed(
@@ -202,7 +219,8 @@ def check_heuristic_policy(policy_cls) -> None:
     if not isinstance(stats, dict) or policy.get_weights() != before:
         raise CheckFailed(
             "14.2",
-            "learn_on_batch must change nothing and return {'learner_stats': {}}; keep HeuristicPolicy's version (do not override it).",
+            "learn_on_batch must change nothing and return {'learner_stats': {}}; "
+            "keep HeuristicPolicy's version (do not override it).",
         )
 
     # In a real game against scripted opponents: every row's action equals its observation.
@@ -240,5 +258,6 @@ def check_heuristic_policy(policy_cls) -> None:
         )
     passed(
         "14.2",
-        f"{policy_cls.__name__} copies the opponent's last move in {batch.count} moves of real games, with 3 and 5 moves, and never learns",
+        f"{policy_cls.__name__} copies the opponent's last move in {batch.count} "
+        "moves of real games, with 3 and 5 moves, and never learns",
     )

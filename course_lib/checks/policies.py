@@ -1,4 +1,5 @@
-"""Graders for notebooks/06_policies.ipynb: a loss function, and a policy variant via with_updates."""
+"""Graders for notebooks/06_policies.ipynb: a loss function, and a policy variant via
+with_updates."""
 
 from __future__ import annotations
 
@@ -31,7 +32,8 @@ def _batch(seed: int = 0, n: int = 24):
 
 
 def check_reinforce_loss(reinforce_loss) -> None:
-    """Exercise 6.1: ``-mean(logp(actions) * advantages)`` from ``model.from_batch`` and ``dist_class``."""
+    """Exercise 6.1: ``-mean(logp(actions) * advantages)`` from ``model.from_batch`` and
+    ``dist_class``."""
     from course_lib.policy import PGTorchPolicy, policy_gradient_loss
 
     require_callable("check_reinforce_loss", "reinforce_loss", reinforce_loss)
@@ -41,30 +43,35 @@ def check_reinforce_loss(reinforce_loss) -> None:
     if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
         raise CheckFailed(
             "6.1",
-            f"the loss must be a scalar torch tensor (use .mean()), got {type(loss).__name__} {getattr(loss, 'shape', '')}.",
+            "the loss must be a scalar torch tensor (use .mean()), "
+            f"got {type(loss).__name__} {getattr(loss, 'shape', '')}.",
         )
     if not loss.requires_grad:
         raise CheckFailed(
             "6.1",
-            "the loss does not depend on the model's parameters: compute logits with model.from_batch(train_batch).",
+            "the loss does not depend on the model's parameters: "
+            "compute logits with model.from_batch(train_batch).",
         )
     want = policy_gradient_loss(policy, policy.model, policy.dist_class, train_batch)
     if torch.isclose(loss, -want):
         raise CheckFailed(
             "6.1",
-            "the sign is flipped: optimizers minimize, so the loss is MINUS the mean of logp * advantages.",
+            "the sign is flipped: optimizers minimize, so "
+            "the loss is MINUS the mean of logp * advantages.",
         )
     dist = policy.dist_class(policy.model.from_batch(train_batch)[0], policy.model)
     with_rewards = -(dist.logp(train_batch["actions"]) * train_batch["rewards"]).mean()
     if torch.isclose(loss, with_rewards):
         raise CheckFailed(
             "6.1",
-            "you weighted logp by each step's reward (the 2021 RLlib tutorial's version). Use train_batch['advantages'], the reward-to-go.",
+            "you weighted logp by each step's reward (the 2021 RLlib tutorial's "
+            "version). Use train_batch['advantages'], the reward-to-go.",
         )
     if torch.isclose(loss, want * len(train_batch["actions"])):
         raise CheckFailed(
             "6.1",
-            "you summed over the batch; take the mean so the step size does not grow with the batch size.",
+            "you summed over the batch; take the mean so the "
+            "step size does not grow with the batch size.",
         )
     if not torch.isclose(loss, want, atol=1e-6):
         raise CheckFailed(
@@ -85,12 +92,14 @@ def check_pg_with_baseline(PGWithBaseline) -> None:
     if PGWithBaseline.__name__ != "PGWithBaseline":
         raise CheckFailed(
             "6.2",
-            f"pass name='PGWithBaseline' to with_updates; the class is called {PGWithBaseline.__name__!r}.",
+            "pass name='PGWithBaseline' to with_updates; the "
+            f"class is called {PGWithBaseline.__name__!r}.",
         )
     if PGTorchPolicy.build_args["loss_fn"] is not policy_gradient_loss:
         raise CheckFailed(
             "6.2",
-            "PGTorchPolicy itself changed; with_updates must return a new class and leave it alone.",
+            "PGTorchPolicy itself changed; with_updates "
+            "must return a new class and leave it alone.",
         )
     policy = PGWithBaseline(
         OBS_SPACE, ACT_SPACE, {"model": {"fcnet_hiddens": [16]}, "seed": 0, "gamma": 0.9}
@@ -111,8 +120,9 @@ def check_pg_with_baseline(PGWithBaseline) -> None:
     if not np.allclose(batch["value_targets"], returns, atol=1e-4):
         raise CheckFailed(
             "6.2",
-            "value_targets should be the discounted returns, bootstrapped from V(new_obs) where the piece did not terminate: "
-            "compute_advantages_by_episode(batch, gamma, use_gae=False, use_critic=True, value_fn=policy.compute_values).",
+            "value_targets should be the discounted returns, bootstrapped from V(new_obs) where "
+            "the piece did not terminate: compute_advantages_by_episode(batch, "
+            "gamma, use_gae=False, use_critic=True, value_fn=policy.compute_values).",
         )
     if not np.allclose(batch["advantages"], returns - batch["vf_preds"], atol=1e-4):
         raise CheckFailed(
@@ -128,15 +138,18 @@ def check_pg_with_baseline(PGWithBaseline) -> None:
     ):
         raise CheckFailed(
             "6.2",
-            "the value head gets no gradient: add a value loss, e.g. 0.5 * mean((model.value_function() - value_targets) ** 2).",
+            "the value head gets no gradient: add a value loss, e.g. "
+            "0.5 * mean((model.value_function() - value_targets) ** 2).",
         )
     pg_part = policy_gradient_loss(policy, policy.model, policy.dist_class, train_batch)
     vf_part = 0.5 * torch.mean((policy.model.value_function() - train_batch["value_targets"]) ** 2)
     if not torch.isclose(loss, pg_part + vf_part, atol=1e-5):
         raise CheckFailed(
             "6.2",
-            f"expected loss = policy_gradient_loss + 0.5 * mean((V - value_targets)^2) = {(pg_part + vf_part).item():.5f}, got {loss.item():.5f}. "
-            "Note that model.value_function() answers for the LAST forward pass: run model.from_batch(train_batch) before calling it.",
+            "expected loss = policy_gradient_loss + 0.5 * mean((V - value_targets)^2) = "
+            f"{(pg_part + vf_part).item():.5f}, got {loss.item():.5f}. Note "
+            "that model.value_function() answers for the LAST forward "
+            "pass: run model.from_batch(train_batch) before calling it.",
         )
     passed(
         "6.2",

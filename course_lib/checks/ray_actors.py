@@ -1,4 +1,5 @@
-"""Graders for notebooks/02_ray_actors.ipynb: state that lives in an actor, actors that own an env."""
+"""Graders for notebooks/02_ray_actors.ipynb: state that lives in an actor, actors that own an
+env."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ def _report_returns(board, returns):
 
 
 def _call(exercise: str, name: str, method: str, ref_factory):
-    """Call an actor method and fetch the result; errors raised by the learner's code come back as they are."""
+    """Call an actor method and fetch the result; errors raised by the learner's code come back as
+    they are."""
 
     try:
         ref = ref_factory()
@@ -62,8 +64,8 @@ def check_scoreboard(Scoreboard) -> None:
     if count == 0:
         raise CheckFailed(
             "2.1",
-            "count() is 0 after 8 record() calls, so record() kept nothing. Store the returns on self "
-            "(create self.returns = [] in __init__ and append in record).",
+            "count() is 0 after 8 record() calls, so record() kept nothing. Store the returns on "
+            "self (create self.returns = [] in __init__ and append in record).",
         )
     if count != len(every):
         raise CheckFailed(
@@ -127,17 +129,19 @@ def check_cartpole_actor(CartPoleActor) -> None:
         if mine[0] != want[0]:
             raise CheckFailed(
                 "2.2",
-                f"with seed={seed} the first rollout(150) gave returns {mine[0]}, expected {want[0]}. In __init__, "
-                "call env.reset(seed=seed) and env.action_space.seed(seed); take actions with "
-                "env.action_space.sample(); after an episode ends (terminated or truncated), record its "
-                "return and call env.reset() without a seed.",
+                f"with seed={seed} the first rollout(150) gave returns {mine[0]}, expected "
+                f"{want[0]}. In __init__, call env.reset(seed=seed) and "
+                "env.action_space.seed(seed); take actions with env.action_space.sample(); after "
+                "an episode ends (terminated or truncated), record "
+                "its return and call env.reset() without a seed.",
             )
         if mine != want:
             raise CheckFailed(
                 "2.2",
-                f"the first call was right but later calls differ (got {mine[1:]}, expected {want[1:]}). The "
-                "episode in progress must carry over to the next rollout() call: keep the env and the running "
-                "return on self, and don't reset at the start of rollout().",
+                f"the first call was right but later calls differ (got {mine[1:]}, expected "
+                f"{want[1:]}). The episode in progress must carry over to the next rollout() call: "
+                "keep the env and the running return on self, "
+                "and don't reset at the start of rollout().",
             )
     for actor in actors:
         ray.kill(actor)
@@ -174,19 +178,21 @@ def check_pool_map(pool_map) -> None:
     if sorted(values) == [x + 100 for x in items] and values != [x + 100 for x in items]:
         raise CheckFailed(
             "2.3",
-            "the results are out of order. ActorPool.map keeps the input order; map_unordered does not.",
+            "the results are out of order. ActorPool.map "
+            "keeps the input order; map_unordered does not.",
         )
     if values != [x + 100 for x in items]:
         raise CheckFailed(
             "2.3",
-            f"expected {[x + 100 for x in items][:4]}..., got {values[:4]}... Call a.process.remote(v).",
+            f"expected {[x + 100 for x in items][:4]}..., "
+            f"got {values[:4]}... Call a.process.remote(v).",
         )
     used = {actor for _, actor in result}
     if len(used) < 2:
         raise CheckFailed(
             "2.3",
-            "every item went to the same actor. Build ActorPool(actors) and use pool.map(lambda a, v: "
-            "a.process.remote(v), items) so that items spread over all the actors.",
+            "every item went to the same actor. Build ActorPool(actors) and use pool.map(lambda a, "
+            "v: a.process.remote(v), items) so that items spread over all the actors.",
         )
     for actor in actors:
         ray.kill(actor)

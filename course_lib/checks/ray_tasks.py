@@ -115,20 +115,23 @@ def check_parallel_map(parallel_map) -> None:
     if sorted(values) == sorted(x * x for x in items) and values != [x * x for x in items]:
         raise CheckFailed(
             "1.1",
-            f"the results are right but out of order: got {values}, expected {[x * x for x in items]}. "
-            "ray.get on a list returns results in the order of the list; don't reorder it.",
+            f"the results are right but out of order: got {values}, expected "
+            f"{[x * x for x in items]}. ray.get on a list returns "
+            "results in the order of the list; don't reorder it.",
         )
     if values != [x * x for x in items]:
         raise CheckFailed(
             "1.1",
-            f"expected {[x * x for x in items]}, got {values}. Call remote_fn.remote(x) for each item.",
+            f"expected {[x * x for x in items]}, got {values}. "
+            "Call remote_fn.remote(x) for each item.",
         )
     if not all(met for _, met in result):
         raise CheckFailed(
             "1.1",
             "your tasks ran one after another, never two at a time. This is the ray.get-in-a-loop "
             "anti-pattern: each ray.get waits for its task before the next one is submitted. "
-            "Submit every task first ([remote_fn.remote(x) for x in items]), then call ray.get once on the list.",
+            "Submit every task first ([remote_fn.remote(x) for "
+            "x in items]), then call ray.get once on the list.",
         )
     passed("1.1", f"{len(items)} tasks submitted together and ran concurrently; results in order.")
 
@@ -164,7 +167,8 @@ def check_batched_map(batched_map) -> None:
     if result and isinstance(result[0], list):
         raise CheckFailed(
             "1.2",
-            "you returned one list per batch; flatten them into one list of results, in item order.",
+            "you returned one list per batch; flatten "
+            "them into one list of results, in item order.",
         )
     if len(result) != len(items):
         raise CheckFailed(
@@ -174,7 +178,8 @@ def check_batched_map(batched_map) -> None:
     if values != [x * 3 for x in items]:
         raise CheckFailed(
             "1.2",
-            f"expected fn applied to every item in order, {[x * 3 for x in items][:6]}..., got {values[:6]}...",
+            "expected fn applied to every item in order, "
+            f"{[x * 3 for x in items][:6]}..., got {values[:6]}...",
         )
     task_ids = [task for _, task in result]
     if any(task is None for task in task_ids):
@@ -186,19 +191,21 @@ def check_batched_map(batched_map) -> None:
     if n_tasks == len(items):
         raise CheckFailed(
             "1.2",
-            f"you started one task per item ({n_tasks} tasks). Group the items into batches of batch_size "
-            "(course_lib.parallel.chunked helps) and start one task per batch.",
+            f"you started one task per item ({n_tasks} tasks). Group the items into batches of "
+            "batch_size (course_lib.parallel.chunked helps) and start one task per batch.",
         )
     if n_tasks != expected:
         raise CheckFailed(
             "1.2",
-            f"{len(items)} items in batches of {batch_size} make {expected} tasks; yours ran {n_tasks}.",
+            f"{len(items)} items in batches of {batch_size} "
+            f"make {expected} tasks; yours ran {n_tasks}.",
         )
     per_task = {task: task_ids.count(task) for task in task_ids}
     if max(per_task.values()) > batch_size:
         raise CheckFailed(
             "1.2",
-            f"one task processed {max(per_task.values())} items; a batch holds at most {batch_size}.",
+            f"one task processed {max(per_task.values())} "
+            f"items; a batch holds at most {batch_size}.",
         )
     passed(
         "1.2",
@@ -237,8 +244,8 @@ def check_as_completed(as_completed) -> None:
     if first == 0:
         raise CheckFailed(
             "1.3",
-            "the first value you produced came from the slowest task, which was held back while four "
-            "others had already finished: results came in submission order. Use "
+            "the first value you produced came from the slowest task, which was held back while "
+            "four others had already finished: results came in submission order. Use "
             "ready, refs = ray.wait(refs, num_returns=1) in a loop and yield ray.get(ready[0]).",
         )
     passed("1.3", "results arrived as their tasks finished, the slow one last.")

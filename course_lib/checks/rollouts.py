@@ -14,7 +14,8 @@ def _cartpole(env_config):
 
 
 def check_parallel_training_step(parallel_training_step) -> None:
-    """Exercise 7.1: sample on every remote worker, concat, learn on the local policy, broadcast weights."""
+    """Exercise 7.1: sample on every remote worker, concat, learn on the local policy, broadcast
+    weights."""
     require_callable(
         "check_parallel_training_step", "parallel_training_step", parallel_training_step
     )
@@ -49,32 +50,37 @@ def check_parallel_training_step(parallel_training_step) -> None:
         if len(seen) != 1:
             raise CheckFailed(
                 "7.1",
-                f"the local policy learned {len(seen)} times; call learn_on_batch once, on the concatenated batch.",
+                f"the local policy learned {len(seen)} times; call "
+                "learn_on_batch once, on the concatenated batch.",
             )
         batch = seen[0]
         if batch.count != 50:
             raise CheckFailed(
                 "7.1",
-                f"the policy learned on {batch.count} rows; 2 workers x 25 steps = 50. Gather sample.remote() from every remote worker and concat them.",
+                f"the policy learned on {batch.count} rows; 2 workers x 25 steps = 50. "
+                "Gather sample.remote() from every remote worker and concat them.",
             )
         if len({int(e) for e in batch["eps_id"]}) < 2:
             raise CheckFailed(
                 "7.1",
-                "all rows came from one episode stream; sample from each worker in workers.remote_workers().",
+                "all rows came from one episode stream; sample "
+                "from each worker in workers.remote_workers().",
             )
         after = policy.get_weights()
         if all(np.array_equal(before[k], after[k]) for k in before):
             raise CheckFailed(
                 "7.1",
-                "the local policy's weights did not change: call learn_on_batch on the local worker's policy.",
+                "the local policy's weights did not change: call "
+                "learn_on_batch on the local worker's policy.",
             )
         for index, remote in enumerate(workers.remote_workers(), start=1):
             remote_weights = ray.get(remote.get_weights.remote())["default_policy"]
             if not all(np.array_equal(after[k], remote_weights[k]) for k in after):
                 raise CheckFailed(
                     "7.1",
-                    f"remote worker {index} still has the old weights. Broadcast: weights = ray.put({{'default_policy': "
-                    "policy.get_weights()}), then w.set_weights.remote(weights) for every remote worker (and wait for it).",
+                    f"remote worker {index} still has the old weights. Broadcast: "
+                    "weights = ray.put({'default_policy': policy.get_weights()}), then "
+                    "w.set_weights.remote(weights) for every remote worker (and wait for it).",
                 )
         if not isinstance(result, dict) or "learner_stats" not in result:
             raise CheckFailed(
@@ -84,12 +90,14 @@ def check_parallel_training_step(parallel_training_step) -> None:
         workers.stop()
     passed(
         "7.1",
-        "2 workers sampled 50 steps, the policy learned once, and both workers got the new weights.",
+        "2 workers sampled 50 steps, the policy learned "
+        "once, and both workers got the new weights.",
     )
 
 
 def check_pole_angle_callbacks(PoleAngleCallbacks) -> None:
-    """Exercise 9.1: the 2021 RLlib tutorial's pole-angle metric: mean |angle| per episode, and the angles as hist data."""
+    """Exercise 9.1: the 2021 RLlib tutorial's pole-angle metric: mean |angle| per episode, and the
+    angles as hist data."""
     from course_lib.callbacks import DefaultCallbacks
     from course_lib.evaluation import RolloutWorker, collect_episodes
     from course_lib.policy import PGTorchPolicy
@@ -99,7 +107,8 @@ def check_pole_angle_callbacks(PoleAngleCallbacks) -> None:
     ):
         raise CheckFailed(
             "9.1",
-            f"PoleAngleCallbacks should be a class that subclasses DefaultCallbacks; got {PoleAngleCallbacks!r:.60}.",
+            "PoleAngleCallbacks should be a class that subclasses "
+            f"DefaultCallbacks; got {PoleAngleCallbacks!r:.60}.",
         )
     config = {
         "num_envs_per_worker": 2,
@@ -130,11 +139,13 @@ def check_pole_angle_callbacks(PoleAngleCallbacks) -> None:
         if sorted(hist) != sorted(p.count for p in pieces.values()):
             raise CheckFailed(
                 "9.1",
-                f"hist_data['pole_angles'] should hold one angle per step of the episode; lengths {sorted(hist)}, steps {sorted(p.count for p in pieces.values())}.",
+                "hist_data['pole_angles'] should hold one angle per step of the episode; "
+                f"lengths {sorted(hist)}, steps {sorted(p.count for p in pieces.values())}.",
             )
         passed(
             "9.1",
-            f"{len(episodes)} episodes report their mean |pole angle| and every angle as hist data.",
+            f"{len(episodes)} episodes report their "
+            "mean |pole angle| and every angle as hist data.",
         )
         return
     signed = sorted(float(np.mean(p["new_obs"][:, 2])) for p in pieces.values())
@@ -146,11 +157,13 @@ def check_pole_angle_callbacks(PoleAngleCallbacks) -> None:
     if np.allclose(got, before_step, atol=1e-6):
         raise CheckFailed(
             "9.1",
-            "you recorded the angle before each step; in on_episode_step, episode.last_observation_for() is the observation after the step.",
+            "you recorded the angle before each step; in on_episode_step, "
+            "episode.last_observation_for() is the observation after the step.",
         )
     raise CheckFailed(
         "9.1",
-        f"per-episode mean |angle| should be {[round(x, 4) for x in expected[:3]]}..., got {[round(x, 4) for x in got[:3]]}.... "
-        "Start a fresh list in on_episode_start (episode.user_data['pole_angles'] = []), append abs(obs[2]) in "
-        "on_episode_step, and average in on_episode_end.",
+        f"per-episode mean |angle| should be {[round(x, 4) for x in expected[:3]]}..., got "
+        f"{[round(x, 4) for x in got[:3]]}.... Start a fresh list in on_episode_start "
+        "(episode.user_data['pole_angles'] = []), append abs(obs[2]) "
+        "in on_episode_step, and average in on_episode_end.",
     )

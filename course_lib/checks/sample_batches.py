@@ -20,7 +20,8 @@ def check_discount_cumsum(discount_cumsum) -> None:
     if np.allclose(simple, [1.0, 1.5, 1.75]):
         raise CheckFailed(
             "4.1",
-            "you accumulated forwards (from t=0). The return at t looks ahead: loop from the last step backwards.",
+            "you accumulated forwards (from t=0). The return at "
+            "t looks ahead: loop from the last step backwards.",
         )
     if not np.allclose(simple, [1.75, 1.5, 1.0]):
         raise CheckFailed(
@@ -34,7 +35,8 @@ def check_discount_cumsum(discount_cumsum) -> None:
         if not np.allclose(got, reference(x, gamma), atol=1e-6):
             raise CheckFailed(
                 "4.1",
-                f"with gamma={gamma} on 50 random rewards the result differs from y[t] = x[t] + gamma * y[t+1].",
+                f"with gamma={gamma} on 50 random rewards the "
+                "result differs from y[t] = x[t] + gamma * y[t+1].",
             )
     passed("4.1", "discounted returns match the reference for gamma in {0, 0.9, 0.99, 1}.")
 
@@ -72,7 +74,8 @@ def check_gae(gae_advantages) -> None:
     if swapped:
         raise CheckFailed(
             "4.2",
-            "terminated and truncated are swapped: a terminated episode has no future (V = 0); a truncated one bootstraps from next_value.",
+            "terminated and truncated are swapped: a terminated episode has "
+            "no future (V = 0); a truncated one bootstraps from next_value.",
         )
     for terminated in (True, False):
         if np.allclose(results[terminated], want[terminated], atol=1e-5):
@@ -80,13 +83,15 @@ def check_gae(gae_advantages) -> None:
         if not terminated and np.allclose(results[False], want[True], atol=1e-5):
             raise CheckFailed(
                 "4.2",
-                "on a truncated piece you used V = 0 after the last step. The episode was cut by a time limit, "
-                "not finished: the state after it is worth next_value, so delta_T-1 = r + gamma * next_value - V.",
+                "on a truncated piece you used V = 0 after the last step. The episode was cut by a "
+                "time limit, not finished: the state after it is worth "
+                "next_value, so delta_T-1 = r + gamma * next_value - V.",
             )
         if terminated and np.allclose(results[True], want[False], atol=1e-5):
             raise CheckFailed(
                 "4.2",
-                "on a terminated piece you bootstrapped from next_value; after termination the future is worth 0.",
+                "on a terminated piece you bootstrapped from "
+                "next_value; after termination the future is worth 0.",
             )
         deltas = (
             rewards + gamma * np.append(vf_preds[1:], 0.0 if terminated else next_value) - vf_preds
@@ -94,10 +99,13 @@ def check_gae(gae_advantages) -> None:
         if np.allclose(results[terminated], deltas, atol=1e-5):
             raise CheckFailed(
                 "4.2",
-                "you returned the one-step TD errors; GAE discounts them with gamma * lambda_: discount_cumsum(deltas, gamma * lambda_).",
+                "you returned the one-step TD errors; GAE discounts them with "
+                "gamma * lambda_: discount_cumsum(deltas, gamma * lambda_).",
             )
         raise CheckFailed(
             "4.2",
-            f"with terminated={terminated} the advantages differ from GAE(gamma={gamma}, lambda={lambda_}); first values {results[terminated][:3].round(3)} vs {want[terminated][:3].round(3)}.",
+            f"with terminated={terminated} the advantages differ from "
+            f"GAE(gamma={gamma}, lambda={lambda_}); first values "
+            f"{results[terminated][:3].round(3)} vs {want[terminated][:3].round(3)}.",
         )
     passed("4.2", "GAE matches the reference, bootstrapping on truncation and not on termination.")

@@ -1,4 +1,5 @@
-"""Graders for notebooks/11_trainers.ipynb: the 2021 RLlib tutorial's evaluation loop, and resuming from a checkpoint."""
+"""Graders for notebooks/11_trainers.ipynb: the 2021 RLlib tutorial's evaluation loop, and resuming
+from a checkpoint."""
 
 from __future__ import annotations
 
@@ -22,8 +23,8 @@ class _RecordingTrainer:
         if isinstance(observation, tuple):
             raise CheckFailed(
                 "11.1",
-                "compute_single_action got a tuple instead of an observation. In gymnasium, env.reset() returns "
-                "(obs, info): unpack it with obs, info = env.reset(seed=seed).",
+                "compute_single_action got a tuple instead of an observation. In gymnasium, "
+                "env.reset() returns (obs, info): unpack it with obs, info = env.reset(seed=seed).",
             )
         self.explore_args.append(kwargs.get("explore"))
         return self._trainer.compute_single_action(observation, *args, **kwargs)
@@ -35,7 +36,8 @@ class _RecordingTrainer:
 
 
 def _watched_env(max_episode_steps: int):
-    """CartPole with a time limit, noting the seeds of its resets and any step taken after an episode ended."""
+    """CartPole with a time limit, noting the seeds of its resets and any step taken after an
+    episode ended."""
     import gymnasium as gym
 
     class WatchedEnv(gym.Wrapper):
@@ -87,7 +89,8 @@ def _call_learner(evaluate_episode, trainer, env, seed):
 
 
 def check_evaluation_loop(evaluate_episode) -> None:
-    """Exercise 11.1: ``evaluate_episode(trainer, env, seed) -> float``, the 2021 RLlib tutorial's loop with greedy actions.
+    """Exercise 11.1: ``evaluate_episode(trainer, env, seed) -> float``, the 2021 RLlib tutorial's
+    loop with greedy actions.
 
     A PPO trainer trained for one iteration plays one episode per seed, in CartPole cut at a time
     limit chosen so that some episodes end terminated and others truncated; the returns must equal
@@ -111,7 +114,8 @@ def check_evaluation_loop(evaluate_episode) -> None:
         trainer = PPOTrainer(config=config, env="CartPole-v1")
         try:
             trainer.train()
-            # A time limit below the middle episode's length: the shortest episode terminates, the others are truncated.
+            # A time limit below the middle episode's length: the shortest episode terminates, the
+            # others are truncated.
             lengths = sorted(
                 _reference_episode(trainer, gym.make("CartPole-v1"), seed)
                 for seed in EVALUATION_SEEDS
@@ -128,7 +132,8 @@ def check_evaluation_loop(evaluate_episode) -> None:
             trainer.stop()
     passed(
         "11.1",
-        f"greedy returns for seeds {list(EVALUATION_SEEDS)} match the reference loop (episodes cut at {limit} steps).",
+        f"greedy returns for seeds {list(EVALUATION_SEEDS)} match "
+        f"the reference loop (episodes cut at {limit} steps).",
     )
 
 
@@ -136,53 +141,58 @@ def _explain_episode(seed, expected, got, env, recorder) -> None:
     if not env.reset_seeds:
         raise CheckFailed(
             "11.1",
-            "the env passed in was never reset. Play in that env: obs, info = env.reset(seed=seed).",
+            "the env passed in was never reset. Play in "
+            "that env: obs, info = env.reset(seed=seed).",
         )
     if env.reset_seeds[0] != seed:
         raise CheckFailed(
             "11.1",
-            f"the env was reset with seed={env.reset_seeds[0]!r}, not {seed}. Reset with env.reset(seed=seed), "
-            "so that the same seed always plays the same episode.",
+            f"the env was reset with seed={env.reset_seeds[0]!r}, not {seed}. Reset with "
+            "env.reset(seed=seed), so that the same seed always plays the same episode.",
         )
     if not recorder.explore_args:
         raise CheckFailed(
             "11.1",
-            "choose each action with trainer.compute_single_action(obs, explore=False): it applies the "
-            "trainer's observation filter before asking the policy.",
+            "choose each action with trainer.compute_single_action(obs, explore=False): it applies "
+            "the trainer's observation filter before asking the policy.",
         )
     if any(explore is not False for explore in recorder.explore_args):
         raise CheckFailed(
             "11.1",
-            "pass explore=False to compute_single_action: without it the trainer samples actions as in "
-            "training, so the same seed gives different returns. explore=False: the greedy action.",
+            "pass explore=False to compute_single_action: without it the trainer samples actions "
+            "as in training, so the same seed gives different "
+            "returns. explore=False: the greedy action.",
         )
     if env.steps_after_end:
         ended_by = env.ended_by or "terminated or truncated"
         raise CheckFailed(
             "11.1",
-            f"your loop kept stepping after the episode was {ended_by} (seed {seed}). Stop when terminated "
-            "OR truncated: while not (terminated or truncated).",
+            f"your loop kept stepping after the episode was {ended_by} (seed {seed}). Stop when "
+            "terminated OR truncated: while not (terminated or truncated).",
         )
     if env.ended_by is None:
         raise CheckFailed(
             "11.1",
-            f"your loop stopped before the episode ended (seed {seed}). Play until terminated or truncated.",
+            "your loop stopped before the episode ended (seed "
+            f"{seed}). Play until terminated or truncated.",
         )
     if not isinstance(got, numbers.Real):
         raise CheckFailed(
             "11.1",
-            f"return the episode's return as one number (a float), got {type(got).__name__} {got!r:.60}.",
+            "return the episode's return as one number (a "
+            f"float), got {type(got).__name__} {got!r:.60}.",
         )
     if float(got) != float(expected):
         raise CheckFailed(
             "11.1",
-            f"seed {seed}: the episode's return should be {expected}, got {got}. Add up every reward "
-            "of the episode (episode_reward += reward after each step) and return the sum.",
+            f"seed {seed}: the episode's return should be {expected}, got {got}. Add up every "
+            "reward of the episode (episode_reward += reward after each step) and return the sum.",
         )
 
 
 def check_resume(resume) -> None:
-    """Exercise 11.2: ``resume(trainer_cls, config, checkpoint, iterations) -> list of results``, trainer stopped.
+    """Exercise 11.2: ``resume(trainer_cls, config, checkpoint, iterations) -> list of results``,
+    trainer stopped.
 
     A seeded PG run is trained 2 iterations, saved, and trained 2 more; the learner's resumed run
     must reproduce those 2 results exactly.
@@ -233,7 +243,8 @@ def check_resume(resume) -> None:
         _explain_resume(results, expected, built, leftover)
     passed(
         "11.2",
-        "the restored run continued at iteration 3 and repeated the uninterrupted run's results exactly.",
+        "the restored run continued at iteration 3 and "
+        "repeated the uninterrupted run's results exactly.",
     )
 
 
@@ -247,9 +258,9 @@ def _require_given_config(built, config) -> None:
         if changed:
             raise CheckFailed(
                 "11.2",
-                f"your trainer's config differs from the one you were given in {changed}. A checkpoint "
-                "continues the run it came from: build the trainer with that run's config, "
-                "trainer_cls(config=config), then restore.",
+                f"your trainer's config differs from the one you were given in {changed}. A "
+                "checkpoint continues the run it came from: build the trainer with that run's "
+                "config, trainer_cls(config=config), then restore.",
             )
 
 
@@ -263,33 +274,35 @@ def _explain_resume(results, expected, built, leftover) -> None:
     if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
         raise CheckFailed(
             "11.2",
-            f"return the list of the dicts that trainer.train() returned, got {type(results).__name__}.",
+            "return the list of the dicts that trainer.train() "
+            f"returned, got {type(results).__name__}.",
         )
     if len(results) != len(expected):
         raise CheckFailed(
             "11.2",
-            f"asked for {len(expected)} iterations, got {len(results)} results. Call trainer.train() "
-            "`iterations` times and keep each result.",
+            f"asked for {len(expected)} iterations, got {len(results)} results. Call "
+            "trainer.train() `iterations` times and keep each result.",
         )
     iterations = [r.get("training_iteration") for r in results]
     if iterations == [1, 2]:
         raise CheckFailed(
             "11.2",
-            "your trainer started again at iteration 1: call trainer.restore(checkpoint) after building "
-            "it and before training.",
+            "your trainer started again at iteration 1: call trainer.restore(checkpoint) after "
+            "building it and before training.",
         )
     if iterations != [r["training_iteration"] for r in expected]:
         raise CheckFailed(
             "11.2",
-            f"the resumed iterations should be {[r['training_iteration'] for r in expected]}, got {iterations}. "
-            "Restore once, then train.",
+            f"the resumed iterations should be {[r['training_iteration'] for r in expected]}, got "
+            f"{iterations}. Restore once, then train.",
         )
     for want, have in zip(expected, results, strict=True):
         if have.get("hist_stats", {}).get("episode_reward") != want["hist_stats"]["episode_reward"]:
             raise CheckFailed(
                 "11.2",
-                "the resumed run played other episodes than the uninterrupted one. Build the trainer "
-                "with the config you were given (its seed included), unchanged, then restore.",
+                "the resumed run played other episodes than the uninterrupted one. Build the "
+                "trainer with the config you were given (its "
+                "seed included), unchanged, then restore.",
             )
     if leftover:
         raise CheckFailed(

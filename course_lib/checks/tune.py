@@ -21,7 +21,8 @@ ITERATIONS = 2
 
 
 def _experiment_folders(storage_path: str) -> list[str]:
-    """Folders under ``storage_path`` that hold a Tune experiment (an experiment_state-*.json file)."""
+    """Folders under ``storage_path`` that hold a Tune experiment (an experiment_state-*.json
+    file)."""
     states = glob.glob(os.path.join(storage_path, "*", "experiment_state-*.json"))
     return sorted({os.path.dirname(state) for state in states})
 
@@ -52,7 +53,8 @@ def _last_error_line(trial) -> str:
 
 
 def check_tune_search(search_lr) -> None:
-    """Exercise 13.1: grid search over lrs, stop after `iterations`, return the best lr and its checkpoint."""
+    """Exercise 13.1: grid search over lrs, stop after `iterations`, return the best lr and its
+    checkpoint."""
     require_callable("check_tune_search", "search_lr", search_lr)
     require_ray("check_tune_search")
     from ray import tune
@@ -77,13 +79,15 @@ def check_tune_search(search_lr) -> None:
                 raise search_error
             raise CheckFailed(
                 "13.1",
-                "nothing was written under the storage_path the check gave you. Pass storage_path=storage_path "
-                "to tune.run (or tune.RunConfig); otherwise Tune writes to ~/ray_results.",
+                "nothing was written under the storage_path the check gave you. Pass "
+                "storage_path=storage_path to tune.run (or "
+                "tune.RunConfig); otherwise Tune writes to ~/ray_results.",
             )
         if len(folders) > 1:
             raise CheckFailed(
                 "13.1",
-                f"found {len(folders)} experiments under storage_path; run one search (one tune.run call) with all the learning rates.",
+                f"found {len(folders)} experiments under storage_path; run "
+                "one search (one tune.run call) with all the learning rates.",
             )
         analysis = tune.ExperimentAnalysis(folders[0])
         trials = analysis.trials
@@ -95,14 +99,15 @@ def check_tune_search(search_lr) -> None:
                 hint = "Your one trial got the whole list as its lr. " + hint
             raise CheckFailed(
                 "13.1",
-                f"expected one trial per learning rate {lrs}, found {len(trials)} trial(s) with lr {trial_lrs}. {hint}",
+                f"expected one trial per learning rate {lrs}, found "
+                f"{len(trials)} trial(s) with lr {trial_lrs}. {hint}",
             )
         failed = [trial for trial in trials if trial.status != "TERMINATED"]
         if failed:
             raise CheckFailed(
                 "13.1",
-                f"the trial with lr={failed[0].config['lr']} ended as {failed[0].status}, not TERMINATED: "
-                f"{_last_error_line(failed[0]) or 'see its error above'}",
+                f"the trial with lr={failed[0].config['lr']} ended as {failed[0].status}, not "
+                f"TERMINATED: {_last_error_line(failed[0]) or 'see its error above'}",
             ) from search_error
         if search_error is not None:
             raise search_error
@@ -120,7 +125,8 @@ def check_tune_search(search_lr) -> None:
         if any(n != iterations for n in ran.values()):
             raise CheckFailed(
                 "13.1",
-                f"each trial should stop after exactly {iterations} iterations; they ran {ran} (lr: iterations). "
+                f"each trial should stop after exactly {iterations} "
+                f"iterations; they ran {ran} (lr: iterations). "
                 'Use stop={"training_iteration": iterations}.',
             )
 
@@ -136,26 +142,35 @@ def check_tune_search(search_lr) -> None:
             )
         if not any(math.isclose(best_lr, lr) for lr in winners):
             table = ", ".join(f"lr={lr}: {value:.2f}" for lr, value in last_reward.items())
-            hint = 'Take the trial with the highest last episode_reward_mean: get_best_trial("episode_reward_mean", "max").'
+            hint = (
+                "Take the trial with the highest last episode_reward_mean: "
+                'get_best_trial("episode_reward_mean", "max").'
+            )
             if math.isclose(best_lr, min(last_reward, key=last_reward.get)):
-                hint = 'You returned the worst trial\'s lr: use mode="max" (a higher return is better).'
+                hint = (
+                    "You returned the worst trial's lr: use "
+                    'mode="max" (a higher return is better).'
+                )
             raise CheckFailed(
                 "13.1",
-                f"the last episode_reward_mean of each trial was {table}, so the best lr is {winners[0]}, not {best_lr}. {hint}",
+                f"the last episode_reward_mean of each trial was {table}, "
+                f"so the best lr is {winners[0]}, not {best_lr}. {hint}",
             )
         best_trial = next(trial for trial in trials if math.isclose(trial.config["lr"], best_lr))
 
         if isinstance(checkpoint_path, tune.Checkpoint):
             raise CheckFailed(
                 "13.1",
-                "you returned a ray.tune.Checkpoint; return its folder, checkpoint.path (a string).",
+                "you returned a ray.tune.Checkpoint; return "
+                "its folder, checkpoint.path (a string).",
             )
         if checkpoint_path is None:
             raise CheckFailed(
                 "13.1",
                 "checkpoint_path is None: the best trial has no checkpoint. Pass checkpoint_config="
-                "tune.CheckpointConfig(checkpoint_at_end=True) (the 2021 RLlib tutorial's checkpoint_at_end=True does the same), "
-                "so that every trial saves one when it stops.",
+                "tune.CheckpointConfig(checkpoint_at_end=True) (the 2021 RLlib tutorial's "
+                "checkpoint_at_end=True does the same), so "
+                "that every trial saves one when it stops.",
             )
         if not isinstance(checkpoint_path, (str, os.PathLike)) or not os.path.isdir(
             checkpoint_path
@@ -174,8 +189,9 @@ def check_tune_search(search_lr) -> None:
             )
             raise CheckFailed(
                 "13.1",
-                f"the checkpoint belongs to {where}, not to the best trial (lr={best_trial.config['lr']}). "
-                "Ask for the best trial's checkpoint: analysis.get_best_checkpoint(best_trial, ...).path.",
+                f"the checkpoint belongs to {where}, not to the best trial "
+                f"(lr={best_trial.config['lr']}). Ask for the best trial's "
+                "checkpoint: analysis.get_best_checkpoint(best_trial, ...).path.",
             )
 
         try:
@@ -183,8 +199,9 @@ def check_tune_search(search_lr) -> None:
         except FileNotFoundError:
             raise CheckFailed(
                 "13.1",
-                f"{checkpoint_path} is not a checkpoint folder (no metadata.json in it). Return checkpoint.path of the "
-                "Checkpoint that get_best_checkpoint gave you, not the trial folder.",
+                f"{checkpoint_path} is not a checkpoint folder (no metadata.json in it). Return "
+                "checkpoint.path of the Checkpoint that "
+                "get_best_checkpoint gave you, not the trial folder.",
             ) from None
         trainer = get_trainer_class(metadata["trainer"])(
             config={**best_trial.config, "logger_config": {"logdir": storage}}
@@ -198,7 +215,8 @@ def check_tune_search(search_lr) -> None:
         shutil.rmtree(storage, ignore_errors=True)
     passed(
         "13.1",
-        f"{len(trials)} trials (lr {', '.join(str(lr) for lr in lrs)}), each stopped after {iterations} iterations; "
-        f"best lr {best_lr} (last episode_reward_mean {best_value:.1f}), and its checkpoint from iteration "
-        f"{restored_iteration} loads into a fresh {metadata['trainer']} trainer.",
+        f"{len(trials)} trials (lr {', '.join(str(lr) for lr in lrs)}), each stopped after "
+        f"{iterations} iterations; best lr {best_lr} (last episode_reward_mean {best_value:.1f}), "
+        f"and its checkpoint from iteration {restored_iteration} "
+        f"loads into a fresh {metadata['trainer']} trainer.",
     )

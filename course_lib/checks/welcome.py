@@ -6,7 +6,8 @@ from ._common import CheckFailed, passed, require_callable
 
 
 def check_mul(mul) -> None:
-    """Exercise 0.1: the 2021 RLlib tutorial's ``mul(x)`` returns ``x * 10`` for numbers and numpy arrays."""
+    """Exercise 0.1: the 2021 RLlib tutorial's ``mul(x)`` returns ``x * 10`` for numbers and numpy
+    arrays."""
     import numpy as np
 
     require_callable("check_mul", "mul", mul)
@@ -26,6 +27,7 @@ def check_mul(mul) -> None:
     if not np.array_equal(mul(array), array * 10):
         raise CheckFailed(
             "0.1",
-            "mul(np.arange(4)) should be array([0, 10, 20, 30]); use x * 10, which works on arrays too.",
+            "mul(np.arange(4)) should be array([0, 10, 20, "
+            "30]); use x * 10, which works on arrays too.",
         )
     passed("0.1", "mul multiplies numbers and arrays by ten.")

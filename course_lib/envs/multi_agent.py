@@ -38,9 +38,9 @@ class MultiAgentEnv:
     * ``reset(*, seed=None, options=None) -> (obs, infos)``: dicts for the agents that act first.
     * ``step(action_dict) -> (obs, rewards, terminateds, truncateds, infos)``: ``action_dict`` has
       one action for each agent of the last ``obs`` dict that is not done, no more, no less.
-      ``rewards`` covers the agents rewarded this step; ``terminateds``/``truncateds`` map agent ids to bools and always
-      carry ``"__all__"``, which ends the episode for every agent. An agent whose own flag is True
-      gets its final observation in this step's ``obs`` and no further ones.
+      ``rewards`` covers the agents rewarded this step; ``terminateds``/``truncateds`` map agent ids
+      to bools and always carry ``"__all__"``, which ends the episode for every agent. An agent
+      whose own flag is True gets its final observation in this step's ``obs`` and no further ones.
 
     and set their spaces either per agent (``self.observation_spaces = {agent_id: space}``, the same
     for ``action_spaces``) or once for all agents (``self.observation_space = space``). Both views
@@ -148,7 +148,8 @@ class MultiAgentEnv:
             return self._shared_space(kind)
         if agent_id not in per_agent:
             raise KeyError(
-                f"{type(self).__name__} has no agent {agent_id!r}; its agents are {_sorted(per_agent)}."
+                f"{type(self).__name__} has no agent {agent_id!r}; "
+                f"its agents are {_sorted(per_agent)}."
             )
         return per_agent[agent_id]
 
@@ -163,8 +164,9 @@ class MultiAgentEnv:
         name = type(self).__name__
         if not isinstance(action_dict, dict):
             raise TypeError(
-                f"{name}.step() takes a dict {{agent_id: action}}, got {type(action_dict).__name__} "
-                f"{action_dict!r}. The agents that act now are {_sorted(acting_agents)}."
+                f"{name}.step() takes a dict {{agent_id: action}}, got "
+                f"{type(action_dict).__name__} {action_dict!r}. The "
+                f"agents that act now are {_sorted(acting_agents)}."
             )
         expected, given = set(acting_agents), set(action_dict)
         problems = []
@@ -173,22 +175,26 @@ class MultiAgentEnv:
         unknown = {agent for agent in given - expected if agent not in self.get_agent_ids()}
         if unknown:
             problems.append(
-                f"unknown agents {_sorted(unknown)} (this env's agents: {_sorted(self.get_agent_ids())})"
+                f"unknown agents {_sorted(unknown)} (this env's "
+                f"agents: {_sorted(self.get_agent_ids())})"
             )
         if given - expected - unknown:
             problems.append(
-                f"actions for {_sorted(given - expected - unknown)}, who do not act at this step (done, or given no observation)"
+                f"actions for {_sorted(given - expected - unknown)}, who "
+                "do not act at this step (done, or given no observation)"
             )
         if problems:
             raise ValueError(
-                f"{name}.step() got an action dict with {'; '.join(problems)}. Expected exactly one action "
-                f"for each agent that got an observation and is not done: {_sorted(expected)}."
+                f"{name}.step() got an action dict with {'; '.join(problems)}. Expected exactly "
+                "one action for each agent that got an "
+                f"observation and is not done: {_sorted(expected)}."
             )
         for agent_id, action in action_dict.items():
             space = self.action_space_for(agent_id)
             if not space.contains(action):
                 raise ValueError(
-                    f"{name}.step(): the action {action!r} for agent {agent_id!r} is not in its action space {space}."
+                    f"{name}.step(): the action {action!r} for agent "
+                    f"{agent_id!r} is not in its action space {space}."
                 )
 
 
@@ -243,8 +249,8 @@ def make_multi_agent(env_name_or_creator) -> type[MultiAgentEnv]:
         def step(self, action_dict: dict) -> tuple[dict, dict, dict, dict, dict]:
             if not self._acting:
                 raise RuntimeError(
-                    f"{type(self).__name__}.step() needs a running episode (it was never reset, or all "
-                    "agents are done): call reset() first."
+                    f"{type(self).__name__}.step() needs a running episode (it was never reset, or "
+                    "all agents are done): call reset() first."
                 )
             self.check_action_dict(action_dict, self._acting)
             obs, rewards, terminateds, truncateds, infos = {}, {}, {}, {}, {}
@@ -274,12 +280,16 @@ def make_multi_agent(env_name_or_creator) -> type[MultiAgentEnv]:
                 env.close()
 
     MultiAgentCopies.__name__ = MultiAgentCopies.__qualname__ = f"MultiAgent{env_name}"
-    MultiAgentCopies.__doc__ = f"``env_config['num_agents']`` copies of {env_name_or_creator!r} as agents 0..N-1 (see make_multi_agent).\n\nIntroduced in notebooks/14_multi_agent.ipynb."
+    MultiAgentCopies.__doc__ = (
+        f"``env_config['num_agents']`` copies of {env_name_or_creator!r} as agents "
+        "0..N-1 (see make_multi_agent).\n\nIntroduced in notebooks/14_multi_agent.ipynb."
+    )
     return MultiAgentCopies
 
 
 class RockPaperScissors(MultiAgentEnv):
-    """Two-player rock paper scissors, from the 2021 RLlib tutorial; the observation is the opponent's last move.
+    """Two-player rock paper scissors, from the 2021 RLlib tutorial; the observation is the
+    opponent's last move.
 
     Introduced in notebooks/14_multi_agent.ipynb.
 

@@ -80,15 +80,16 @@ def register_env(name: str, creator: EnvCreator) -> None:
         )
     _REGISTRY[name] = creator
     # Ray Tune runs each trainer in its own process, which does not share this module's registry:
-    # Tune's registry (kept by Ray for the whole job) carries the creator there. Importing Tune takes
-    # seconds, so this waits until Tune is loaded; course_lib.agents (which loads it) calls
+    # Tune's registry (kept by Ray for the whole job) carries the creator there. Importing Tune
+    # takes seconds, so this waits until Tune is loaded; course_lib.agents (which loads it) calls
     # share_envs_with_tune() for the envs registered before.
     if "ray.tune.registry" in sys.modules:
         sys.modules["ray.tune.registry"].register_env(name, creator)
 
 
 def share_envs_with_tune() -> None:
-    """Put every env registered so far into Ray Tune's registry, for trainers running in Tune's processes."""
+    """Put every env registered so far into Ray Tune's registry, for trainers running in Tune's
+    processes."""
     from ray.tune.registry import register_env as register_with_tune
 
     for name, creator in _REGISTRY.items():
@@ -130,7 +131,8 @@ def get_env_creator(name_or_class: str | EnvCreator) -> EnvCreator:
 
 
 def _creator_from_tune(name: str) -> EnvCreator | None:
-    """The creator registered under ``name`` in another process of this Ray job (e.g. a notebook's)."""
+    """The creator registered under ``name`` in another process of this Ray job (e.g. a
+    notebook's)."""
     if "ray" not in sys.modules or not sys.modules["ray"].is_initialized():
         return None
     from ray.tune.registry import ENV_CREATOR, _global_registry

@@ -48,8 +48,8 @@ def StandardMetricsReporting(
 
     Result keys added to the episode summary: ``timesteps_total``, ``timesteps_this_iter``,
     ``agent_timesteps_total``, ``episodes_total``, ``num_healthy_workers``,
-    ``info`` (``{"learner": {policy_id: stats}, **counters}``) and ``timers`` (``{"<name>_time_ms": ...}``).
-    Introduced in notebooks/10_execution_plans.ipynb.
+    ``info`` (``{"learner": {policy_id: stats}, **counters}``) and ``timers``
+    (``{"<name>_time_ms": ...}``). Introduced in notebooks/10_execution_plans.ipynb.
     """
     min_time_s = config.get("min_iter_time_s", 0) or 0
     min_steps = config.get("timesteps_per_iteration", 0) or 0

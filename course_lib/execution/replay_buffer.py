@@ -20,9 +20,11 @@ from course_lib.validation import is_whole_number, require_whole_number
 
 
 class ReplayBuffer:
-    """The last ``capacity`` rows added; ``sample(n)`` draws ``n`` of them uniformly, with replacement.
+    """The last ``capacity`` rows added; ``sample(n)`` draws ``n`` of them uniformly, with
+    replacement.
 
-    Every added SampleBatch must have the same columns. Introduced in notebooks/10_execution_plans.ipynb.
+    Every added SampleBatch must have the same columns.
+    Introduced in notebooks/10_execution_plans.ipynb.
     """
 
     def __init__(self, capacity: int, *, seed: int | None = None):
@@ -42,7 +44,8 @@ class ReplayBuffer:
         return self._size
 
     def add(self, batch: SampleBatch) -> np.ndarray:
-        """Store the rows of ``batch`` (oldest rows are overwritten); returns their slots, shape ``(count,)``."""
+        """Store the rows of ``batch`` (oldest rows are overwritten); returns their slots, shape
+        ``(count,)``."""
         if not isinstance(batch, SampleBatch):
             raise TypeError(
                 f"{type(self).__name__}.add() takes a SampleBatch, got a {type(batch).__name__}."
@@ -59,15 +62,18 @@ class ReplayBuffer:
             }
         elif set(batch.columns) != set(self._columns):
             raise ValueError(
-                f"This batch's columns differ from those already stored: missing {sorted(set(self._columns) - set(batch.columns))}, "
-                f"extra {sorted(set(batch.columns) - set(self._columns))}. Every batch added to one buffer needs the same columns."
+                "This batch's columns differ from those already stored: missing "
+                f"{sorted(set(self._columns) - set(batch.columns))}, extra "
+                f"{sorted(set(batch.columns) - set(self._columns))}. Every "
+                "batch added to one buffer needs the same columns."
             )
         slots = (self._next_index + np.arange(batch.count)) % self.capacity
         for name, column in batch.items():
             stored = self._columns[name]
             if column.shape[1:] != stored.shape[1:]:
                 raise ValueError(
-                    f"Column {name!r} has rows of shape {column.shape[1:]}, but the buffer stores rows of shape {stored.shape[1:]}."
+                    f"Column {name!r} has rows of shape {column.shape[1:]}, "
+                    f"but the buffer stores rows of shape {stored.shape[1:]}."
                 )
             stored[slots] = column
         self._next_index = int((self._next_index + batch.count) % self.capacity)
@@ -75,7 +81,8 @@ class ReplayBuffer:
         return slots
 
     def sample(self, num_items: int) -> SampleBatch:
-        """``num_items`` rows drawn uniformly with replacement, as a SampleBatch (columns ``(num_items, ...)``)."""
+        """``num_items`` rows drawn uniformly with replacement, as a SampleBatch (columns
+        ``(num_items, ...)``)."""
         self._check_can_sample(num_items)
         return self._rows(self._rng.integers(0, self._size, num_items))
 
@@ -85,14 +92,16 @@ class ReplayBuffer:
         require_whole_number(num_items, "num_items", minimum=1)
         if self._size == 0:
             raise ValueError(
-                f"Cannot sample from an empty {type(self).__name__}: add batches first (Replay(...) waits for learning_starts rows)."
+                f"Cannot sample from an empty {type(self).__name__}: add "
+                "batches first (Replay(...) waits for learning_starts rows)."
             )
 
     def _rows(self, indexes: np.ndarray) -> SampleBatch:
         return SampleBatch({name: column[indexes] for name, column in self._columns.items()})
 
     def stats(self) -> dict:
-        """``num_entries`` (rows held), ``added_count`` (rows ever added), ``capacity``, ``est_size_bytes``."""
+        """``num_entries`` (rows held), ``added_count`` (rows ever added), ``capacity``,
+        ``est_size_bytes``."""
         return {
             "num_entries": self._size,
             "added_count": self._added_count,
@@ -101,7 +110,8 @@ class ReplayBuffer:
         }
 
     def get_state(self) -> dict:
-        """Plain data for a checkpoint: the stored rows (in slot order), counters and the sampler's RNG state."""
+        """Plain data for a checkpoint: the stored rows (in slot order), counters and the sampler's
+        RNG state."""
         return {
             "columns": {
                 name: column[: self._size].copy() for name, column in self._columns.items()
@@ -116,7 +126,8 @@ class ReplayBuffer:
         size = len(next(iter(columns.values()))) if columns else 0
         if size > self.capacity:
             raise ValueError(
-                f"The saved buffer holds {size} rows, more than this buffer's capacity {self.capacity}; create it with capacity >= {size}."
+                f"The saved buffer holds {size} rows, more than this buffer's "
+                f"capacity {self.capacity}; create it with capacity >= {size}."
             )
         self._columns = {}
         for name, saved in columns.items():
@@ -131,14 +142,15 @@ class ReplayBuffer:
 
 
 class PrioritizedReplayBuffer(ReplayBuffer):
-    """Samples rows in proportion to their priority; ``sample`` adds ``weights`` and ``batch_indexes`` columns.
+    """Samples rows in proportion to their priority; ``sample`` adds ``weights`` and
+    ``batch_indexes`` columns.
 
     - ``alpha``: how much priorities matter (0: uniform);
     - ``beta``: how much of the sampling bias the weights undo (1: all of it);
     - ``eps``: added to ``|td_error|`` so that no row's priority is 0.
 
-    New rows get the largest priority so far (1.0 at first), so each is likely replayed at least once.
-    Introduced in notebooks/10_execution_plans.ipynb.
+    New rows get the largest priority so far (1.0 at first), so each is likely replayed at least
+    once. Introduced in notebooks/10_execution_plans.ipynb.
     """
 
     def __init__(
@@ -174,7 +186,8 @@ class PrioritizedReplayBuffer(ReplayBuffer):
             self._max_priority = max(self._max_priority, float(np.max(priorities)))
 
     def sample(self, num_items: int, beta: float | None = None) -> SampleBatch:
-        """``num_items`` rows drawn with probability ``p_i / sum(p)``, plus ``weights`` (B,) float32 and ``batch_indexes`` (B,) int64."""
+        """``num_items`` rows drawn with probability ``p_i / sum(p)``, plus ``weights`` (B,) float32
+        and ``batch_indexes`` (B,) int64."""
         self._check_can_sample(num_items)
         beta = self.beta if beta is None else beta
         total = self._sum_tree.sum()
@@ -192,17 +205,20 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         return batch
 
     def update_priorities(self, indexes, td_errors, *, eps: float | None = None) -> None:
-        """Rows ``indexes`` (B,) get priority ``(|td_errors| + eps) ** alpha`` (``eps`` default: the buffer's)."""
+        """Rows ``indexes`` (B,) get priority ``(|td_errors| + eps) ** alpha`` (``eps`` default: the
+        buffer's)."""
         indexes = np.asarray(indexes, dtype=np.int64).reshape(-1)
         td_errors = np.asarray(td_errors, dtype=np.float64).reshape(-1)
         if len(indexes) != len(td_errors):
             raise ValueError(
-                f"update_priorities got {len(indexes)} indexes but {len(td_errors)} TD errors; pass one TD error per sampled row."
+                f"update_priorities got {len(indexes)} indexes but "
+                f"{len(td_errors)} TD errors; pass one TD error per sampled row."
             )
         if len(indexes) and (indexes.min() < 0 or indexes.max() >= self._size):
             raise IndexError(
-                f"update_priorities got indexes from {indexes.min()} to {indexes.max()}, but the buffer holds rows 0..{self._size - 1}. "
-                "Pass the 'batch_indexes' column of a batch this buffer sampled."
+                f"update_priorities got indexes from {indexes.min()} to {indexes.max()}, but the "
+                f"buffer holds rows 0..{self._size - 1}. Pass the "
+                "'batch_indexes' column of a batch this buffer sampled."
             )
         self._set_priorities(
             indexes, (np.abs(td_errors) + (self.eps if eps is None else eps)) ** self.alpha

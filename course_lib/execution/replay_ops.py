@@ -47,10 +47,11 @@ class StoreToReplayBuffer:
 def Replay(
     *, local_buffer: ReplayBuffer, replay_batch_size: int, learning_starts: int = 0
 ) -> LocalIterator:
-    """An endless stream of SampleBatches of ``replay_batch_size`` rows sampled from ``local_buffer``.
+    """An endless stream of SampleBatches of ``replay_batch_size`` rows sampled from
+    ``local_buffer``.
 
-    Until the buffer holds ``max(learning_starts, replay_batch_size)`` rows it yields ``NextValueNotReady()``.
-    Introduced in notebooks/10_execution_plans.ipynb.
+    Until the buffer holds ``max(learning_starts, replay_batch_size)`` rows it yields
+    ``NextValueNotReady()``. Introduced in notebooks/10_execution_plans.ipynb.
     """
     require_whole_number(replay_batch_size, "replay_batch_size", minimum=1)
     if not is_whole_number(learning_starts) or learning_starts < 0:
@@ -74,7 +75,8 @@ def Replay(
 
 
 class UpdatePriorities:
-    """For ``.for_each`` after ``TrainOneStep``: new priorities from the TD errors of the rows just trained on.
+    """For ``.for_each`` after ``TrainOneStep``: new priorities from the TD errors of the rows just
+    trained on.
 
     Takes TrainOneStep's ``(batch, info)``; for each policy whose ``info`` has ``"td_error"`` (B,),
     the rows ``batch["batch_indexes"]`` get priority ``(|td_error| + eps) ** alpha`` in
@@ -96,8 +98,9 @@ class UpdatePriorities:
             rows = batch.policy_batches[policy_id] if isinstance(batch, MultiAgentBatch) else batch
             if "batch_indexes" not in rows:
                 raise KeyError(
-                    f"The trained batch has no 'batch_indexes' column, so its rows cannot be found in the buffer. "
-                    f"Train on batches from Replay(local_buffer=...) with a PrioritizedReplayBuffer; columns: {rows.columns}."
+                    "The trained batch has no 'batch_indexes' column, so its rows cannot be found "
+                    "in the buffer. Train on batches from Replay(local_buffer=...) "
+                    f"with a PrioritizedReplayBuffer; columns: {rows.columns}."
                 )
             self.local_buffer.update_priorities(
                 rows["batch_indexes"], result["td_error"], eps=self.eps

@@ -30,17 +30,20 @@ ROLLOUT_MODES = ("bulk_sync", "async", "raw")
 
 
 def env_steps(batch: SampleBatch | MultiAgentBatch) -> int:
-    """Env steps behind a batch: its rows for a SampleBatch, ``env_steps()`` for a MultiAgentBatch."""
+    """Env steps behind a batch: its rows for a SampleBatch, ``env_steps()`` for a
+    MultiAgentBatch."""
     return batch.env_steps() if isinstance(batch, MultiAgentBatch) else batch.count
 
 
 def agent_steps(batch: SampleBatch | MultiAgentBatch) -> int:
-    """Agent steps in a batch: its rows for a SampleBatch, rows over all policies for a MultiAgentBatch."""
+    """Agent steps in a batch: its rows for a SampleBatch, rows over all policies for a
+    MultiAgentBatch."""
     return batch.agent_steps() if isinstance(batch, MultiAgentBatch) else batch.count
 
 
 def ParallelRollouts(workers, *, mode: str = "bulk_sync", num_async: int = 1) -> LocalIterator:
-    """Sample batches from the rollout workers, counting ``num_steps_sampled``/``num_agent_steps_sampled``.
+    """Sample batches from the rollout workers, counting
+    ``num_steps_sampled``/``num_agent_steps_sampled``.
 
     - ``"bulk_sync"``: each item is one ``sample()`` from every remote worker, concatenated;
     - ``"async"``: each item is one worker's batch as soon as it is ready (``num_async`` samples in
@@ -67,7 +70,8 @@ def ParallelRollouts(workers, *, mode: str = "bulk_sync", num_async: int = 1) ->
 
         def sample_everywhere():
             while True:
-                # WorkerSet.sample() also replaces dead workers when "recreate_failed_workers" is set.
+                # WorkerSet.sample() also replaces dead workers when "recreate_failed_workers" is
+                # set.
                 with get_shared_metrics().timers[SAMPLE_TIMER]:
                     batch = workers.sample()
                 yield batch
@@ -135,7 +139,8 @@ def AsyncGradients(workers) -> LocalIterator:
 
 
 class ConcatBatches:
-    """For ``.combine``: collects batches until they hold ``min_batch_size`` steps, then returns ``[one batch]``.
+    """For ``.combine``: collects batches until they hold ``min_batch_size`` steps, then returns
+    ``[one batch]``.
 
     Returns ``[]`` while collecting. ``count_steps_by``: ``"env_steps"`` or ``"agent_steps"``
     (they differ only for MultiAgentBatches). Introduced in notebooks/10_execution_plans.ipynb.
@@ -159,8 +164,9 @@ class ConcatBatches:
     def __call__(self, batch) -> list:
         if not isinstance(batch, (SampleBatch, MultiAgentBatch)):
             raise TypeError(
-                f"ConcatBatches takes one batch at a time, got a {type(batch).__name__}. ParallelRollouts(mode='raw') "
-                "yields lists: flatten them first with .combine(lambda batches: batches)."
+                f"ConcatBatches takes one batch at a time, got a {type(batch).__name__}. "
+                "ParallelRollouts(mode='raw') yields lists: flatten "
+                "them first with .combine(lambda batches: batches)."
             )
         self._buffer.append(batch)
         self._steps += self._count(batch)
@@ -172,7 +178,8 @@ class ConcatBatches:
 
 
 class SelectExperiences:
-    """For ``.for_each``: keep only the given policies' batches of a MultiAgentBatch (a SampleBatch passes).
+    """For ``.for_each``: keep only the given policies' batches of a MultiAgentBatch (a SampleBatch
+    passes).
 
     Introduced in notebooks/10_execution_plans.ipynb.
     """
@@ -180,7 +187,8 @@ class SelectExperiences:
     def __init__(self, policy_ids: list[str]):
         if isinstance(policy_ids, str):
             raise TypeError(
-                f"SelectExperiences takes a list of policy ids; got the string {policy_ids!r}. Write SelectExperiences([{policy_ids!r}])."
+                "SelectExperiences takes a list of policy ids; got the string "
+                f"{policy_ids!r}. Write SelectExperiences([{policy_ids!r}])."
             )
         self.policy_ids = list(policy_ids)
 
@@ -195,14 +203,15 @@ class StandardizeFields:
     """For ``.for_each``: columns ``fields`` become ``(x - mean(x)) / max(std(x), 1e-4)``.
 
     Per policy batch for a MultiAgentBatch; a policy batch with none of the fields (a heuristic
-    policy's, which postprocessing leaves alone) passes unchanged. Returns a new batch; the input keeps its values.
-    Introduced in notebooks/10_execution_plans.ipynb.
+    policy's, which postprocessing leaves alone) passes unchanged. Returns a new batch; the input
+    keeps its values. Introduced in notebooks/10_execution_plans.ipynb.
     """
 
     def __init__(self, fields: list[str]):
         if isinstance(fields, str):
             raise TypeError(
-                f"StandardizeFields takes a list of column names; got the string {fields!r}. Write StandardizeFields([{fields!r}])."
+                "StandardizeFields takes a list of column names; got the "
+                f"string {fields!r}. Write StandardizeFields([{fields!r}])."
             )
         self.fields = list(fields)
 
@@ -221,7 +230,8 @@ class StandardizeFields:
         missing = [f for f in self.fields if f not in batch]
         if missing:
             raise KeyError(
-                f"StandardizeFields: the batch has no column {missing}; it has {batch.columns}. Did postprocessing add it?"
+                f"StandardizeFields: the batch has no column {missing}; "
+                f"it has {batch.columns}. Did postprocessing add it?"
             )
         result = batch.copy(
             deep=False

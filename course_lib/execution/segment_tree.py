@@ -28,7 +28,8 @@ class SegmentTree:
         self._nodes = np.full(2 * self.capacity, neutral, dtype=np.float64)
 
     def __setitem__(self, indexes, values) -> None:
-        """Set leaves ``indexes`` (int or array, shape (N,)) to ``values``, then recompute their ancestors."""
+        """Set leaves ``indexes`` (int or array, shape (N,)) to ``values``, then recompute their
+        ancestors."""
         nodes = np.atleast_1d(np.asarray(indexes, dtype=np.int64)) + self.capacity
         self._nodes[nodes] = values
         while (
@@ -50,7 +51,8 @@ class SegmentTree:
 
 
 class SumSegmentTree(SegmentTree):
-    """Leaves are non-negative masses; ``find_prefixsum_idx`` samples a leaf in proportion to its mass."""
+    """Leaves are non-negative masses; ``find_prefixsum_idx`` samples a leaf in proportion to its
+    mass."""
 
     def __init__(self, capacity: int):
         super().__init__(capacity, np.add, 0.0)
@@ -59,9 +61,11 @@ class SumSegmentTree(SegmentTree):
         return self.reduce()
 
     def find_prefixsum_idx(self, prefix_sums) -> np.ndarray:
-        """For each ``s`` in ``prefix_sums`` (shape (N,)), the smallest leaf ``k`` with ``leaf[0] + ... + leaf[k] > s``.
+        """For each ``s`` in ``prefix_sums`` (shape (N,)), the smallest leaf ``k`` with
+        ``leaf[0] + ... + leaf[k] > s``.
 
-        With ``s`` uniform in ``[0, sum())`` leaf ``k`` comes out with probability ``leaf[k] / sum()``.
+        With ``s`` uniform in ``[0, sum())`` leaf ``k`` comes out with probability
+        ``leaf[k] / sum()``.
         """
         remaining = np.array(prefix_sums, dtype=np.float64, ndmin=1)
         nodes = np.ones(len(remaining), dtype=np.int64)

@@ -79,15 +79,16 @@ def from_config(
 ) -> Exploration:
     """Build the Exploration that ``exploration_config`` describes, for one policy on one worker.
 
-    ``exploration_config["type"]``: a name from ``EXPLORATIONS`` (case-sensitive), an ``Exploration``
-    subclass, or a dotted path ``"package.module.ClassName"``. Other keys are constructor arguments;
-    unknown ones raise a TypeError that lists the valid ones.
+    ``exploration_config["type"]``: a name from ``EXPLORATIONS`` (case-sensitive), an
+    ``Exploration`` subclass, or a dotted path ``"package.module.ClassName"``. Other keys are
+    constructor arguments; unknown ones raise a TypeError that lists the valid ones.
 
     Introduced in notebooks/08_exploration.ipynb.
     """
     if not isinstance(exploration_config, dict) or "type" not in exploration_config:
         raise ValueError(
-            f"exploration_config must be a dict with a 'type' key, e.g. {{'type': 'EpsilonGreedy'}}; got {exploration_config!r}."
+            "exploration_config must be a dict with a 'type' key, e.g. "
+            f"{{'type': 'EpsilonGreedy'}}; got {exploration_config!r}."
         )
     kwargs = dict(exploration_config)
     cls = resolve_exploration_class(kwargs.pop("type"))
@@ -119,8 +120,9 @@ def resolve_exploration_class(exploration_type) -> type[Exploration]:
         cls = exploration_type
     if not (isinstance(cls, type) and issubclass(cls, Exploration)):
         raise TypeError(
-            f"exploration_config['type'] must name a subclass of course_lib.exploration.Exploration, got {exploration_type!r}. "
-            "Write `class MyExploration(Exploration): ...` and implement get_exploration_action()."
+            "exploration_config['type'] must name a subclass of "
+            f"course_lib.exploration.Exploration, got {exploration_type!r}. Write `class "
+            "MyExploration(Exploration): ...` and implement get_exploration_action()."
         )
     return cls
 
@@ -144,13 +146,15 @@ def _import_class(path: str):
         ) from err
     if not hasattr(module, class_name):
         raise ImportError(
-            f"exploration_config['type']={path!r}: module {module_name!r} has no attribute {class_name!r}."
+            f"exploration_config['type']={path!r}: module "
+            f"{module_name!r} has no attribute {class_name!r}."
         )
     return getattr(module, class_name)
 
 
 def exploration_arguments(cls: type[Exploration]) -> list[str]:
-    """The constructor arguments an exploration_config may set for ``cls``, following ``**kwargs`` up the MRO.
+    """The constructor arguments an exploration_config may set for ``cls``, following ``**kwargs``
+    up the MRO.
 
     Introduced in notebooks/08_exploration.ipynb.
     """
@@ -179,7 +183,8 @@ def check_exploration_kwargs(cls: type[Exploration], kwargs: dict) -> None:
     for key in kwargs:
         if key in POLICY_PROVIDED:
             raise TypeError(
-                f"exploration_config sets {key!r}, but the policy passes that itself; remove it from exploration_config."
+                f"exploration_config sets {key!r}, but the policy "
+                "passes that itself; remove it from exploration_config."
             )
         if key not in valid:
             hint = did_you_mean(key, valid)

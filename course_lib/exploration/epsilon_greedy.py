@@ -1,4 +1,5 @@
-"""``EpsilonGreedy``: the greedy action, except with probability epsilon a uniformly random one (DQN).
+"""``EpsilonGreedy``: the greedy action, except with probability epsilon a uniformly random one
+(DQN).
 
 The distribution inputs are read as Q-values (or logits): the greedy action is their argmax.
 Epsilon follows a schedule of the timestep, by default a straight line from ``initial_epsilon``
@@ -17,10 +18,10 @@ from course_lib.exploration.schedules import LinearSchedule, Schedule, make_sche
 class EpsilonGreedy(Exploration):
     """Per row: with probability ``epsilon(t)`` a uniform random action, else ``argmax(inputs)``.
 
-    For ``Discrete(n)`` action spaces; inputs ``(B, n)``, actions ``(B,)`` int64. ``epsilon_schedule``
-    (a number, a Schedule, or a ``make_schedule`` dict) replaces the default linear annealing.
-    logp is the behaviour's: ``log(epsilon / n + (1 - epsilon) * [a is greedy])``; 0 with
-    ``explore=False``, which always returns the argmax.
+    For ``Discrete(n)`` action spaces; inputs ``(B, n)``, actions ``(B,)`` int64.
+    ``epsilon_schedule`` (a number, a Schedule, or a ``make_schedule`` dict) replaces the default
+    linear annealing. logp is the behaviour's: ``log(epsilon / n + (1 - epsilon) * [a is greedy])``;
+    0 with ``explore=False``, which always returns the argmax.
 
     Introduced in notebooks/08_exploration.ipynb.
     """
@@ -38,8 +39,9 @@ class EpsilonGreedy(Exploration):
         super().__init__(action_space, **kwargs)
         if not isinstance(action_space, spaces.Discrete):
             raise TypeError(
-                f"{type(self).__name__} picks one of n actions, so it needs a Discrete action space; got {action_space}. "
-                "For Box actions use GaussianNoise or OrnsteinUhlenbeckNoise."
+                f"{type(self).__name__} picks one of n actions, so it needs a Discrete action "
+                f"space; got {action_space}. For Box actions "
+                "use GaussianNoise or OrnsteinUhlenbeckNoise."
             )
         if epsilon_schedule is None:
             epsilon_schedule = LinearSchedule(

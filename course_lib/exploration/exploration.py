@@ -63,7 +63,8 @@ class Exploration:
         that is not defined; a deterministic choice has probability 1, so logp 0.
         """
         raise NotImplementedError(
-            f"{type(self).__name__} must implement get_exploration_action(action_distribution=..., timestep=..., explore=...)."
+            f"{type(self).__name__} must implement "
+            "get_exploration_action(action_distribution=..., timestep=..., explore=...)."
         )
 
     def _update_timestep(self, timestep: int | None) -> int:
@@ -73,13 +74,15 @@ class Exploration:
     # --- hooks the rollout worker calls; most strategies need none of them ---------------------
 
     def on_episode_start(self, policy=None, *, environment=None, episode=None) -> None:
-        """Called when an episode starts (e.g. to reset per-episode noise); does nothing by default."""
+        """Called when an episode starts (e.g. to reset per-episode noise); does nothing by
+        default."""
 
     def on_episode_end(self, policy=None, *, environment=None, episode=None) -> None:
         """Called when an episode ends; does nothing by default."""
 
     def postprocess_trajectory(self, policy, sample_batch):
-        """Change a finished trajectory before the policy's own postprocessing; identity by default."""
+        """Change a finished trajectory before the policy's own postprocessing; identity by
+        default."""
         return sample_batch
 
     # --- state and logging ---------------------------------------------------------------------
@@ -96,7 +99,10 @@ class Exploration:
         return {}
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(worker_index={self.worker_index}, last_timestep={self.last_timestep})"
+        return (
+            f"{type(self).__name__}(worker_index={self.worker_index}"
+            f", last_timestep={self.last_timestep})"
+        )
 
 
 def zero_logp(actions: torch.Tensor) -> torch.Tensor:

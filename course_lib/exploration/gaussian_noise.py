@@ -1,4 +1,5 @@
-"""``GaussianNoise``: exploration for continuous actions by adding noise to the deterministic action.
+"""``GaussianNoise``: exploration for continuous actions by adding noise to the deterministic
+action.
 
 A deterministic policy (DDPG, TD3) always returns the same action for a state, so it explores by
 perturbing that action: ``a = clip(mu(s) + scale(t) * noise, low, high)``. ``AdditiveNoise`` holds
@@ -18,7 +19,8 @@ from course_lib.exploration.schedules import LinearSchedule, Schedule, make_sche
 
 
 class AdditiveNoise(Exploration):
-    """Base class: ``clip(deterministic_action + scale(t) * sample_noise(...), low, high)`` for Box actions.
+    """Base class: ``clip(deterministic_action + scale(t) * sample_noise(...), low, high)`` for Box
+    actions.
 
     For ``t < random_timesteps`` the actions are uniform in the Box instead. The scale follows
     ``scale_schedule`` (number, Schedule or ``make_schedule`` dict), by default a straight line from
@@ -45,8 +47,8 @@ class AdditiveNoise(Exploration):
         super().__init__(action_space, **kwargs)
         if not isinstance(action_space, spaces.Box):
             raise TypeError(
-                f"{type(self).__name__} adds noise to continuous actions, so it needs a Box action space; got {action_space}. "
-                "For Discrete actions use EpsilonGreedy or SoftQ."
+                f"{type(self).__name__} adds noise to continuous actions, so it needs a Box action "
+                f"space; got {action_space}. For Discrete actions use EpsilonGreedy or SoftQ."
             )
         if random_timesteps < 0:
             raise ValueError(
@@ -90,7 +92,8 @@ class AdditiveNoise(Exploration):
         return actions, zero_logp(actions)
 
     def clip(self, actions: torch.Tensor) -> torch.Tensor:
-        """``actions`` ``(B, d)`` clipped into the Box, dimension by dimension (infinite bounds clip nothing)."""
+        """``actions`` ``(B, d)`` clipped into the Box, dimension by dimension (infinite bounds clip
+        nothing)."""
         low, high = box_bounds(self.action_space, actions.device)
         return torch.minimum(
             torch.maximum(actions, low.reshape(actions.shape[1:])), high.reshape(actions.shape[1:])
@@ -101,7 +104,8 @@ class AdditiveNoise(Exploration):
 
 
 class GaussianNoise(AdditiveNoise):
-    """``a = clip(mu(s) + scale(t) * N(0, stddev), low, high)``, independent noise per row and dimension.
+    """``a = clip(mu(s) + scale(t) * N(0, stddev), low, high)``, independent noise per row and
+    dimension.
 
     Arguments as in ``AdditiveNoise`` plus ``stddev``. Introduced in notebooks/08_exploration.ipynb.
     """

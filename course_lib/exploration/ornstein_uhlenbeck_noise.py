@@ -1,4 +1,5 @@
-"""``OrnsteinUhlenbeckNoise``: temporally correlated noise for continuous actions (the original DDPG).
+"""``OrnsteinUhlenbeckNoise``: temporally correlated noise for continuous actions (the original
+DDPG).
 
 Independent noise at every step mostly cancels out; physical systems (a robot arm with inertia)
 need a push in one direction for several steps to go anywhere. The Ornstein-Uhlenbeck process
@@ -25,7 +26,8 @@ class OrnsteinUhlenbeckNoise(AdditiveNoise):
     One process per exploration object: every exploring call advances it one step and adds the
     same ``x`` to every row of the batch; it is not reset between episodes. ``x`` is part of
     ``get_state``, so a restored policy continues the same noise trajectory. Dimensions with an
-    infinite bound use a range of 1 instead of ``high - low``. Other arguments as in ``AdditiveNoise``.
+    infinite bound use a range of 1 instead of ``high - low``. Other arguments as in
+    ``AdditiveNoise``.
 
     Introduced in notebooks/08_exploration.ipynb.
     """
@@ -42,7 +44,8 @@ class OrnsteinUhlenbeckNoise(AdditiveNoise):
         super().__init__(action_space, **kwargs)
         if not 0 <= ou_theta <= 1:
             raise ValueError(
-                f"OrnsteinUhlenbeckNoise: ou_theta (pull back towards 0 per step) must be in [0, 1], got {ou_theta!r}."
+                "OrnsteinUhlenbeckNoise: ou_theta (pull back towards "
+                f"0 per step) must be in [0, 1], got {ou_theta!r}."
             )
         if not ou_sigma >= 0:
             raise ValueError(f"OrnsteinUhlenbeckNoise: ou_sigma must be >= 0, got {ou_sigma!r}.")

@@ -26,14 +26,16 @@ def apex_epsilon(worker_index: int, num_workers: int) -> float:
     """
     if not 1 <= worker_index <= num_workers:
         raise ValueError(
-            f"apex_epsilon: worker_index must be in 1..num_workers={num_workers}, got {worker_index}."
+            "apex_epsilon: worker_index must be in "
+            f"1..num_workers={num_workers}, got {worker_index}."
         )
     fraction = (worker_index - 1) / max(num_workers - 1, 1)
     return APEX_BASE_EPSILON ** (1 + APEX_ALPHA * fraction)
 
 
 class PerWorkerEpsilonGreedy(EpsilonGreedy):
-    """``EpsilonGreedy`` with a constant epsilon per worker: ``apex_epsilon(worker_index, num_workers)``.
+    """``EpsilonGreedy`` with a constant epsilon per worker:
+    ``apex_epsilon(worker_index, num_workers)``.
 
     Takes ``EpsilonGreedy``'s arguments; they only matter when ``num_workers=0``.
 

@@ -27,12 +27,14 @@ def check_random_actions_supported(action_space: spaces.Space, who: str) -> None
     if isinstance(action_space, spaces.Box):
         if not (np.all(np.isfinite(action_space.low)) and np.all(np.isfinite(action_space.high))):
             raise ValueError(
-                f"{who} acts uniformly at random, which needs finite Box bounds; got low={action_space.low}, "
-                f"high={action_space.high}. Give the action space finite bounds (or turn the random phase off)."
+                f"{who} acts uniformly at random, which needs finite Box bounds; got "
+                f"low={action_space.low}, high={action_space.high}. Give the "
+                "action space finite bounds (or turn the random phase off)."
             )
         return
     raise TypeError(
-        f"{who} can draw random actions for Discrete, MultiDiscrete and Box action spaces, got {action_space}."
+        f"{who} can draw random actions for Discrete, "
+        f"MultiDiscrete and Box action spaces, got {action_space}."
     )
 
 
@@ -49,7 +51,8 @@ def box_bounds(action_space: spaces.Box, device) -> tuple[torch.Tensor, torch.Te
 def random_actions(
     action_space: spaces.Space, batch_size: int, device="cpu"
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(actions, logp)``: ``batch_size`` uniform actions and their log-probability (density) ``(B,)``.
+    """``(actions, logp)``: ``batch_size`` uniform actions and their log-probability (density)
+    ``(B,)``.
 
     Discrete(n): logp = -log n; MultiDiscrete(nvec): -sum(log nvec); Box: -sum(log(high - low)).
     Introduced in notebooks/08_exploration.ipynb.
@@ -73,7 +76,8 @@ def random_actions(
 
 
 class Random(Exploration):
-    """Uniformly random actions whenever ``explore=True``; the distribution's most likely action otherwise.
+    """Uniformly random actions whenever ``explore=True``; the distribution's most likely action
+    otherwise.
 
     A baseline ("how well does chance do?") and the way to fill a replay buffer before learning.
     logp is the uniform distribution's (see ``random_actions``); 0 when not exploring.

@@ -37,7 +37,8 @@ def _check_positive(owner: str, name: str, value) -> float:
 
 
 class Schedule:
-    """Base class: ``value(t)`` is the scheduled number at timestep ``t``; ``schedule(t)`` is the same.
+    """Base class: ``value(t)`` is the scheduled number at timestep ``t``; ``schedule(t)`` is the
+    same.
 
     Subclasses implement ``value``. Introduced in notebooks/08_exploration.ipynb.
     """
@@ -66,10 +67,12 @@ class ConstantSchedule(Schedule):
 
 
 class LinearSchedule(Schedule):
-    """From ``initial_p`` at t=0 to ``final_p`` at ``t = schedule_timesteps`` in a straight line, then flat.
+    """From ``initial_p`` at t=0 to ``final_p`` at ``t = schedule_timesteps`` in a straight line,
+    then flat.
 
     ``value(t) = initial_p + min(t / schedule_timesteps, 1) * (final_p - initial_p)``; e.g. epsilon
-    annealed from 1.0 to 0.05 over the first 10,000 steps. Introduced in notebooks/08_exploration.ipynb.
+    annealed from 1.0 to 0.05 over the first 10,000 steps.
+    Introduced in notebooks/08_exploration.ipynb.
     """
 
     def __init__(self, schedule_timesteps: int, final_p: float, initial_p: float = 1.0):
@@ -86,14 +89,17 @@ class LinearSchedule(Schedule):
         return self.initial_p + fraction * (self.final_p - self.initial_p)
 
     def __repr__(self) -> str:
-        return f"LinearSchedule(schedule_timesteps={self.schedule_timesteps:g}, final_p={self.final_p}, initial_p={self.initial_p})"
+        return (
+            f"LinearSchedule(schedule_timesteps={self.schedule_timesteps:g}"
+            f", final_p={self.final_p}, initial_p={self.initial_p})"
+        )
 
 
 class PiecewiseSchedule(Schedule):
     """Straight lines between ``endpoints`` ``[(t0, v0), (t1, v1), ...]`` (t strictly increasing).
 
-    Outside ``[t0, t_last]`` the value is ``outside_value``; if that is None, asking for such a t is an
-    error (so a schedule that ran out is noticed). Introduced in notebooks/08_exploration.ipynb.
+    Outside ``[t0, t_last]`` the value is ``outside_value``; if that is None, asking for such a t is
+    an error (so a schedule that ran out is noticed). Introduced in notebooks/08_exploration.ipynb.
     """
 
     def __init__(self, endpoints: list[tuple[float, float]], outside_value: float | None = None):
@@ -101,7 +107,8 @@ class PiecewiseSchedule(Schedule):
             pairs = [(float(t), float(v)) for t, v in endpoints]
         except (TypeError, ValueError):
             raise TypeError(
-                f"PiecewiseSchedule: endpoints must be a list of (timestep, value) pairs, got {endpoints!r}."
+                "PiecewiseSchedule: endpoints must be a list "
+                f"of (timestep, value) pairs, got {endpoints!r}."
             ) from None
         if not pairs:
             raise ValueError(
@@ -110,7 +117,8 @@ class PiecewiseSchedule(Schedule):
         for (t_a, _), (t_b, _) in itertools.pairwise(pairs):
             if t_b <= t_a:
                 raise ValueError(
-                    f"PiecewiseSchedule: endpoint timesteps must increase, but {t_b:g} follows {t_a:g} in {endpoints!r}."
+                    "PiecewiseSchedule: endpoint timesteps must increase, "
+                    f"but {t_b:g} follows {t_a:g} in {endpoints!r}."
                 )
         self.endpoints = pairs
         self.outside_value = (
@@ -128,8 +136,9 @@ class PiecewiseSchedule(Schedule):
         if self.outside_value is None:
             first, last = self.endpoints[0][0], self.endpoints[-1][0]
             raise ValueError(
-                f"PiecewiseSchedule: timestep {t:g} is outside the endpoints [{first:g}, {last:g}] and no "
-                "outside_value was given. Add an endpoint that covers it or pass outside_value=..."
+                f"PiecewiseSchedule: timestep {t:g} is outside the endpoints [{first:g}, {last:g}] "
+                "and no outside_value was given. Add an endpoint "
+                "that covers it or pass outside_value=..."
             )
         return self.outside_value
 
@@ -155,7 +164,10 @@ class ExponentialSchedule(Schedule):
         return self.initial_p * self.decay_rate ** (t / self.schedule_timesteps)
 
     def __repr__(self) -> str:
-        return f"ExponentialSchedule(schedule_timesteps={self.schedule_timesteps:g}, initial_p={self.initial_p}, decay_rate={self.decay_rate})"
+        return (
+            f"ExponentialSchedule(schedule_timesteps={self.schedule_timesteps:g}"
+            f", initial_p={self.initial_p}, decay_rate={self.decay_rate})"
+        )
 
 
 SCHEDULES: dict[str, type[Schedule]] = {
@@ -167,8 +179,8 @@ SCHEDULES: dict[str, type[Schedule]] = {
 def make_schedule(spec: Any) -> Schedule:
     """A Schedule from a config value: a number (constant), a Schedule, or a dict with ``"type"``.
 
-    ``make_schedule({"type": "LinearSchedule", "schedule_timesteps": 1000, "final_p": 0.1})``: the other
-    keys are the class's constructor arguments. Introduced in notebooks/08_exploration.ipynb.
+    ``make_schedule({"type": "LinearSchedule", "schedule_timesteps": 1000, "final_p": 0.1})``: the
+    other keys are the class's constructor arguments. Introduced in notebooks/08_exploration.ipynb.
     """
     if isinstance(spec, Schedule):
         return spec

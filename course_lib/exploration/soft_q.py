@@ -26,11 +26,13 @@ class SoftQ(Exploration):
         super().__init__(action_space, **kwargs)
         if not isinstance(action_space, spaces.Discrete):
             raise TypeError(
-                f"SoftQ samples one of n actions, so it needs a Discrete action space; got {action_space}."
+                "SoftQ samples one of n actions, so it needs "
+                f"a Discrete action space; got {action_space}."
             )
         if not temperature > 0:
             raise ValueError(
-                f"SoftQ: temperature must be > 0 (small: nearly greedy, large: nearly uniform), got {temperature!r}."
+                "SoftQ: temperature must be > 0 (small: nearly "
+                f"greedy, large: nearly uniform), got {temperature!r}."
             )
         self.temperature = float(temperature)
 

@@ -1,4 +1,5 @@
-"""``StochasticSampling``: act by sampling from the model's action distribution (the policy-gradient default).
+"""``StochasticSampling``: act by sampling from the model's action distribution (the policy-gradient
+default).
 
 The distribution itself is the exploration: a high-entropy policy tries many actions, and learning
 sharpens it. ``random_timesteps`` adds a warm-up of uniformly random actions first.
@@ -12,7 +13,8 @@ from course_lib.exploration.random import check_random_actions_supported, random
 
 
 class StochasticSampling(Exploration):
-    """Sample ``a ~ pi(.|s)``; for the first ``random_timesteps`` steps, a uniformly random action instead.
+    """Sample ``a ~ pi(.|s)``; for the first ``random_timesteps`` steps, a uniformly random action
+    instead.
 
     The timestep is checked once per batch: a batch whose first timestep is below
     ``random_timesteps`` is entirely random. logp: the distribution's ``logp`` of the sample, or

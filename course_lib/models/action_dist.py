@@ -4,7 +4,8 @@ The model outputs ``inputs`` of shape ``(B, num_outputs)``; a distribution class
 (``TorchCategorical``: logits; ``TorchDiagGaussian``: mean and log-std halves) and offers
 ``sample()``, ``logp(actions)``, ``entropy()`` and ``kl(other)``, each per row: ``(B,)``.
 ``required_model_output_shape(action_space, model_config)`` tells the catalog how many outputs the
-model needs. Write your own by subclassing ``ActionDistribution`` (the 2021 RLlib tutorial's ``MyActionDist``).
+model needs. Write your own by subclassing ``ActionDistribution`` (the 2021 RLlib tutorial's
+``MyActionDist``).
 
 Introduced in notebooks/05_models.ipynb.
 """
@@ -27,7 +28,8 @@ def _require_space(dist_class, action_space, space_type) -> None:
 
 
 class ActionDistribution:
-    """Interface of an action distribution over a batch: ``inputs`` ``(B, num_outputs)`` from ``model``.
+    """Interface of an action distribution over a batch: ``inputs`` ``(B, num_outputs)`` from
+    ``model``.
 
     Subclasses implement ``required_model_output_shape``, ``sample``, ``deterministic_sample``,
     ``logp``, ``entropy`` and ``kl``, and store the action they return from ``sample()`` and
@@ -51,11 +53,13 @@ class ActionDistribution:
         raise NotImplementedError(f"{type(self).__name__} must implement sample().")
 
     def deterministic_sample(self) -> torch.Tensor:
-        """The most likely action per row (argmax / mean), ``(B, ...)``; used with ``explore=False``."""
+        """The most likely action per row (argmax / mean), ``(B, ...)``; used with
+        ``explore=False``."""
         raise NotImplementedError(f"{type(self).__name__} must implement deterministic_sample().")
 
     def logp(self, actions) -> torch.Tensor:
-        """Log-probability (density) of ``actions`` ``(B, ...)`` under each row's distribution: ``(B,)``."""
+        """Log-probability (density) of ``actions`` ``(B, ...)`` under each row's distribution:
+        ``(B,)``."""
         raise NotImplementedError(f"{type(self).__name__} must implement logp(actions).")
 
     def entropy(self) -> torch.Tensor:
@@ -67,7 +71,8 @@ class ActionDistribution:
         raise NotImplementedError(f"{type(self).__name__} must implement kl(other).")
 
     def sampled_action_logp(self) -> torch.Tensor:
-        """``logp`` of the action returned by the last ``sample()`` (or ``deterministic_sample()``): ``(B,)``."""
+        """``logp`` of the action returned by the last ``sample()`` (or ``deterministic_sample()``):
+        ``(B,)``."""
         if self.last_sample is None:
             raise RuntimeError(
                 f"{type(self).__name__}.sampled_action_logp() needs a sample: call sample() first "
@@ -112,7 +117,8 @@ class TorchDistributionWrapper(ActionDistribution):
 
 
 class TorchCategorical(TorchDistributionWrapper):
-    """Categorical over ``Discrete(n)`` actions; ``inputs`` are logits ``(B, n)``; actions ``(B,)`` int64.
+    """Categorical over ``Discrete(n)`` actions; ``inputs`` are logits ``(B, n)``; actions ``(B,)``
+    int64.
 
     Introduced in notebooks/05_models.ipynb.
     """
@@ -135,7 +141,8 @@ class TorchCategorical(TorchDistributionWrapper):
 
 
 class TorchMultiCategorical(ActionDistribution):
-    """One Categorical per component of ``MultiDiscrete(nvec)``; ``inputs`` ``(B, sum(nvec))`` split by ``input_lens``.
+    """One Categorical per component of ``MultiDiscrete(nvec)``; ``inputs`` ``(B, sum(nvec))`` split
+    by ``input_lens``.
 
     Actions are ``(B, len(nvec))`` int64; ``logp``, ``entropy`` and ``kl`` are sums over components.
     The catalog returns ``functools.partial(TorchMultiCategorical, input_lens=nvec)``.
@@ -147,8 +154,8 @@ class TorchMultiCategorical(ActionDistribution):
         super().__init__(inputs, model)
         if input_lens is None or sum(int(n) for n in input_lens) != self.inputs.shape[-1]:
             raise ValueError(
-                f"TorchMultiCategorical needs input_lens (the nvec of the MultiDiscrete space) summing to the "
-                f"number of inputs {self.inputs.shape[-1]}, got {input_lens!r}."
+                "TorchMultiCategorical needs input_lens (the nvec of the MultiDiscrete space) "
+                f"summing to the number of inputs {self.inputs.shape[-1]}, got {input_lens!r}."
             )
         self.input_lens = [int(n) for n in input_lens]
         self.cats = [
@@ -184,10 +191,12 @@ class TorchMultiCategorical(ActionDistribution):
 
 
 class TorchDiagGaussian(TorchDistributionWrapper):
-    """Gaussian with diagonal covariance over ``Box`` actions; ``inputs`` ``(B, 2d)`` = ``[mean, log_std]``.
+    """Gaussian with diagonal covariance over ``Box`` actions; ``inputs``
+    ``(B, 2d)`` = ``[mean, log_std]``.
 
     Actions are ``(B, d)`` with ``d = prod(action_space.shape)`` (flattened); ``logp``, ``entropy``
-    and ``kl`` sum over the d dimensions. Samples are not clipped to the Box: that is the policy's job.
+    and ``kl`` sum over the d dimensions. Samples are not clipped to the Box: that is the policy's
+    job.
 
     Introduced in notebooks/05_models.ipynb.
     """
@@ -212,7 +221,8 @@ class TorchDiagGaussian(TorchDistributionWrapper):
 
 
 class TorchDeterministic(ActionDistribution):
-    """A point mass on the model's output: ``sample() == inputs`` ``(B, d)``; logp, entropy and KL are 0.
+    """A point mass on the model's output: ``sample() == inputs`` ``(B, d)``; logp, entropy and KL
+    are 0.
 
     For deterministic policies (DDPG-style), chosen with ``dist_type="deterministic"``.
 

@@ -3,7 +3,8 @@
 The policy asks the catalog three questions: how to flatten observations (``get_preprocessor``),
 which distribution fits the action space and how many model outputs it needs
 (``get_action_dist``), and which network to build (``get_model_v2``). Custom models and
-distributions are registered under a name and chosen in the ``"model"`` config, as in the 2021 RLlib tutorial:
+distributions are registered under a name and chosen in the ``"model"`` config, as in the 2021 RLlib
+tutorial:
 
     ModelCatalog.register_custom_model("my_torch_model", MyModelClass)
     config = {"model": {"custom_model": "my_torch_model", "custom_model_config": {}}}
@@ -41,8 +42,10 @@ def check_framework(framework: str) -> None:
     """The course is PyTorch-only; say so clearly instead of failing deep inside."""
     if framework != "torch":
         raise ValueError(
-            f'framework={framework!r} is not supported: course_lib is PyTorch-only. Set "framework": "torch" '
-            f"in your config; the 2021 RLlib tutorial's TFModelV2 examples become TorchModelV2 subclasses with the same methods."
+            f"framework={framework!r} is not supported: course_lib "
+            'is PyTorch-only. Set "framework": "torch" '
+            "in your config; the 2021 RLlib tutorial's TFModelV2 examples "
+            "become TorchModelV2 subclasses with the same methods."
         )
 
 
@@ -52,14 +55,16 @@ def _resolve(value, registry: dict, base_class: type, what: str) -> type:
         if value not in registry:
             registered = sorted(registry) or "none yet"
             raise ValueError(
-                f"No custom {what} is registered as {value!r}. Registered: {registered}. Register it first with "
-                f"ModelCatalog.register_custom_{what.replace(' ', '_')}({value!r}, YourClass) (in this process)."
+                f"No custom {what} is registered as {value!r}. Registered: {registered}. Register "
+                f"it first with ModelCatalog.register_custom_{what.replace(' ', '_')}({value!r}, "
+                "YourClass) (in this process)."
             )
         return registry[value]
     if isinstance(value, type) and issubclass(value, base_class):
         return value
     raise TypeError(
-        f"custom {what} must be a registered name or a {base_class.__name__} subclass, got {value!r}."
+        f"custom {what} must be a registered name or a "
+        f"{base_class.__name__} subclass, got {value!r}."
     )
 
 
@@ -72,9 +77,10 @@ def _constructor_kwargs_check(model_class: type, kwargs: dict) -> None:
     unexpected = sorted(set(kwargs) - accepted)
     if unexpected:
         raise TypeError(
-            f"{model_class.__name__}.__init__ receives the entries of custom_model_config (and get_model_v2's extra "
-            f"keyword arguments) as keyword arguments, but it has no parameter named {unexpected}. Add them to its "
-            f"signature (or **kwargs), or remove them from custom_model_config."
+            f"{model_class.__name__}.__init__ receives the entries of custom_model_config (and "
+            "get_model_v2's extra keyword arguments) as keyword arguments, but it has no "
+            f"parameter named {unexpected}. Add them to its signature "
+            "(or **kwargs), or remove them from custom_model_config."
         )
 
 
@@ -89,7 +95,8 @@ class ModelCatalog:
 
     @staticmethod
     def get_preprocessor(obs_space: spaces.Space) -> Preprocessor:
-        """The preprocessor that flattens observations of ``obs_space`` to ``(size,)`` float32 vectors."""
+        """The preprocessor that flattens observations of ``obs_space`` to ``(size,)`` float32
+        vectors."""
         return get_preprocessor(obs_space)
 
     @classmethod
@@ -100,7 +107,8 @@ class ModelCatalog:
         dist_type=None,
         framework: str = "torch",
     ) -> tuple[type, int]:
-        """``(dist_class, num_outputs)`` for ``action_space``: the distribution and the model output size it needs.
+        """``(dist_class, num_outputs)`` for ``action_space``: the distribution and the model output
+        size it needs.
 
         Order of choice: ``model_config["custom_action_dist"]`` (registered name or class), then
         ``dist_type`` (an ActionDistribution subclass, or ``"deterministic"`` for Box spaces), then
@@ -123,7 +131,8 @@ class ModelCatalog:
             dist_class = dist_type
         elif dist_type is not None:
             raise ValueError(
-                f"dist_type must be None, 'deterministic' or an ActionDistribution subclass, got {dist_type!r}."
+                "dist_type must be None, 'deterministic' or an "
+                f"ActionDistribution subclass, got {dist_type!r}."
             )
         elif isinstance(action_space, spaces.Discrete):
             dist_class = TorchCategorical
@@ -135,8 +144,9 @@ class ModelCatalog:
             dist_class = TorchDiagGaussian
         else:
             raise NotImplementedError(
-                f"No built-in action distribution for {action_space!r}. course_lib supports Discrete, MultiDiscrete "
-                f"and Box action spaces; for others register a custom action distribution."
+                f"No built-in action distribution for {action_space!r}. course_lib supports "
+                "Discrete, MultiDiscrete and Box action spaces; "
+                "for others register a custom action distribution."
             )
         return dist_class, int(dist_class.required_model_output_shape(action_space, config))
 
@@ -151,7 +161,8 @@ class ModelCatalog:
         name: str = "default_model",
         **model_kwargs,
     ) -> TorchModelV2:
-        """Builds the model: ``custom_model`` (name or class) or FullyConnectedNetwork, LSTM-wrapped if ``use_lstm``.
+        """Builds the model: ``custom_model`` (name or class) or FullyConnectedNetwork, LSTM-wrapped
+        if ``use_lstm``.
 
         ``obs_space`` is the environment's original space (the model sizes its input from the
         preprocessor). A custom model gets ``custom_model_config`` and ``model_kwargs`` as keyword
@@ -181,15 +192,17 @@ class ModelCatalog:
         """Makes ``model_class`` (a TorchModelV2 subclass) available as ``"custom_model": name``."""
         if not (isinstance(model_class, type) and issubclass(model_class, TorchModelV2)):
             raise TypeError(
-                f"register_custom_model({name!r}, ...) needs a subclass of course_lib.models.TorchModelV2 "
-                f"(with __init__(obs_space, action_space, num_outputs, model_config, name), forward and "
-                f"value_function), got {model_class!r}."
+                f"register_custom_model({name!r}, ...) needs a subclass of "
+                "course_lib.models.TorchModelV2 (with __init__(obs_space, action_space, "
+                "num_outputs, model_config, name), forward "
+                f"and value_function), got {model_class!r}."
             )
         cls._custom_models[name] = model_class
 
     @classmethod
     def register_custom_action_dist(cls, name: str, dist_class: type) -> None:
-        """Makes ``dist_class`` (an ActionDistribution subclass) available as ``"custom_action_dist": name``."""
+        """Makes ``dist_class`` (an ActionDistribution subclass) available as
+        ``"custom_action_dist": name``."""
         if not (isinstance(dist_class, type) and issubclass(dist_class, ActionDistribution)):
             raise TypeError(
                 f"register_custom_action_dist({name!r}, ...) needs a subclass of "
@@ -199,7 +212,8 @@ class ModelCatalog:
 
     @classmethod
     def resolve_custom_names(cls, model_config: Mapping | None) -> dict:
-        """A copy of ``model_config`` with registered ``custom_model``/``custom_action_dist`` names replaced by classes.
+        """A copy of ``model_config`` with registered ``custom_model``/``custom_action_dist`` names
+        replaced by classes.
 
         Call it before sending a config to Ray workers: their processes have empty registries,
         but classes travel with the config.

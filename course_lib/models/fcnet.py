@@ -36,13 +36,15 @@ def orthogonal_linear(in_size: int, out_size: int, gain: float) -> nn.Linear:
 
 
 def mlp(in_size: int, hiddens: list[int], activation: str | None) -> nn.Sequential:
-    """Hidden layers ``in_size -> hiddens[0] -> ... -> hiddens[-1]``, each followed by ``activation``.
+    """Hidden layers ``in_size -> hiddens[0] -> ... -> hiddens[-1]``, each followed by
+    ``activation``.
 
     An empty ``hiddens`` gives the identity. Introduced in notebooks/05_models.ipynb.
     """
     if activation not in _ACTIVATIONS:
         raise ValueError(
-            f"Unknown fcnet_activation {activation!r}. Expected one of 'tanh', 'relu', 'linear' (or None)."
+            f"Unknown fcnet_activation {activation!r}. Expected "
+            "one of 'tanh', 'relu', 'linear' (or None)."
         )
     layers, size = [], in_size
     for hidden in hiddens:
@@ -54,9 +56,11 @@ def mlp(in_size: int, hiddens: list[int], activation: str | None) -> nn.Sequenti
 
 
 class FreeLogStdLayer(nn.Module):
-    """Logits layer for ``free_log_std``: a linear mean ``(B, n/2)`` next to a learned log-std vector ``(n/2,)``.
+    """Logits layer for ``free_log_std``: a linear mean ``(B, n/2)`` next to a learned log-std
+    vector ``(n/2,)``.
 
-    Output ``(B, n)`` = ``[mean, log_std]``; the log-std does not depend on the input and starts at 0 (std 1).
+    Output ``(B, n)`` = ``[mean, log_std]``; the log-std does not depend on the input and starts at
+    0 (std 1).
 
     Introduced in notebooks/05_models.ipynb.
     """
@@ -65,8 +69,8 @@ class FreeLogStdLayer(nn.Module):
         super().__init__()
         if num_outputs % 2:
             raise ValueError(
-                f"free_log_std needs an even num_outputs (mean and log-std halves, as for a DiagGaussian), "
-                f"got {num_outputs}."
+                "free_log_std needs an even num_outputs (mean and log-std halves, as for a "
+                f"DiagGaussian), got {num_outputs}."
             )
         self.mean = orthogonal_linear(in_size, num_outputs // 2, LOGITS_GAIN)
         self.log_std = nn.Parameter(torch.zeros(num_outputs // 2))
@@ -128,11 +132,13 @@ class FullyConnectedNetwork(TorchModelV2):
     def value_function(self) -> torch.Tensor:
         if self.value_layer is None:
             raise RuntimeError(
-                f"{self.name} was built with num_outputs=None (features only), so it has no value head."
+                f"{self.name} was built with num_outputs=None "
+                "(features only), so it has no value head."
             )
         if self._last_obs is None:
             raise RuntimeError(
-                "Call the model on a batch before value_function(): it returns values for that batch."
+                "Call the model on a batch before value_function(): "
+                "it returns values for that batch."
             )
         if self.value_hidden_layers is None:
             return self.value_layer(self._last_features).squeeze(-1)

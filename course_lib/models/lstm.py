@@ -34,7 +34,8 @@ from course_lib.models.torch_model import TorchModelV2, to_tensor
 
 
 def encode_actions(actions: torch.Tensor, action_space: spaces.Space) -> torch.Tensor:
-    """Actions ``(B, ...)`` -> float features ``(B, A)``: one-hot for (Multi)Discrete, flattened for Box.
+    """Actions ``(B, ...)`` -> float features ``(B, A)``: one-hot for (Multi)Discrete, flattened for
+    Box.
 
     ``A`` is ``get_preprocessor(action_space).size``. Introduced in notebooks/05_models.ipynb.
     """
@@ -52,21 +53,24 @@ def encode_actions(actions: torch.Tensor, action_space: spaces.Space) -> torch.T
     if isinstance(action_space, spaces.Box):
         return actions.reshape(batch_size, -1).float()
     raise TypeError(
-        f"lstm_use_prev_action supports Discrete, MultiDiscrete and Box actions, not {action_space}."
+        "lstm_use_prev_action supports Discrete, "
+        f"MultiDiscrete and Box actions, not {action_space}."
     )
 
 
 class LSTMWrapper(TorchModelV2):
-    """Runs an LSTM on the features of ``wrapped_model``; reads ``lstm_cell_size`` and ``lstm_use_prev_action/reward``.
+    """Runs an LSTM on the features of ``wrapped_model``; reads ``lstm_cell_size`` and
+    ``lstm_use_prev_action/reward``.
 
     - ``wrapped_model``: any TorchModelV2 built with ``num_outputs=None`` whose ``num_outputs`` is
       its feature size F (the catalog builds it; default: a FullyConnectedNetwork).
     - ``forward(input_dict, state, seq_lens)``: ``input_dict["obs"]`` ``(num_seqs * T, obs_size)``
       padded; ``state = [h, c]``, each ``(num_seqs, cell)``; ``seq_lens`` ``(num_seqs,)`` (``None``
       means one step per row, as in ``compute_actions``). With ``lstm_use_prev_action`` it reads
-      ``input_dict["prev_actions"]`` (raw actions of the previous step, zeros at episode start), with
-      ``lstm_use_prev_reward`` ``input_dict["prev_rewards"]`` ``(B,)``.
-    - returns logits ``(num_seqs * T, num_outputs)`` and ``[h, c]`` after each sequence's last real step.
+      ``input_dict["prev_actions"]`` (raw actions of the previous step, zeros at episode start),
+      with ``lstm_use_prev_reward`` ``input_dict["prev_rewards"]`` ``(B,)``.
+    - returns logits ``(num_seqs * T, num_outputs)`` and ``[h, c]`` after each sequence's last real
+      step.
 
     Introduced in notebooks/05_models.ipynb.
     """
@@ -87,9 +91,9 @@ class LSTMWrapper(TorchModelV2):
             )
         if not isinstance(wrapped_model.num_outputs, int) or wrapped_model.num_outputs < 1:
             raise ValueError(
-                f"The model wrapped by LSTMWrapper was built with num_outputs=None and must then set "
-                f"self.num_outputs to the size of the features it returns; {type(wrapped_model).__name__} "
-                f"has num_outputs={wrapped_model.num_outputs!r}."
+                "The model wrapped by LSTMWrapper was built with num_outputs=None and must then "
+                "set self.num_outputs to the size of the features it returns; "
+                f"{type(wrapped_model).__name__} has num_outputs={wrapped_model.num_outputs!r}."
             )
         self.wrapped_model = wrapped_model
         self.cell_size = int(self.model_config["lstm_cell_size"])
@@ -121,8 +125,8 @@ class LSTMWrapper(TorchModelV2):
     def _read_extra_input(self, input_dict, key: str, flag: str) -> torch.Tensor:
         if key not in input_dict:
             raise KeyError(
-                f"{flag}=True, so the model needs input_dict[{key!r}] (the value of the previous step, "
-                f"zeros at the start of an episode)."
+                f"{flag}=True, so the model needs input_dict[{key!r}] (the value of the previous "
+                "step, zeros at the start of an episode)."
             )
         return to_tensor(input_dict[key], device=input_dict["obs"].device)
 
@@ -152,8 +156,9 @@ class LSTMWrapper(TorchModelV2):
         h, c = (to_tensor(s, device=inputs.device, dtype=torch.float32) for s in state)
         if h.shape != (num_seqs, self.cell_size) or c.shape != (num_seqs, self.cell_size):
             raise ValueError(
-                f"LSTMWrapper expects h and c of shape (num_seqs, {self.cell_size}) = ({num_seqs}, {self.cell_size}), "
-                f"one state per sequence (per row when seq_lens is None); got {tuple(h.shape)} and {tuple(c.shape)}."
+                f"LSTMWrapper expects h and c of shape (num_seqs, {self.cell_size}) = ({num_seqs}, "
+                f"{self.cell_size}), one state per sequence (per row when "
+                f"seq_lens is None); got {tuple(h.shape)} and {tuple(c.shape)}."
             )
         packed = pack_padded_sequence(inputs, seq_lens, batch_first=True, enforce_sorted=False)
         packed_out, (h_out, c_out) = self.lstm(packed, (h.unsqueeze(0), c.unsqueeze(0)))
@@ -169,6 +174,7 @@ class LSTMWrapper(TorchModelV2):
     def value_function(self) -> torch.Tensor:
         if self._last_features is None:
             raise RuntimeError(
-                "Call the model on a batch before value_function(): it returns values for that batch."
+                "Call the model on a batch before value_function(): "
+                "it returns values for that batch."
             )
         return self.value_layer(self._last_features).squeeze(-1)

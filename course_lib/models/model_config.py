@@ -14,13 +14,15 @@ from collections.abc import Mapping
 from course_lib.validation import did_you_mean
 
 MODEL_DEFAULTS: dict = {
-    # FullyConnectedNetwork: sizes of the hidden layers and their activation ("tanh", "relu", "linear"/None).
+    # FullyConnectedNetwork: sizes of the hidden layers and their activation ("tanh", "relu",
+    # "linear"/None).
     "fcnet_hiddens": [256, 256],
     "fcnet_activation": "tanh",
     # FullyConnectedNetwork: whether the value head sits on the policy's hidden layers (True)
     # or on a separate MLP of the same shape (False).
     "vf_share_layers": False,
-    # Continuous actions: the log-std half of the outputs is a learned vector that does not depend on the obs.
+    # Continuous actions: the log-std half of the outputs is a learned vector that does not depend
+    # on the obs.
     "free_log_std": False,
     # ModelCatalog: wrap the model (default or custom) in an LSTMWrapper.
     "use_lstm": False,
@@ -31,7 +33,8 @@ MODEL_DEFAULTS: dict = {
     # LSTMWrapper: also feed the previous action / previous reward into the LSTM.
     "lstm_use_prev_action": False,
     "lstm_use_prev_reward": False,
-    # ModelCatalog: a registered model name (or a TorchModelV2 subclass) and the keyword arguments for it.
+    # ModelCatalog: a registered model name (or a TorchModelV2 subclass) and the keyword arguments
+    # for it.
     "custom_model": None,
     "custom_model_config": {},
     # ModelCatalog: a registered action-distribution name (or an ActionDistribution subclass).
@@ -42,7 +45,8 @@ MODEL_DEFAULTS: dict = {
 
 
 def merge_model_config(model_config: Mapping | None) -> dict:
-    """Returns MODEL_DEFAULTS updated with ``model_config`` (a new dict; the inputs are not changed).
+    """Returns MODEL_DEFAULTS updated with ``model_config`` (a new dict; the inputs are not
+    changed).
 
     Raises ValueError for an unknown key, naming the closest valid one, and for
     ``custom_preprocessor``, which (as in RLlib since 2021) is replaced by environment wrappers.
@@ -61,10 +65,11 @@ def merge_model_config(model_config: Mapping | None) -> dict:
             raise ValueError(f"Unknown model config key {key!r}.{hint}")
     if model_config.get("custom_preprocessor") is not None:
         raise ValueError(
-            "Custom preprocessors are deprecated (as in RLlib): they clash with the built-in flattening of "
-            "Tuple/Dict observations. Preprocess in an environment wrapper instead, e.g. a "
-            "gymnasium.ObservationWrapper like the OneHot wrapper of notebooks/03_environments.ipynb, "
-            "and remove 'custom_preprocessor' from the model config."
+            "Custom preprocessors are deprecated (as in RLlib): they clash with the built-in "
+            "flattening of Tuple/Dict observations. Preprocess in an environment wrapper instead, "
+            "e.g. a gymnasium.ObservationWrapper like the OneHot wrapper of "
+            "notebooks/03_environments.ipynb, and remove "
+            "'custom_preprocessor' from the model config."
         )
     merged = copy.deepcopy(MODEL_DEFAULTS)
     merged.update(copy.deepcopy(dict(model_config)))

@@ -1,7 +1,8 @@
 """Preprocessors: turn any supported observation into one flat float32 vector a network can read.
 
 - ``Discrete(n)`` -> one-hot of length ``n``: ``Discrete(3)``, value 1 -> ``[0, 1, 0]``.
-- ``MultiDiscrete([3, 4])`` -> the one-hots side by side: value ``[1, 0]`` -> ``[0, 1, 0, 1, 0, 0, 0]``.
+- ``MultiDiscrete([3, 4])`` -> the one-hots side by side: value ``[1, 0]`` ->
+  ``[0, 1, 0, 1, 0, 0, 0]``.
 - ``Box`` (and ``MultiBinary``) -> flattened to 1-D float32. Image-shaped Boxes are flattened too:
   this course has no convolutional networks, so pixels go into the fully connected net as a vector.
 - ``Tuple`` -> the flat pieces concatenated in order; ``Dict`` -> the same in sorted key order,
@@ -81,7 +82,8 @@ class OneHotPreprocessor(Preprocessor):
 
 
 class MultiDiscretePreprocessor(Preprocessor):
-    """``MultiDiscrete(nvec)`` -> the one-hot of each component, concatenated: shape ``(sum(nvec),)``.
+    """``MultiDiscrete(nvec)`` -> the one-hot of each component, concatenated: shape
+    ``(sum(nvec),)``.
 
     Introduced in notebooks/05_models.ipynb.
     """
@@ -111,7 +113,8 @@ class MultiDiscretePreprocessor(Preprocessor):
 
 
 class FlattenPreprocessor(Preprocessor):
-    """``Box`` of any shape (images included) or ``MultiBinary`` -> flattened float32 of shape ``(prod(shape),)``.
+    """``Box`` of any shape (images included) or ``MultiBinary`` -> flattened float32 of shape
+    ``(prod(shape),)``.
 
     Introduced in notebooks/05_models.ipynb.
     """
@@ -208,7 +211,8 @@ _PREPROCESSOR_FOR_SPACE = {
 def get_preprocessor(space: spaces.Space) -> Preprocessor:
     """The built-in preprocessor for an observation space (see the module docstring for the rules).
 
-    Raises TypeError for spaces the course does not flatten (e.g. ``Text``, ``Graph``, ``Sequence``).
+    Raises TypeError for spaces the course does not flatten (e.g. ``Text``, ``Graph``,
+    ``Sequence``).
 
     Introduced in notebooks/05_models.ipynb.
     """
@@ -218,7 +222,8 @@ def get_preprocessor(space: spaces.Space) -> Preprocessor:
         if isinstance(space, space_type):
             return preprocessor_class(space)
     raise TypeError(
-        f"course_lib cannot preprocess observations of {space!r} ({type(space).__name__}). Supported spaces: "
-        "Box, Discrete, MultiDiscrete, MultiBinary, and Tuple/Dict of these. Wrap the environment in a "
-        "gymnasium.ObservationWrapper that maps observations into one of them."
+        f"course_lib cannot preprocess observations of {space!r} ({type(space).__name__}). "
+        "Supported spaces: Box, Discrete, MultiDiscrete, MultiBinary, and Tuple/Dict of these. "
+        "Wrap the environment in a gymnasium.ObservationWrapper "
+        "that maps observations into one of them."
     )

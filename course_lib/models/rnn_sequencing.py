@@ -7,7 +7,8 @@ to ``max_seq_len`` rows, and keeps the RNN state at the start of each piece. The
 padded rows into ``(num_seqs, T, ...)`` with ``add_time_dimension``; the loss ignores padding with
 ``sequence_mask``.
 
-Example: episodes [a a a a b] with max_seq_len 3 -> sequences [a a a] [a 0 0] [b 0 0], seq_lens [3, 1, 1].
+Example: episodes [a a a a b] with max_seq_len 3 -> sequences [a a a] [a 0 0] [b 0 0], seq_lens [3,
+1, 1].
 
 Introduced in notebooks/05_models.ipynb.
 """
@@ -64,7 +65,8 @@ def chop_into_sequences(
     for column in [*feature_columns, *state_columns]:
         if len(column) != len(episode_ids):
             raise ValueError(
-                f"Every column needs one row per episode id ({len(episode_ids)}), got {len(column)} rows."
+                "Every column needs one row per episode id "
+                f"({len(episode_ids)}), got {len(column)} rows."
             )
     seq_lens = _sequence_lengths(episode_ids, max_seq_len)
     seq_starts = np.concatenate([[0], np.cumsum(seq_lens)[:-1]]).astype(np.int64)
@@ -134,8 +136,9 @@ def add_time_dimension(padded_inputs: torch.Tensor, seq_lens) -> torch.Tensor:
     rows = padded_inputs.shape[0]
     if num_seqs == 0 or rows % num_seqs:
         raise ValueError(
-            f"A padded batch of {rows} rows cannot hold {num_seqs} sequences of equal padded length. "
-            f"Pad every sequence to the same length T (chop_into_sequences) so that rows = num_seqs * T."
+            f"A padded batch of {rows} rows cannot hold {num_seqs} sequences of equal padded "
+            "length. Pad every sequence to the same length T "
+            "(chop_into_sequences) so that rows = num_seqs * T."
         )
     time_size = rows // num_seqs
     if int(torch.as_tensor(seq_lens).max()) > time_size:
@@ -146,8 +149,8 @@ def add_time_dimension(padded_inputs: torch.Tensor, seq_lens) -> torch.Tensor:
 def sequence_mask(seq_lens, max_len: int | None = None) -> torch.Tensor:
     """Bool mask ``(num_seqs, max_len)``: True for real steps, False for padding.
 
-    ``max_len`` defaults to ``max(seq_lens)``; pass the padded length T (``max_seq_len``) for a batch
-    from ``chop_into_sequences``. Flatten it to mask a per-row loss:
+    ``max_len`` defaults to ``max(seq_lens)``; pass the padded length T (``max_seq_len``) for a
+    batch from ``chop_into_sequences``. Flatten it to mask a per-row loss:
     ``mask = sequence_mask(batch["seq_lens"], T).reshape(-1)``.
 
     Introduced in notebooks/05_models.ipynb.

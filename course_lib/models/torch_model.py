@@ -1,4 +1,5 @@
-"""TorchModelV2: the interface every course_lib model implements (the 2021 RLlib tutorial's ``MyModelClass``).
+"""TorchModelV2: the interface every course_lib model implements (the 2021 RLlib tutorial's
+``MyModelClass``).
 
 A model maps ``input_dict["obs"]`` (already preprocessed to ``(B, obs_size)``) and an RNN state to
 ``(B, num_outputs)`` action-distribution inputs, and remembers what it needs to answer
@@ -20,7 +21,8 @@ from course_lib.models.preprocessors import get_preprocessor
 
 
 def to_tensor(value, device=None, dtype=None) -> torch.Tensor:
-    """``torch.as_tensor`` that also accepts lists of arrays; keeps tensors that are already right as they are.
+    """``torch.as_tensor`` that also accepts lists of arrays; keeps tensors that are already right
+    as they are.
 
     Introduced in notebooks/05_models.ipynb.
     """
@@ -30,7 +32,8 @@ def to_tensor(value, device=None, dtype=None) -> torch.Tensor:
 
 
 class TorchModelV2(torch.nn.Module):
-    """Base class of course_lib models: subclass it, build layers in ``__init__``, implement ``forward``.
+    """Base class of course_lib models: subclass it, build layers in ``__init__``, implement
+    ``forward``.
 
     ``__init__(obs_space, action_space, num_outputs, model_config, name)`` stores its arguments;
     ``model_config`` is merged with MODEL_DEFAULTS (unknown keys raise). ``obs_space`` is the
@@ -40,7 +43,8 @@ class TorchModelV2(torch.nn.Module):
     Call the model as ``outputs, state_out = model(input_dict, state, seq_lens)``:
 
     - ``input_dict["obs"]``: float tensor ``(B, obs_size)`` (numpy is converted). The model also
-      receives ``input_dict["obs_flat"]``, the same tensor (the name the 2021 RLlib tutorial's custom models use).
+      receives ``input_dict["obs_flat"]``, the same tensor (the name the 2021 RLlib tutorial's
+      custom models use).
     - ``state``: list of tensors ``(num_seqs, ...)``, ``[]`` for feed-forward models.
     - ``seq_lens``: int tensor ``(num_seqs,)`` for recurrent models, else ``None``.
     - returns ``outputs`` ``(B, num_outputs)`` and the list of next states.
@@ -71,9 +75,10 @@ class TorchModelV2(torch.nn.Module):
         obs = to_tensor(input_dict["obs"], device=self._device(), dtype=torch.float32)
         if obs.dim() != 2 or obs.shape[1] != self.obs_size:
             raise ValueError(
-                f"{type(self).__name__} expects input_dict['obs'] of shape (B, {self.obs_size}): observations of "
-                f"{self.obs_space} after preprocessing. Got shape {tuple(obs.shape)}. Preprocess first with "
-                f"ModelCatalog.get_preprocessor(obs_space).transform_batch(observations)."
+                f"{type(self).__name__} expects input_dict['obs'] of shape (B, {self.obs_size}): "
+                f"observations of {self.obs_space} after preprocessing. Got shape "
+                f"{tuple(obs.shape)}. Preprocess first with "
+                "ModelCatalog.get_preprocessor(obs_space).transform_batch(observations)."
             )
         input_dict = dict(input_dict, obs=obs, obs_flat=obs)
         return super().__call__(input_dict, [] if state is None else list(state), seq_lens)
@@ -85,11 +90,13 @@ class TorchModelV2(torch.nn.Module):
         )
 
     def value_function(self) -> torch.Tensor:
-        """Value estimates ``(B,)`` for the batch of the last forward call; subclasses must implement it."""
+        """Value estimates ``(B,)`` for the batch of the last forward call; subclasses must
+        implement it."""
         raise NotImplementedError(f"{type(self).__name__} must implement value_function().")
 
     def get_initial_state(self) -> list[np.ndarray]:
-        """The RNN state at the start of an episode, one array per state tensor (no batch dim); ``[]`` if feed-forward."""
+        """The RNN state at the start of an episode, one array per state tensor (no batch dim);
+        ``[]`` if feed-forward."""
         return []
 
     def is_recurrent(self) -> bool:
@@ -103,9 +110,10 @@ class TorchModelV2(torch.nn.Module):
 
         Reads ``train_batch["obs"]`` ``(B, obs_size)`` (tensor or numpy), and ``"prev_actions"`` /
         ``"prev_rewards"`` when present. ``input_dict["is_training"]`` is set from ``is_training``.
-        Recurrent models also read ``"state_in_0"`` .. ``"state_in_{k-1}"`` (each ``(num_seqs, ...)``,
-        the state at the start of each sequence) and ``"seq_lens"`` ``(num_seqs,)``; the other columns
-        must be padded to ``num_seqs * T`` rows, as ``pad_batch_to_sequences`` produces.
+        Recurrent models also read ``"state_in_0"`` .. ``"state_in_{k-1}"`` (each
+        ``(num_seqs, ...)``, the state at the start of each sequence) and ``"seq_lens"``
+        ``(num_seqs,)``; the other columns must be padded to ``num_seqs * T`` rows, as
+        ``pad_batch_to_sequences`` produces.
 
         Introduced in notebooks/05_models.ipynb.
         """
@@ -120,8 +128,9 @@ class TorchModelV2(torch.nn.Module):
             missing = [key for key in [*state_keys, "seq_lens"] if key not in train_batch]
             if missing:
                 raise KeyError(
-                    f"{type(self).__name__} is recurrent, so from_batch needs {missing} in the batch. Cut the "
-                    f"batch into sequences first: pad_batch_to_sequences(batch, model_config['max_seq_len'])."
+                    f"{type(self).__name__} is recurrent, so from_batch needs {missing} in the "
+                    "batch. Cut the batch into sequences first: "
+                    "pad_batch_to_sequences(batch, model_config['max_seq_len'])."
                 )
             state = [
                 to_tensor(train_batch[key], device=device, dtype=torch.float32)

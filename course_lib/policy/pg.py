@@ -1,9 +1,9 @@
 """Vanilla policy gradient (REINFORCE with reward-to-go), built with ``build_policy``.
 
-The 2021 RLlib tutorial's ``policy_gradient_loss`` multiplies log-probabilities by the *reward* of each step;
-on CartPole every reward is 1, so that loss cannot tell good actions from bad ones. REINFORCE
-weights each log-probability by the discounted return from that step on (the reward-to-go),
-which the postprocessing function adds as the ``advantages`` column.
+The 2021 RLlib tutorial's ``policy_gradient_loss`` multiplies log-probabilities by the *reward* of
+each step; on CartPole every reward is 1, so that loss cannot tell good actions from bad ones.
+REINFORCE weights each log-probability by the discounted return from that step on (the
+reward-to-go), which the postprocessing function adds as the ``advantages`` column.
 Introduced in notebooks/06_policies.ipynb.
 """
 

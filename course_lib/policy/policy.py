@@ -22,7 +22,8 @@ POLICY_DEFAULTS: dict[str, Any] = {
     "grad_clip": None,
     "model": {},
     "explore": True,
-    # How actions are chosen from the action distribution (lesson 08): a class name and its arguments.
+    # How actions are chosen from the action distribution (lesson 08): a class name and its
+    # arguments.
     "exploration_config": {"type": "StochasticSampling"},
     # Where this policy runs: a trainer passes them, and per-worker exploration reads them.
     "num_workers": 0,
@@ -81,7 +82,8 @@ class Policy:
         timestep: int | None = None,
         **kwargs,
     ):
-        """One observation in, ``(action, state_out, extra_fetches)`` out: ``compute_actions`` with B=1."""
+        """One observation in, ``(action, state_out, extra_fetches)`` out: ``compute_actions`` with
+        B=1."""
         state_batches = [np.asarray(s)[None] for s in state] if state else None
         actions, state_outs, extra = self.compute_actions(
             [obs],
@@ -99,7 +101,8 @@ class Policy:
     def postprocess_trajectory(
         self, sample_batch: SampleBatch, other_agent_batches: dict | None = None, episode=None
     ) -> SampleBatch:
-        """Add columns computed from a whole trajectory (returns, advantages); identity by default."""
+        """Add columns computed from a whole trajectory (returns, advantages); identity by
+        default."""
         return sample_batch
 
     def learn_on_batch(self, samples: SampleBatch) -> dict:
@@ -107,7 +110,8 @@ class Policy:
         raise NotImplementedError(f"{type(self).__name__} must implement learn_on_batch().")
 
     def compute_gradients(self, samples: SampleBatch):
-        """``(gradients, info)`` for ``samples`` without changing the weights (A3C-style workers)."""
+        """``(gradients, info)`` for ``samples`` without changing the weights (A3C-style
+        workers)."""
         raise NotImplementedError(f"{type(self).__name__} must implement compute_gradients().")
 
     def apply_gradients(self, gradients) -> None:
@@ -123,7 +127,8 @@ class Policy:
         raise NotImplementedError
 
     def get_state(self) -> dict:
-        """Everything needed to resume: weights, counters, exploration state (subclasses add the optimizer's)."""
+        """Everything needed to resume: weights, counters, exploration state (subclasses add the
+        optimizer's)."""
         state = {"weights": self.get_weights(), "global_timestep": self.global_timestep}
         if hasattr(self, "exploration"):
             state["exploration"] = self.exploration.get_state()

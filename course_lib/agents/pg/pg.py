@@ -12,7 +12,8 @@ from course_lib.policy.pg import PG_DEFAULTS, PGTorchPolicy
 DEFAULT_CONFIG = dict(
     COMMON_CONFIG,
     **PG_DEFAULTS,
-    # Sample in the trainer's process: CartPole steps are too cheap to be worth shipping between processes.
+    # Sample in the trainer's process: CartPole steps are too cheap to be worth shipping between
+    # processes.
     num_workers=0,
     # REINFORCE needs whole-episode returns and many of them per step to keep its variance down.
     num_envs_per_worker=8,
