@@ -4,6 +4,7 @@ process outlives the suite (notebook kernels start and stop their own Ray)."""
 from __future__ import annotations
 
 import os
+import sys
 import time
 import uuid
 
@@ -44,6 +45,19 @@ def ray_processes() -> set[int]:
 
 def pytest_sessionstart(session):
     os.environ[RUN_MARKER] = uuid.uuid4().hex
+
+
+def pytest_runtest_setup(item):
+    """Run torch on one thread in this process, as the lessons do (torch.set_num_threads(1)).
+
+    With two threads on two cores, any other busy process (a Ray worker, a second test run) makes
+    torch's threads wait on each other: on the busy 2-core machine the seven learning tests took
+    80-146 s with two threads and 21-34 s with one. The networks are small, so one thread costs
+    nothing on an idle machine (DQN's learning test: 6.8 s idle with two, 6.7 s busy with one).
+    """
+    torch = sys.modules.get("torch")  # only once a test module has imported it; importing costs 1 s
+    if torch is not None and torch.get_num_threads() != 1:
+        torch.set_num_threads(1)
 
 
 def pytest_sessionfinish(session, exitstatus):
