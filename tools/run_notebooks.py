@@ -7,12 +7,26 @@ and compares only the cells marked ``# NBVAL_CHECK_OUTPUT``.
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+
+# Ray colours the log lines it forwards, such as the "(raylet)" notice when a lesson kills an actor
+# on purpose. JupyterLab shows the colours; stored as raw escape codes they read as noise on
+# GitHub and in the rendered notebook, so the text is kept and the codes dropped.
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def strip_ansi(notebook) -> None:
+    """Remove terminal colour codes from every stream output (stdout/stderr) in place."""
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream":
+                output["text"] = ANSI_ESCAPE.sub("", output["text"])
 
 
 def run(path: Path, timeout: int = 600) -> float:
@@ -25,6 +39,7 @@ def run(path: Path, timeout: int = 600) -> float:
         resources={"metadata": {"path": str(path.parent)}},
     ).execute()
     seconds = time.perf_counter() - start
+    strip_ansi(notebook)
     nbformat.write(notebook, path)
     return seconds
 
