@@ -9,12 +9,18 @@ notebooks/03_environments.ipynb (the first "Did you mean ...?" a learner meets).
 from __future__ import annotations
 
 import difflib
+import numbers
 from collections.abc import Iterable
 
 
 def is_whole_number(value) -> bool:
     """True for an ``int`` that is not a ``bool`` (``True``/``False`` are ints in Python)."""
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_real_number(value) -> bool:
+    """True for a real number (int, float, numpy scalar) that is not a ``bool``."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def require_whole_number(value, name: str, *, minimum: int | None = None) -> int:

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import csv
 import json
-import numbers
 import os
 
 import numpy as np
+
+from course_lib.validation import is_real_number
 
 
 def flatten(result: dict, prefix: str = "") -> dict:
@@ -66,11 +67,7 @@ class ResultLogger:
         self._csv_file.flush()
         step = result.get("timesteps_total") or result.get("training_iteration", 0)
         for key, value in flat.items():
-            if (
-                isinstance(value, numbers.Number)
-                and not isinstance(value, bool)
-                and np.isfinite(value)
-            ):
+            if is_real_number(value) and np.isfinite(value):
                 self._tb.add_scalar(f"ray/tune/{key}", value, global_step=step)
 
     def close(self) -> None:

@@ -13,6 +13,8 @@ import os
 import shutil
 import tempfile
 
+from course_lib.validation import is_real_number
+
 from ._common import CheckFailed, passed, require_callable, require_ray
 
 # What check_tune_search asks for: one trial per learning rate, each stopped after ITERATIONS.
@@ -135,7 +137,7 @@ def check_tune_search(search_lr) -> None:
         }
         best_value = max(last_reward.values())
         winners = [lr for lr, value in last_reward.items() if value == best_value]
-        if not isinstance(best_lr, (int, float)) or isinstance(best_lr, bool):
+        if not is_real_number(best_lr):
             raise CheckFailed(
                 "13.1",
                 f"best_lr should be a number (the best trial's config['lr']); got {best_lr!r:.80}.",

@@ -23,7 +23,7 @@ from course_lib.cli.common import (
     reported_as_usage_error,
     trainer_class,
 )
-from course_lib.validation import did_you_mean
+from course_lib.validation import did_you_mean, is_real_number
 
 DEFAULT_STOP = {"training_iteration": 10}
 
@@ -59,7 +59,7 @@ def train_command(args: argparse.Namespace) -> int:
         else experiment.get("stop") or DEFAULT_STOP
     )
     for key, value in stop.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if not is_real_number(value):
             raise UsageError(
                 f"Stop criterion {key!r} should be a number (training stops once the result "
                 f"reaches it), got {value!r}."

@@ -10,7 +10,7 @@ import numpy as np
 from gymnasium import spaces
 
 from course_lib.envs.registry import register_env
-from course_lib.validation import did_you_mean, is_whole_number
+from course_lib.validation import did_you_mean, is_real_number, is_whole_number
 
 LEFT, RIGHT = 0, 1
 STEP_REWARD = -0.1
@@ -91,7 +91,7 @@ class SlowEnv(gymnasium.Wrapper):
 
     def __init__(self, env: gymnasium.Env, delay: float = 0.001, mode: str = "sleep"):
         super().__init__(env)
-        if isinstance(delay, bool) or not isinstance(delay, (int, float)) or not delay >= 0:
+        if not is_real_number(delay) or not delay >= 0:
             raise ValueError(f"SlowEnv delay is a number of seconds >= 0, got {delay!r}.")
         if mode not in self.modes:
             raise ValueError(f"SlowEnv mode must be one of {self.modes}, got {mode!r}.")

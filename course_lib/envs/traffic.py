@@ -37,7 +37,7 @@ from gymnasium import spaces
 from course_lib.envs.examples import _positive_int, _with_defaults
 from course_lib.envs.multi_agent import ALL_AGENTS, MultiAgentEnv
 from course_lib.envs.registry import register_env
-from course_lib.validation import did_you_mean, is_whole_number
+from course_lib.validation import did_you_mean, is_real_number, is_whole_number
 
 N, S, E, W = 0, 1, 2, 3  # approaches, named for the side their vehicles come from
 NS, EW = 0, 1  # phases: which pair of approaches has green
@@ -223,7 +223,7 @@ def _arrival_rates(value) -> dict:
             f"and 'ew', e.g. {{'ns': 0.3, 'ew': 0.1}}; got {value!r}."
         )
     for direction, rate in rates.items():
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
+        if not is_real_number(rate) or not 0 <= rate <= 1:
             raise ValueError(
                 f"Arrival rate {direction!r} must be a probability in [0, 1] (new "
                 f"vehicles per entry lane per step); got {rate!r}."

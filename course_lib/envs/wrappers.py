@@ -4,11 +4,11 @@ gymnasium's ``ObservationWrapper`` and ``RewardWrapper`` call one method on ever
 reward; a wrapper only overrides that method (and declares the new space when it changes).
 """
 
-import numbers
-
 import gymnasium
 import numpy as np
 from gymnasium import spaces
+
+from course_lib.validation import is_real_number
 
 
 class OneHotObservation(gymnasium.ObservationWrapper):
@@ -54,7 +54,7 @@ class ClipReward(gymnasium.RewardWrapper):
     def __init__(self, env: gymnasium.Env, low: float = -1.0, high: float = 1.0):
         super().__init__(env)
         for name, value in (("low", low), ("high", high)):
-            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            if not is_real_number(value):
                 raise TypeError(f"ClipReward {name} must be a number, got {value!r}.")
         if not low < high:
             raise ValueError(

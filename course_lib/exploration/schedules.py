@@ -17,14 +17,13 @@ from __future__ import annotations
 import inspect
 import itertools
 import math
-from numbers import Real
 from typing import Any
 
-from course_lib.validation import did_you_mean
+from course_lib.validation import did_you_mean, is_real_number
 
 
 def _check_number(owner: str, name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+    if not is_real_number(value) or not math.isfinite(value):
         raise TypeError(f"{owner}: {name} must be a finite number, got {value!r}.")
     return float(value)
 
@@ -184,7 +183,7 @@ def make_schedule(spec: Any) -> Schedule:
     """
     if isinstance(spec, Schedule):
         return spec
-    if isinstance(spec, Real) and not isinstance(spec, bool):
+    if is_real_number(spec):
         return ConstantSchedule(spec)
     if not isinstance(spec, dict):
         raise TypeError(
