@@ -27,7 +27,7 @@ def training_step_right(workers):
     return result
 
 
-def test_training_step_accepts_the_seed_loop(ray_session, capsys):
+def test_training_step_accepts_the_tutorials_loop(ray_session, capsys):
     checks.check_parallel_training_step(training_step_right)
     assert "Exercise 7.1 passed" in capsys.readouterr().out
 
@@ -104,6 +104,13 @@ def test_decaying_boltzmann_accepts_a_correct_class(capsys):
     assert "Exercise 8.1 passed" in capsys.readouterr().out
 
 
+def test_decaying_boltzmann_check_leaves_the_learners_random_streams_alone(capsys):
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    checks.check_decaying_boltzmann(DecayingBoltzmannRight)
+    assert torch.equal(torch.get_rng_state(), before)
+
+
 def test_decaying_boltzmann_detects_a_temperature_that_never_decays():
     with pytest.raises(checks.CheckFailed, match="at timestep 500 the temperature should be"):
         checks.check_decaying_boltzmann(ConstantBoltzmann)
@@ -137,7 +144,7 @@ class PoleAngleNeverReset(PoleAngleRight):
         episode.user_data["pole_angles"] = self.angles
 
 
-def test_pole_angle_accepts_the_seed_callback(capsys):
+def test_pole_angle_accepts_the_tutorials_callback(capsys):
     checks.check_pole_angle_callbacks(PoleAngleRight)
     assert "Exercise 9.1 passed" in capsys.readouterr().out
 

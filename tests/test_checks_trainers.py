@@ -90,7 +90,7 @@ def evaluate_last_reward(trainer, env, seed):
     return reward
 
 
-def test_evaluation_loop_accepts_the_seeds_loop(capsys):
+def test_evaluation_loop_accepts_the_tutorials_loop(capsys):
     checks.check_evaluation_loop(evaluate_right)
     assert "Exercise 11.1 passed" in capsys.readouterr().out
 

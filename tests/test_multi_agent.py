@@ -221,7 +221,7 @@ def rps_config(tmp_path, **multiagent):
 
 
 @pytest.mark.slow
-def test_the_seeds_rock_paper_scissors_learns_to_beat_always_same(tmp_path):
+def test_the_tutorials_rock_paper_scissors_learns_to_beat_always_same(tmp_path):
     trainer = PGTrainer(config=rps_config(tmp_path))
     try:
         for _ in range(20):

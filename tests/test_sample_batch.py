@@ -296,7 +296,7 @@ def test_size_bytes_sums_column_bytes():
     assert with_infos.size_bytes() >= 10 * 8 + 10 * 64
 
 
-def test_repr_matches_the_seed_summary_format():
+def test_repr_matches_the_tutorials_summary_format():
     batch = SampleBatch(
         rewards=np.array([1.0, 0.5, 2.0], dtype=np.float32),
         actions=np.array([0, 1, 1]),

@@ -38,7 +38,7 @@ def test_a_running_ray_is_reused_and_left_running(ray_session):
     assert ray_session.is_initialized()
 
 
-def test_check_mul_accepts_the_seed_function(capsys):
+def test_check_mul_accepts_the_tutorials_function(capsys):
     checks.check_mul(lambda x: x * 10)
     assert "Exercise 0.1 passed" in capsys.readouterr().out
 

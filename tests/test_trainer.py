@@ -74,7 +74,7 @@ def test_config_errors_surface_at_construction(logdir):
         )
 
 
-def test_train_returns_the_seeds_result_keys(logdir):
+def test_train_returns_the_tutorials_result_keys(logdir):
     trainer = PGTrainer(
         config={
             **logdir,
@@ -223,7 +223,7 @@ def test_restoring_another_algorithms_checkpoint_is_refused(logdir, tmp_path):
     ppo.stop()
 
 
-def test_compute_single_action_and_the_seeds_alias(logdir):
+def test_compute_single_action_and_the_tutorials_alias(logdir):
     import gymnasium as gym
 
     trainer = PGTrainer(
@@ -296,7 +296,7 @@ def test_on_train_result_fires_with_the_result(logdir):
     )
 
 
-def test_build_trainer_runs_hooks_in_the_seeds_order(logdir):
+def test_build_trainer_runs_hooks_in_the_tutorials_order(logdir):
     order = []
     MyTrainer = build_trainer(
         "MyTrainer",

@@ -40,7 +40,7 @@ def assert_reaches(merged: dict, given: dict, where: str = "config") -> None:
             assert merged[key] == value, f"{where}[{key!r}] is {merged[key]!r}, not {value!r}"
 
 
-def test_common_config_has_the_seeds_sections():
+def test_common_config_has_the_2021_tutorials_sections():
     for key in (
         "num_workers",
         "num_envs_per_worker",
