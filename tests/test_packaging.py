@@ -111,7 +111,9 @@ def test_the_lock_is_closed_so_installing_it_pulls_nothing_unpinned(lock):
     `make setup` runs ``pip install -r requirements.lock`` with dependency resolution on, so a
     requirement missing from the lock would be resolved freshly, at whatever version is newest.
     """
-    extras = {canonical(r.name): set(r.extras) for r in pyproject_requirements()}
+    extras: dict[str, set[str]] = {}
+    for r in pyproject_requirements():
+        extras.setdefault(canonical(r.name), set()).update(r.extras)
     unpinned, conflicts = [], []
     for name in lock:
         installed_as_locked(name, lock)

@@ -84,9 +84,10 @@ def main() -> int:
         "  - pip",
         "  - pip:",
     ]
+    # Ray's extras: Tune runs the course's trainers, RLlib is the "RLlib today" lesson.
+    extras = {"ray": "[tune,rllib]"}
     lines += [
-        "      - "
-        f"{by_name[canonical(d)][0]}{'[tune]' if d == 'ray' else ''}=={by_name[canonical(d)][1]}"
+        f"      - {by_name[canonical(d)][0]}{extras.get(d, '')}=={by_name[canonical(d)][1]}"
         for d in DIRECT
     ]
     (ROOT / "environment.yml").write_text("\n".join(lines) + "\n")
