@@ -1,4 +1,4 @@
-"""Graders of lesson 14 accept right answers and name the mistake in wrong ones."""
+"""Graders of lesson 15 accept right answers and name the mistake in wrong ones."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def select_policy_right(agent_id, episode, **kwargs):
 
 def test_mapping_accepts_the_reference(capsys):
     checks.check_policy_mapping(select_policy_right)
-    assert "Exercise 14.1 passed" in capsys.readouterr().out
+    assert "Exercise 15.1 passed" in capsys.readouterr().out
 
 
 def test_mapping_without_kwargs_is_explained():
@@ -95,7 +95,7 @@ class CopyLastRight(HeuristicPolicy):
 
 def test_heuristic_accepts_the_reference(capsys):
     checks.check_heuristic_policy(CopyLastRight)
-    assert "Exercise 14.2 passed" in capsys.readouterr().out
+    assert "Exercise 15.2 passed" in capsys.readouterr().out
 
 
 def test_heuristic_returning_only_actions_is_told_about_the_triple():

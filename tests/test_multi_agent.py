@@ -1,4 +1,4 @@
-"""Multi-agent sampling and training (lesson 14).
+"""Multi-agent sampling and training (lesson 15).
 
 Per-agent trajectories, per-policy batches, policies_to_train.
 """

@@ -3,7 +3,7 @@
 A worker owns ``num_envs_per_worker`` envs, its policies (one, unless multi-agent) with their
 observation filters, and one sampler that steps the envs: a ``SingleAgentSampler``
 (single_agent_sampler.py) for a gymnasium env, a ``MultiAgentSampler`` (multi_agent_sampler.py,
-notebooks/14_multi_agent.ipynb) for a ``MultiAgentEnv`` or when
+notebooks/15_multi_agent.ipynb) for a ``MultiAgentEnv`` or when
 ``config["multiagent"]["policies"]`` is set. ``sample()`` returns a ``SampleBatch`` from the
 first and a ``MultiAgentBatch`` from the second.
 
@@ -37,7 +37,7 @@ WORKER_DEFAULTS = {
     "seed": None,
     "callbacks": None,
     "explore": True,
-    # Lesson 14: {"policies": {pid: (cls, obs_space, act_space, overrides)},
+    # Lesson 15: {"policies": {pid: (cls, obs_space, act_space, overrides)},
     # "policy_mapping_fn": fn, "count_steps_by": "env_steps" or "agent_steps"}
     "multiagent": {},
 }
