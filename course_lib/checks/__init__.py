@@ -15,6 +15,7 @@ from .multi_agent import check_heuristic_policy, check_policy_mapping
 from .policies import check_pg_with_baseline, check_reinforce_loss
 from .ray_actors import check_cartpole_actor, check_pool_map, check_scoreboard
 from .ray_tasks import check_as_completed, check_batched_map, check_parallel_map
+from .rllib_today import check_a2c_learner, check_cart_drift_callback, check_ppo_config
 from .rollouts import check_parallel_training_step, check_pole_angle_callbacks
 from .sample_batches import check_discount_cumsum, check_gae
 from .trainers import check_evaluation_loop, check_resume
@@ -23,8 +24,10 @@ from .welcome import check_mul
 
 __all__ = [
     "CheckFailed",
+    "check_a2c_learner",
     "check_as_completed",
     "check_batched_map",
+    "check_cart_drift_callback",
     "check_cartpole_actor",
     "check_clipped_surrogate",
     "check_custom_model",
@@ -44,6 +47,7 @@ __all__ = [
     "check_pole_angle_callbacks",
     "check_policy_mapping",
     "check_pool_map",
+    "check_ppo_config",
     "check_replay_plan",
     "check_reinforce_loss",
     "check_resume",
