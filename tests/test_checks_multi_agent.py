@@ -10,7 +10,7 @@ import pytest
 from course_lib import checks
 from course_lib.policy.heuristics import BeatLastHeuristic, HeuristicPolicy
 
-# --- 14.1 policy mapping ----------------------------------------------------------------------
+# --- 15.1 policy mapping ----------------------------------------------------------------------
 
 
 def select_policy_right(agent_id, episode, **kwargs):
@@ -76,7 +76,7 @@ def test_player1_not_learning_is_explained():
         checks.check_policy_mapping(both_heuristic)
 
 
-# --- 14.2 heuristic policy --------------------------------------------------------------------
+# --- 15.2 heuristic policy --------------------------------------------------------------------
 
 
 class CopyLastRight(HeuristicPolicy):
