@@ -52,6 +52,7 @@ bench: setup ## Run the benchmarks and print their tables (see BENCHMARKS.md)
 	$(BIN)/python benchmarks/bench_rollout.py
 	$(BIN)/python benchmarks/bench_algorithms.py
 	$(BIN)/python benchmarks/bench_traffic.py
+	$(BIN)/python benchmarks/bench_vs_rllib.py
 
 clean: ## Remove .venv, caches and results
 	rm -rf $(VENV) .pytest_cache build *.egg-info
