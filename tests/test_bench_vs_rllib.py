@@ -58,7 +58,15 @@ def quick_output() -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("contender", ["course_lib", "RLlib 2.60", "RLlib 2.60, course_lib's net"])
+@pytest.mark.parametrize(
+    "contender",
+    [
+        "course_lib",
+        "RLlib 2.60",
+        "RLlib 2.60, course_lib's net",
+        "RLlib 2.60, course_lib's settings",
+    ],
+)
 def test_learning_table_has_a_seed_row_and_a_median_row_per_contender(quick_output, contender):
     seed_rows = [row for row in cells(quick_output, contender) if row[1] != "median"]
     (median_row,) = [row for row in cells(quick_output, contender) if row[1] == "median"]
@@ -73,7 +81,11 @@ def test_learning_table_has_a_seed_row_and_a_median_row_per_contender(quick_outp
 
 @pytest.mark.slow
 def test_learning_table_states_the_ratio_and_ray_start(quick_output):
-    for contender in ("RLlib 2.60", "RLlib 2.60, course_lib's net"):
+    for contender in (
+        "RLlib 2.60",
+        "RLlib 2.60, course_lib's net",
+        "RLlib 2.60, course_lib's settings",
+    ):
         assert re.search(
             rf"^{contender} / course_lib, median seconds: [\d.]+x; median env steps: [\d.]+x\.$",
             quick_output,
