@@ -63,6 +63,7 @@ def init_ray(
     if address:
         return ray.init(address=address, logging_level=level, **ray_init_kwargs)
 
+    _warn_if_ray_runs_elsewhere()
     with _worker_environment(threads_per_worker):
         return ray.init(
             # "local": always a fresh instance, never a cluster some other program left running.
@@ -102,6 +103,70 @@ def _validate(num_cpus, object_store_mb, threads_per_worker, address) -> None:
             "a cluster you join decides its own CPUs. Drop num_cpus=, or unset RAY_ADDRESS "
             "to start a local Ray instead."
         )
+
+
+def running_ray_instances() -> list[dict]:
+    """The Ray instances running on this machine, one dict per instance (its GCS server process).
+
+    Each dict has ``session`` (the session name, also the folder under /tmp/ray), ``gcs_pid`` and
+    ``driver_pid``/``driver`` (the process that started it, often another notebook's kernel) when
+    that process is still alive. Introduced in notebooks/00_welcome.ipynb (init_ray).
+    """
+    import psutil
+
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        try:
+            command = process.info["cmdline"] or []
+            if not command or not os.path.basename(command[0]).startswith("gcs_server"):
+                continue
+            args = dict(
+                arg.split("=", 1) for arg in command[1:] if arg.startswith("--") and "=" in arg
+            )
+            session = args.get("--session-name", "")
+            # Ray names a session after the pid of the process that called ray.init().
+            tail = session.rsplit("_", 1)[-1]
+            driver_pid = int(tail) if tail.isdigit() else None
+            driver = None
+            if driver_pid is not None and psutil.pid_exists(driver_pid):
+                driver = " ".join(psutil.Process(driver_pid).cmdline())[:120]
+            found.append(
+                {
+                    "session": session,
+                    "gcs_pid": process.pid,
+                    "driver_pid": driver_pid,
+                    "driver": driver,
+                }
+            )
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return found
+
+
+def _warn_if_ray_runs_elsewhere() -> None:
+    """Before starting a second local instance, say so and how to share the running one."""
+    import warnings
+
+    others = running_ray_instances()
+    if not others:
+        return
+
+    def describe(instance: dict) -> str:
+        if instance["driver"]:
+            started_by = f"started by process {instance['driver_pid']} ({instance['driver']})"
+            return f"{instance['session']}, {started_by}"
+        return f"{instance['session']}, whose starting process has exited"
+
+    listed = "; ".join(describe(instance) for instance in others[:3])
+    warnings.warn(
+        f"Ray is already running on this machine ({len(others)} instance(s): {listed}), probably "
+        "in another notebook. init_ray() now starts "
+        "a second, separate instance, which takes about 1.5 GB more memory. To share the running "
+        "one instead, call init_ray(address='auto') (or start Jupyter with RAY_ADDRESS=auto); it "
+        "stops when the notebook that started it calls ray.shutdown(). Close notebooks you no "
+        "longer use (Kernel > Shut Down Kernel) to free their Ray.",
+        stacklevel=3,
+    )
 
 
 def _warn_if_resized(ray, num_cpus) -> None:

@@ -97,3 +97,62 @@ def test_joining_a_cluster_refuses_to_resize_it(ray_session, monkeypatch):
     monkeypatch.setenv("RAY_ADDRESS", ray_session.get_runtime_context().gcs_address)
     with pytest.raises(ValueError, match="cannot resize the cluster"):
         course_lib.init_ray(num_cpus=4)
+
+
+SECOND_KERNEL_SCRIPT = """
+import json, sys, warnings, ray, course_lib
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    if sys.argv[1]:
+        course_lib.init_ray(address=sys.argv[1])
+    else:
+        course_lib.init_ray(num_cpus=1)
+messages = [str(w.message) for w in caught if "already running" in str(w.message)]
+node = ray.get_runtime_context().get_node_id()
+ray.shutdown()
+print(json.dumps({"node": node, "warnings": messages}))
+"""
+
+
+def _second_kernel(address: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    done = subprocess.run(
+        [sys.executable, "-c", SECOND_KERNEL_SCRIPT, address],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_a_second_kernel_is_told_about_the_running_ray_and_how_to_share_it(ray_session):
+    """Another notebook's Ray (here: this test session's) is named, with the way to join it."""
+    from course_lib.cluster import running_ray_instances
+
+    mine = ray_session.get_runtime_context().get_node_id()
+    assert str(os.getpid()) in {str(i["driver_pid"]) for i in running_ray_instances()}
+
+    separate = _second_kernel("")
+    assert separate["node"] != mine, "without address='auto' the second kernel starts its own Ray"
+    (message,) = separate["warnings"]
+    assert f"started by process {os.getpid()}" in message
+    assert "init_ray(address='auto')" in message and "1.5 GB" in message
+
+    # 'auto' finds the instance started last; with other programs' Ray on the machine, name ours.
+    alone = len(running_ray_instances()) == 1
+    joined = _second_kernel("auto" if alone else ray_session.get_runtime_context().gcs_address)
+    assert joined == {"node": mine, "warnings": []}, "joining shares the running instance"
+
+
+def test_no_warning_when_no_other_ray_runs(monkeypatch):
+    import warnings
+
+    from course_lib import cluster
+
+    monkeypatch.setattr(cluster, "running_ray_instances", lambda: [])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cluster._warn_if_ray_runs_elsewhere()
