@@ -102,6 +102,11 @@ class SampleBatch(dict):
 
     def __init__(self, data: Mapping | None = None, /, **columns):
         super().__init__()
+        if data is not None and not isinstance(data, Mapping):
+            raise TypeError(
+                "SampleBatch takes a dict of equal-length columns, e.g. SampleBatch({'obs': "
+                f"obs, 'rewards': rewards}}), got {type(data).__name__} {data!r:.60}."
+            )
         merged = dict({} if data is None else data, **columns)
         converted = {name: _to_column(name, value) for name, value in merged.items()}
         if converted:

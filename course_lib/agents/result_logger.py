@@ -4,17 +4,21 @@
 - ``progress.csv``: one row per result, nested keys flattened to ``info/learner/...``;
 - ``events.out.tfevents.*``: every number, for TensorBoard (``tensorboard --logdir ~/ray_results``).
 
-Introduced in notebooks/11_trainers.ipynb.
+No file is ever left half-written, even when training is interrupted: params.json is written
+under a temporary name and renamed into place; result.json and progress.csv grow by whole
+records. Introduced in notebooks/11_trainers.ipynb.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 
 import numpy as np
 
+from course_lib.agents.checkpoint import write_files_atomically
 from course_lib.validation import is_real_number
 
 
@@ -39,38 +43,57 @@ def _json_default(value):
 
 
 class ResultLogger:
-    """Writes params.json, result.json, progress.csv and TensorBoard events into ``logdir``."""
+    """Writes params.json, result.json, progress.csv and TensorBoard events into ``logdir``.
+
+    Introduced in notebooks/11_trainers.ipynb.
+    """
 
     def __init__(self, logdir: str, config: dict):
         from tensorboardX import SummaryWriter
 
         self.logdir = logdir
         os.makedirs(logdir, exist_ok=True)
-        with open(os.path.join(logdir, "params.json"), "w") as f:
-            json.dump(config, f, indent=2, sort_keys=True, default=_json_default)
-        self._json = open(os.path.join(logdir, "result.json"), "a")
-        self._csv_file = open(os.path.join(logdir, "progress.csv"), "a", newline="")
-        self._csv = None
+        params = json.dumps(config, indent=2, sort_keys=True, default=_json_default)
+        write_files_atomically({os.path.join(logdir, "params.json"): params.encode()})
+        self._json = _open_for_appending(os.path.join(logdir, "result.json"))
+        self._csv = _open_for_appending(os.path.join(logdir, "progress.csv"))
+        self._csv_columns = None
         self._tb = SummaryWriter(logdir, flush_secs=30)
 
     def on_result(self, result: dict) -> None:
-        self._json.write(json.dumps(result, default=_json_default) + "\n")
-        self._json.flush()
+        _append(self._json, json.dumps(result, default=_json_default) + "\n")
         flat = {
             k: v for k, v in flatten(result).items() if not k.startswith(("hist_stats/", "config/"))
         }
-        if self._csv is None:
+        rows = io.StringIO()
+        if self._csv_columns is None:
             # The columns are fixed by the first result, as in Tune's progress.csv.
-            self._csv = csv.DictWriter(self._csv_file, fieldnames=list(flat), extrasaction="ignore")
-            self._csv.writeheader()
-        self._csv.writerow(flat)
-        self._csv_file.flush()
+            self._csv_columns = list(flat)
+            csv.DictWriter(rows, fieldnames=self._csv_columns).writeheader()
+        csv.DictWriter(rows, fieldnames=self._csv_columns, extrasaction="ignore").writerow(flat)
+        _append(self._csv, rows.getvalue())
         step = result.get("timesteps_total") or result.get("training_iteration", 0)
         for key, value in flat.items():
             if is_real_number(value) and np.isfinite(value):
                 self._tb.add_scalar(f"ray/tune/{key}", value, global_step=step)
 
     def close(self) -> None:
-        self._json.close()
-        self._csv_file.close()
+        os.close(self._json)
+        os.close(self._csv)
         self._tb.close()
+
+
+# result.json and progress.csv grow by one record per result. Rewriting them under a temporary
+# name each time (as params.json is written) would copy the whole file per result, so they are
+# appended to instead, each record with one write() call: with O_APPEND it lands whole at the
+# end of the file, where a buffered file may flush half a record before an interruption.
+
+
+def _open_for_appending(path: str) -> int:
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
+
+
+def _append(descriptor: int, text: str) -> None:
+    data = text.encode()
+    while data:  # write() writes less than asked only when the disk is full
+        data = data[os.write(descriptor, data) :]

@@ -15,6 +15,7 @@ Introduced in notebooks/11_trainers.ipynb.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
@@ -23,6 +24,7 @@ from datetime import datetime
 
 import numpy as np
 import torch
+from gymnasium import spaces
 from ray.tune import Trainable
 
 from course_lib.agents.checkpoint import load_metadata, load_state, save_state
@@ -45,6 +47,18 @@ logger = logging.getLogger("course_lib")
 
 # Evaluation envs are seeded away from the training envs, so they do not replay the same episodes.
 EVALUATION_SEED_OFFSET = 100_000
+# What save_checkpoint() writes and load_checkpoint() reads back.
+_CHECKPOINT_COUNTERS = ("iteration", "timesteps_total", "episodes_total", "time_total_s")
+_TRAINER_STATE_KEYS = {"worker", "execution", "rng"}
+_TRAINABLE_COUNTERS = (
+    "_iteration",
+    "_time_total",
+    "_time_since_restore",
+    "_iterations_since_restore",
+    "_timesteps_total",
+    "_timesteps_since_restore",
+    "_episodes_total",
+)
 
 
 def default_execution_plan(workers: WorkerSet, config: dict):
@@ -62,6 +76,63 @@ def default_execution_plan(workers: WorkerSet, config: dict):
         )
     ).for_each(TrainOneStep(workers, policies=multiagent["policies_to_train"]))
     return StandardMetricsReporting(train_op, workers, config)
+
+
+def _check_single_observation(observation, space) -> None:
+    """Fail with the fix when ``observation`` cannot be one observation of ``space``.
+
+    Only spaces whose observations are arrays (or one integer) are checked here; a Tuple or Dict
+    observation is checked part by part by its preprocessor.
+    """
+    if not isinstance(
+        space, (spaces.Box, spaces.Discrete, spaces.MultiBinary, spaces.MultiDiscrete)
+    ):
+        return
+    described = (
+        f"Box(shape={space.shape}, dtype={space.dtype})"
+        if isinstance(space, spaces.Box)
+        else str(space)
+    )
+    expected = (
+        f"one observation of the env's observation space {described}: an array of shape "
+        f"{tuple(space.shape)}, as env.reset() and env.step() return it"
+    )
+    if (
+        isinstance(observation, tuple)
+        and len(observation) == 2
+        and isinstance(observation[1], dict)
+    ):
+        raise TypeError(
+            f"compute_single_action expected {expected}; got a pair (obs, info), as env.reset() "
+            "returns it. Unpack it first: `obs, info = env.reset()`, then pass obs."
+        )
+    try:
+        values = np.asarray(observation)
+    except ValueError:  # a ragged list such as [[1, 2], [3]]
+        values = None
+    if values is None or values.dtype.kind not in "biuf":
+        raise TypeError(
+            f"compute_single_action expected {expected}; got {type(observation).__name__} "
+            f"{_short_repr(observation)}, which is not an array of numbers. Pass the obs from "
+            "`obs, info = env.reset()` or from env.step(action)."
+        )
+    if values.shape != tuple(space.shape):
+        looks_like_a_batch = values.ndim == len(space.shape) + 1 and values.shape[1:] == space.shape
+        fix = (
+            f" It looks like a batch of {len(values)} observations: pass them one at a time, or "
+            "the whole batch to trainer.get_policy().compute_actions(batch)."
+            if looks_like_a_batch
+            else " Pass the obs from `obs, info = env.reset()` or env.step(action) unchanged."
+        )
+        raise ValueError(
+            f"compute_single_action expected {expected}; got shape {values.shape}: "
+            f"{_short_repr(observation)}.{fix}"
+        )
+
+
+def _short_repr(value, limit: int = 80) -> str:
+    text = " ".join(repr(value).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class Trainer(Trainable):
@@ -264,6 +335,7 @@ class Trainer(Trainable):
         Returns the action, or ``(action, state_out, extra_fetches)`` when ``state`` is given
         (recurrent policies) or ``full_fetch=True``.
         """
+        _check_single_observation(observation, self.get_policy(policy_id).observation_space)
         worker = self.workers.local_worker()
         if self.config["observation_filter"] != "NoFilter":
             observation = worker.filters[policy_id](np.asarray(observation)[None], update=False)[0]
@@ -284,15 +356,42 @@ class Trainer(Trainable):
         """Write a checkpoint and return its folder (``<logdir>/checkpoint_<iteration>`` by
         default).
 
-        Under Tune this is Tune's own save, which returns Tune's result object.
+        Under Tune this is Tune's own save, which returns Tune's result object. A save that fails
+        or is interrupted leaves the folder's previous checkpoint, if any, intact.
         """
         if self._storage:
             return super().save(checkpoint_dir)
-        checkpoint_dir = checkpoint_dir or os.path.join(
+        checkpoint_dir = os.fspath(checkpoint_dir or "") or os.path.join(
             self.logdir, f"checkpoint_{self.iteration:06d}"
         )
-        super().save(checkpoint_dir)
+        created = not os.path.exists(checkpoint_dir)
+        try:
+            super().save(checkpoint_dir)
+        except BaseException:
+            if created:
+                # A failed first save leaves no empty folder that looks like a checkpoint.
+                with contextlib.suppress(OSError):
+                    os.rmdir(checkpoint_dir)
+            raise
         return checkpoint_dir
+
+    def restore(self, checkpoint_path) -> None:
+        """Load a checkpoint folder that ``save()`` returned (a str or a ``pathlib.Path``).
+
+        A folder that is missing, damaged or not a course_lib checkpoint is refused before any of
+        this trainer's state changes. Under Tune, Tune passes its own checkpoint objects.
+        """
+        if isinstance(checkpoint_path, (str, os.PathLike)):
+            checkpoint_path = os.path.expanduser(os.fspath(checkpoint_path))
+            load_metadata(checkpoint_path)  # Tune's restore says less about a wrong folder
+        # Tune's restore zeroes the counters before load_checkpoint() reads the files.
+        counters = {name: getattr(self, name) for name in _TRAINABLE_COUNTERS}
+        try:
+            super().restore(checkpoint_path)
+        except BaseException:
+            for name, value in counters.items():
+                setattr(self, name, value)
+            raise
 
     def save_checkpoint(self, checkpoint_dir: str) -> str:
         metadata = {
@@ -321,7 +420,32 @@ class Trainer(Trainable):
                 f"{self._name!r} trainer cannot load it. Build a {metadata.get('trainer')} trainer "
                 f"(e.g. course-rl rollout --run {metadata.get('trainer')}) to restore it."
             )
-        self.set_trainer_state(load_state(checkpoint_dir))
+        # Everything is read and checked before anything is set: a bad checkpoint leaves this
+        # trainer as it was.
+        missing = [key for key in _CHECKPOINT_COUNTERS if key not in metadata]
+        if missing:
+            raise ValueError(
+                f"{checkpoint_dir!r} is damaged: its metadata.json lacks {missing}. Restore "
+                "another checkpoint (the other checkpoint_* folders beside it), or save again."
+            )
+        state = load_state(checkpoint_dir)
+        if not isinstance(state, dict) or set(state) != _TRAINER_STATE_KEYS:
+            found = sorted(state) if isinstance(state, dict) else type(state).__name__
+            raise ValueError(
+                f"{checkpoint_dir!r} holds plain data but not a trainer's state (found {found}, "
+                f"expected the keys {sorted(_TRAINER_STATE_KEYS)}), so trainer.save() did not "
+                "write it. Pass the folder that trainer.save() returned."
+            )
+        try:
+            self.set_trainer_state(state)
+        except (KeyError, RuntimeError, ValueError) as error:
+            raise ValueError(
+                f"The checkpoint {checkpoint_dir!r} does not fit this {self._name} trainer "
+                f"({' '.join(str(error).split())[:300]}). Build the trainer with the config it "
+                "was trained with (the model's layer sizes and the policies must match; see "
+                "the trial's params.json), then restore. This trainer may be partly restored: "
+                "build a new one."
+            ) from error
         self._iteration = metadata["iteration"]
         self._timesteps_total = metadata["timesteps_total"]
         self._episodes_total = metadata["episodes_total"]

@@ -8,11 +8,18 @@ Introduced in notebooks/11_trainers.ipynb.
 from __future__ import annotations
 
 import json
+import re
 from contextlib import contextmanager
 from pathlib import Path
 
+from course_lib.validation import did_you_mean, is_whole_number
+
 # The keys of one experiment in a tuned-example YAML file (RLlib's format).
 EXPERIMENT_KEYS = ("run", "env", "stop", "config", "checkpoint_freq", "checkpoint_at_end")
+EXPERIMENT_EXAMPLE = (
+    "'name: {run: PPO, env: CartPole-v1, stop: {...}, config: {...}}', or in block style "
+    "'cartpole-ppo:' with 'run: PPO', 'env: CartPole-v1' indented under it"
+)
 
 
 class UsageError(Exception):
@@ -32,20 +39,44 @@ def reported_as_usage_error(*kinds: type[BaseException]):
 
 
 def parse_json_dict(text: str, option: str) -> dict:
-    """The JSON object given to ``option`` (``--config``), or a ``UsageError`` with an example."""
+    """The JSON object given to ``option`` (``--config``), or a ``UsageError`` that says where the
+    JSON broke, the likely cause, and an example."""
+    example = f"Example: {option} '{{\"lr\": 0.001}}'"
     try:
         value = json.loads(text)
     except json.JSONDecodeError as error:
-        hint = " JSON needs double quotes around keys and strings." if "'" in text else ""
+        if not text.strip():
+            raise UsageError(
+                f"{option} is not valid JSON: it is empty. Pass '{{}}' for no overrides, or "
+                f"leave the option out. {example}"
+            ) from None
+        where = text[max(0, error.pos - 40) : error.pos] + "<HERE>" + text[error.pos :][:20]
         raise UsageError(
-            f"{option} is not valid JSON ({error}): {text!r}.{hint} Example: {option} "
-            "'{\"lr\": 0.001}'"
+            f"{option} is not valid JSON: {error.msg[0].lower()}{error.msg[1:]} at line "
+            f"{error.lineno}, column {error.colno}, marked <HERE> in {where!r}."
+            f"{_json_mistake(text)} {example}"
         ) from None
     if not isinstance(value, dict):
         raise UsageError(
             f"{option} should be a JSON object such as '{{\"lr\": 0.001}}', got {text!r}."
         )
     return value
+
+
+def _json_mistake(text: str) -> str:
+    """The usual reason a learner's JSON fails, as a sentence starting with a space (or "")."""
+    if "'" in text:
+        return " JSON needs double quotes around keys and strings."
+    if re.search(r"\b(True|False|None)\b", text):
+        return " JSON writes true, false and null in lower case."
+    if re.search(r",\s*[}\]]", text):
+        return " JSON allows no comma before a closing } or ]."
+    if '"' not in text and ":" in text:
+        return (
+            " The shell removed the double quotes: wrap the whole JSON in single quotes, as in "
+            "the example."
+        )
+    return ""
 
 
 def trainer_class(run: str) -> type:
@@ -88,32 +119,73 @@ def read_experiment_file(path: str) -> tuple[str, dict]:
 
     file = find_experiment_file(path)
     try:
-        experiments = yaml.safe_load(file.read_text())
-    except yaml.YAMLError as error:
-        raise UsageError(f"{file} is not valid YAML: {' '.join(str(error).split())}") from None
-    if (
-        not isinstance(experiments, dict)
-        or len(experiments) != 1
-        or not isinstance(next(iter(experiments.values())), dict)
-    ):
+        experiments = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
         raise UsageError(
-            f"{file} should hold one experiment, 'name: {{run: PPO, env: CartPole-v1, "
-            f"stop: {{...}}, config: {{...}}}}'; found {type(experiments).__name__} with "
-            f"{len(experiments or ())} entries."
+            f"{file} is not a text file, so not a YAML experiment. Pass a .yaml file such as "
+            "the ones 'course-rl list' shows."
+        ) from None
+    except OSError as error:
+        raise UsageError(f"Cannot read {file}: {error.strerror}. Check its permissions.") from None
+    except yaml.YAMLError as error:
+        where = " ".join(str(error).replace('"<unicode string>"', "the file").split())
+        raise UsageError(
+            f"{file} is not valid YAML: {where}. Check the indentation and the brackets there."
+        ) from None
+    if not experiments:
+        raise UsageError(f"{file} is empty. It should hold one experiment: {EXPERIMENT_EXAMPLE}.")
+    if not isinstance(experiments, dict):
+        raise UsageError(
+            f"{file} should map an experiment name to its settings, {EXPERIMENT_EXAMPLE}; it "
+            f"holds a YAML {type(experiments).__name__} instead ({_short(experiments)})."
+        )
+    settings = [key for key in experiments if key in EXPERIMENT_KEYS]
+    if settings:
+        raise UsageError(
+            f"{file}: {', '.join(map(repr, settings))} at the top level, where experiment names "
+            "go. Put the settings under the experiment's name, indented: "
+            f"{EXPERIMENT_EXAMPLE}."
+        )
+    if len(experiments) != 1:
+        raise UsageError(
+            f"{file} holds {len(experiments)} experiments ({', '.join(map(repr, experiments))}); "
+            "course-rl train runs one per file. Put each in a file of its own."
         )
     name, experiment = next(iter(experiments.items()))
+    if not isinstance(experiment, dict):
+        raise UsageError(
+            f"{file}: experiment {name!r} should be a mapping of its settings, "
+            f"{EXPERIMENT_EXAMPLE}; got {_short(experiment)}."
+        )
     for key, value in experiment.items():
         if key not in EXPERIMENT_KEYS:
             raise UsageError(
                 f"{file}: unknown key {key!r} in experiment {name!r}. "
-                f"Valid keys: {', '.join(EXPERIMENT_KEYS)}."
+                f"Valid keys: {', '.join(EXPERIMENT_KEYS)}.{did_you_mean(key, EXPERIMENT_KEYS)}"
             )
-        if key in ("stop", "config") and not isinstance(value, dict):
-            raise UsageError(
-                f"{file}: {key!r} of experiment {name!r} should be a mapping such as "
-                f"{{lr: 0.001}}, got {value!r}."
-            )
+        problem = _experiment_value_problem(key, value)
+        if problem:
+            raise UsageError(f"{file}: {key!r} of experiment {name!r} {problem}")
     return str(name), experiment
+
+
+def _experiment_value_problem(key: str, value) -> str:
+    """What is wrong with ``value`` for ``key`` of a tuned-example experiment ("" when nothing)."""
+    if key in ("stop", "config") and not isinstance(value, dict):
+        return f"should be a mapping such as {{lr: 0.001}}, got {value!r}."
+    if key in ("run", "env") and not isinstance(value, str):
+        example = "PPO" if key == "run" else "CartPole-v1"
+        return f"should be a name such as {example}, got {_short(value)}."
+    if key == "checkpoint_freq" and not (is_whole_number(value) and value >= 0):
+        return f"should be a whole number of iterations >= 0 (0: never), got {value!r}."
+    if key == "checkpoint_at_end" and not isinstance(value, bool):
+        return f"should be true or false, got {value!r}."
+    return ""
+
+
+def _short(value, limit: int = 60) -> str:
+    text = " ".join(repr(value).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def find_experiment_file(path: str) -> Path:
@@ -122,7 +194,16 @@ def find_experiment_file(path: str) -> Path:
     for candidate in candidates:
         if candidate.is_file():
             return candidate
-    raise UsageError(f"No such file: {path!r}. 'course-rl list' shows the tuned examples.")
+    if Path(path).expanduser().is_dir():
+        raise UsageError(
+            f"{path!r} is a folder; -f takes one YAML file, e.g. -f {path.rstrip('/')}/"
+            "ppo-cartpole.yaml. 'course-rl list' shows the tuned examples."
+        )
+    known = [file.name for folder in tuned_example_folders() for file in folder.glob("*.y*ml")]
+    raise UsageError(
+        f"No such file: {path!r}.{did_you_mean(Path(path).name, known)} "
+        "'course-rl list' shows the tuned examples."
+    )
 
 
 def tuned_example_folders() -> list[Path]:

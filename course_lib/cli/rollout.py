@@ -53,7 +53,8 @@ def rollout_command(args: argparse.Namespace) -> int:
     from course_lib.seeding import seed_global_rngs
 
     checkpoint_dir = _find_checkpoint(args.checkpoint)
-    metadata = load_metadata(checkpoint_dir)
+    with reported_as_usage_error(ValueError, OSError):
+        metadata = load_metadata(checkpoint_dir)
     run = args.run or metadata.get("trainer")
     if run != metadata.get("trainer"):
         raise UsageError(
@@ -77,7 +78,7 @@ def rollout_command(args: argparse.Namespace) -> int:
         try:
             # Tune's Trainable logs each restore at INFO; the line below says the same, readably.
             logging.getLogger("ray.tune.trainable").setLevel(logging.WARNING)
-            with reported_as_usage_error(ValueError):
+            with reported_as_usage_error(ValueError, OSError):
                 trainer.restore(checkpoint_dir)
             if args.seed is not None:
                 # After restore, which brings back the training's random state.
@@ -132,7 +133,11 @@ def _play(trainer, env, args, episodes_wanted, steps_wanted) -> list[float]:
 
 def _find_checkpoint(path: str) -> str:
     """``path`` if it is a checkpoint folder; for a trial folder, its latest ``checkpoint_*``."""
-    from course_lib.agents.checkpoint import METADATA_FILE
+    from course_lib.agents.checkpoint import (
+        METADATA_FILE,
+        RLLIB_CHECKPOINT_FILE,
+        rllib_checkpoint_message,
+    )
 
     folder = Path(path).expanduser()
     if not folder.is_dir():
@@ -143,6 +148,8 @@ def _find_checkpoint(path: str) -> str:
     if (folder / METADATA_FILE).is_file():
         return str(folder)
     found = [child for child in folder.glob("checkpoint_*") if (child / METADATA_FILE).is_file()]
+    if not found and (folder / RLLIB_CHECKPOINT_FILE).is_file():
+        raise UsageError(rllib_checkpoint_message(path))
     if not found:
         raise UsageError(
             f"{path!r} is not a course_lib checkpoint (it has no {METADATA_FILE}) nor a trial "
@@ -163,7 +170,14 @@ def _training_config(checkpoint_dir: str, trainer_cls: type) -> dict:
     params = Path(checkpoint_dir).parent / "params.json"
     if not params.is_file():
         return {}
-    config = json.loads(params.read_text())
+    try:
+        config = json.loads(params.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise UsageError(
+            f"{params} is damaged ({error}); the replay reads the model config from it. Copy "
+            "the trial folder again, or move the checkpoint folder out of it and pass the "
+            "trial's config with --config."
+        ) from None
     skipped = ("callbacks", "multiagent", "logger_config")
     return {
         key: value

@@ -49,6 +49,12 @@ def train_command(args: argparse.Namespace) -> int:
 
     Introduced in notebooks/11_trainers.ipynb.
     """
+    for option, minimum in (("checkpoint_freq", 0), ("num_cpus", 1)):
+        if getattr(args, option) is not None and getattr(args, option) < minimum:
+            raise UsageError(
+                f"--{option.replace('_', '-')} must be at least {minimum}, got "
+                f"{getattr(args, option)}."
+            )
     experiment_name, experiment = (
         read_experiment_file(args.config_file) if args.config_file else (None, {})
     )

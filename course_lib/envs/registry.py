@@ -16,8 +16,10 @@ names registered in a notebook, so code that builds envs on workers resolves the
 with :func:`get_env_creator`, and ships the creator (a picklable callable) to the workers.
 """
 
+import contextlib
 import functools
 import inspect
+import re
 import sys
 import warnings
 from collections.abc import Callable
@@ -67,10 +69,21 @@ def register_env(name: str, creator: EnvCreator) -> None:
     if not isinstance(name, str) or not name.strip():
         raise TypeError(f"register_env needs a non-empty string name, got {name!r}.")
     if not callable(creator):
+        built = ""
+        if hasattr(creator, "reset") and hasattr(creator, "step"):
+            built = (
+                " That is an env already built; register what builds one (each rollout worker "
+                "needs its own), e.g. its class."
+            )
+        elif isinstance(creator, str) and creator in gymnasium.registry:
+            built = (
+                f" {creator!r} is a gymnasium id: use it directly, env={creator!r}, with no "
+                "register_env; to give it another name, register a function that makes it."
+            )
         raise TypeError(
             f"register_env({name!r}, creator): creator must be callable, got {creator!r} of type "
-            f"{type(creator).__name__}. Pass a function that takes env_config and returns an env, "
-            "e.g. register_env('my_env', lambda env_config: MyEnv(env_config))."
+            f"{type(creator).__name__}.{built} Pass a function that takes env_config and returns "
+            "an env, e.g. register_env('my_env', lambda env_config: MyEnv(env_config))."
         )
     if name in gymnasium.registry:
         warnings.warn(
@@ -173,14 +186,41 @@ def make_env(
 
     creator = get_env_creator(name_or_class)
     _check_takes_env_config(creator, name_or_class)
-    env = creator(context)
-    if not (hasattr(env, "reset") and hasattr(env, "step")):
-        raise TypeError(
-            f"The creator for {_describe(name_or_class)} returned an object of type "
-            f"{type(env).__name__}, not an environment (an object with reset() and step()). "
-            "Check that it ends with `return env`."
-        )
+    return env_from_creator(creator, context, name_or_class)
+
+
+def env_from_creator(creator: EnvCreator, env_config: dict, name_or_class: Any = None) -> Any:
+    """``creator(env_config)``, checked to be an environment (it has ``reset`` and ``step``).
+
+    Introduced in notebooks/03_environments.ipynb. Rollout workers build their envs through it
+    too, so a creator that forgot ``return env`` is named where it went wrong, not three calls
+    later in a ``'NoneType' object has no attribute 'observation_space'``.
+    """
+    env = creator(env_config)
+    # A class has reset and step too, as functions: only an instance is an environment.
+    if isinstance(env, type) or not (hasattr(env, "reset") and hasattr(env, "step")):
+        raise TypeError(_not_an_env_message(creator, name_or_class, env))
     return env
+
+
+def _not_an_env_message(creator: EnvCreator, name_or_class: Any, returned: Any) -> str:
+    if isinstance(returned, type):
+        fix = (
+            f"It returned the class {returned.__name__} itself: call it, "
+            f"`return {returned.__name__}(env_config)`."
+        )
+    elif isinstance(returned, tuple):
+        fix = "A tuple, perhaps env.reset()'s (obs, info)? Return the env itself: `return env`."
+    else:
+        fix = "Check that it ends with `return env`."
+    which = _describe(creator)
+    if name_or_class is not None and name_or_class is not creator:
+        which = f"{_describe(name_or_class)} ({which})"
+    text = " ".join(repr(returned).split())
+    return (
+        f"The creator for {which} returned an object of type {type(returned).__name__}, not an "
+        f"environment (an object with reset() and step()): {text[:80]}. {fix}"
+    )
 
 
 def _check_takes_env_config(creator: EnvCreator, name_or_class: Any) -> None:
@@ -203,7 +243,35 @@ def _check_takes_env_config(creator: EnvCreator, name_or_class: Any) -> None:
 
 def _make_gymnasium_env(env_id: str, env_config: dict) -> gymnasium.Env:
     """Build gymnasium env ``env_id`` with ``env_config`` as keyword arguments of gymnasium.make."""
-    return gymnasium.make(env_id, **env_config)
+    try:
+        return gymnasium.make(env_id, **env_config)
+    except TypeError as error:
+        unexpected = re.search(r"unexpected keyword argument '(\w+)'", str(error))
+        if unexpected is None or unexpected.group(1) not in env_config:
+            raise
+        known = _gymnasium_keywords(env_id)
+        raise TypeError(
+            f"env_config key {unexpected.group(1)!r} is not a setting of {env_id!r}."
+            f"{did_you_mean(unexpected.group(1), known)} For a gymnasium id, env_config holds "
+            f"keyword arguments of gymnasium.make({env_id!r}, ...): {sorted(known)}."
+        ) from None
+
+
+def _gymnasium_keywords(env_id: str) -> set[str]:
+    """The keyword arguments gymnasium.make accepts for ``env_id``: its own and the env's."""
+    known = {p for p in inspect.signature(gymnasium.make).parameters if p not in ("id", "kwargs")}
+    spec = gymnasium.spec(env_id)
+    known |= set(spec.kwargs)
+    with contextlib.suppress(Exception):  # an entry point that cannot be inspected adds nothing
+        entry_point = spec.entry_point
+        if isinstance(entry_point, str):
+            entry_point = gymnasium.envs.registration.load_env_creator(entry_point)
+        known |= {
+            name
+            for name, parameter in inspect.signature(entry_point).parameters.items()
+            if parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY)
+        }
+    return known
 
 
 def _unknown_env_message(name: str) -> str:
@@ -221,4 +289,6 @@ def _describe(name_or_class: Any) -> str:
     """A short human name for an env spec, for error messages."""
     if isinstance(name_or_class, str):
         return repr(name_or_class)
+    if isinstance(name_or_class, functools.partial):
+        return f"functools.partial({_describe(name_or_class.func)}, ...)"
     return getattr(name_or_class, "__qualname__", repr(name_or_class))

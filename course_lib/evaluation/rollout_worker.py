@@ -18,6 +18,7 @@ import numpy as np
 from course_lib.callbacks import make_callbacks
 from course_lib.envs import EnvContext
 from course_lib.envs.multi_agent import MultiAgentEnv
+from course_lib.envs.registry import env_from_creator
 from course_lib.evaluation.metrics import RolloutMetrics
 from course_lib.evaluation.multi_agent_sampler import MultiAgentSampler
 from course_lib.evaluation.observation_filter import make_filter
@@ -121,7 +122,7 @@ class RolloutWorker:
         context = EnvContext(
             self.config["env_config"], worker_index=self.worker_index, vector_index=vector_index
         )
-        return self.env_creator(context)
+        return env_from_creator(self.env_creator, context, self.config.get("env"))
 
     @classmethod
     def as_remote(cls, num_cpus: float = 1, num_gpus: float = 0, max_restarts: int = 0):

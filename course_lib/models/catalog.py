@@ -190,6 +190,7 @@ class ModelCatalog:
     @classmethod
     def register_custom_model(cls, name: str, model_class: type) -> None:
         """Makes ``model_class`` (a TorchModelV2 subclass) available as ``"custom_model": name``."""
+        _check_registered_name("register_custom_model", name, "MyModel")
         if not (isinstance(model_class, type) and issubclass(model_class, TorchModelV2)):
             raise TypeError(
                 f"register_custom_model({name!r}, ...) needs a subclass of "
@@ -203,6 +204,7 @@ class ModelCatalog:
     def register_custom_action_dist(cls, name: str, dist_class: type) -> None:
         """Makes ``dist_class`` (an ActionDistribution subclass) available as
         ``"custom_action_dist": name``."""
+        _check_registered_name("register_custom_action_dist", name, "MyDist")
         if not (isinstance(dist_class, type) and issubclass(dist_class, ActionDistribution)):
             raise TypeError(
                 f"register_custom_action_dist({name!r}, ...) needs a subclass of "
@@ -226,3 +228,12 @@ class ModelCatalog:
             if resolved.get(key) is not None:
                 resolved[key] = _resolve(resolved[key], registry, base_class, what)
         return resolved
+
+
+def _check_registered_name(method: str, name, example_class: str) -> None:
+    """The name comes first; a class there means the two arguments were swapped."""
+    if not isinstance(name, str) or not name:
+        raise TypeError(
+            f"{method} takes a non-empty string name first, then the class: "
+            f"ModelCatalog.{method}('my_name', {example_class}); got name={name!r}."
+        )
