@@ -27,15 +27,19 @@ RAY_PROCESS_NAMES = (
 RUN_MARKER = "COURSE_LIB_TEST_RUN"
 
 
-def ray_processes() -> set[int]:
-    """PIDs of Ray's processes (raylet, GCS, workers, monitors) started by this test run."""
+def ray_processes(only_with: dict[str, str] | None = None) -> set[int]:
+    """PIDs of Ray's processes (raylet, GCS, workers, monitors) started by this test run.
+
+    ``only_with`` narrows them to those whose environment also holds these variables, such as the
+    marker a notebook kernel was started with (tests/test_notebook_rerun.py).
+    """
+    wanted = {RUN_MARKER: os.environ[RUN_MARKER], **(only_with or {})}
     found = set()
     for proc in psutil.process_iter(["pid", "name", "cmdline"]):
         try:
             text = " ".join([proc.info["name"] or "", *(proc.info["cmdline"] or [])])
-            if (
-                any(name in text for name in RAY_PROCESS_NAMES)
-                and proc.environ().get(RUN_MARKER) == os.environ[RUN_MARKER]
+            if any(name in text for name in RAY_PROCESS_NAMES) and all(
+                proc.environ().get(key) == value for key, value in wanted.items()
             ):
                 found.add(proc.info["pid"])
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):

@@ -32,9 +32,18 @@ def get_trainer_class(name: str) -> type:
 
 def register_with_tune() -> None:
     """Register every trainer (and every env registered so far) with Ray Tune, so
-    ``tune.run("PPO", ...)`` finds them."""
+    ``tune.run("PPO", ...)`` finds them, now and after every later ``ray.init()``.
+
+    Tune keeps its registry inside the running Ray instance, so ``ray.shutdown()`` forgets it. A
+    lesson run a second time in the same kernel would then get RLlib's own PPO from
+    ``tune.run("PPO")``, silently. Ray calls its post-init hooks at the end of every
+    ``ray.init()`` (Tune's registry flushes itself the same way), so the names come back each time.
+    """
+    import ray._private.worker as ray_worker
     from ray.tune.registry import register_trainable
 
     share_envs_with_tune()
     for name in ALGORITHMS:
         register_trainable(name, get_trainer_class(name), warn=False)
+    if register_with_tune not in ray_worker._post_init_hooks:
+        ray_worker._post_init_hooks.append(register_with_tune)
