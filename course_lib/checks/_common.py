@@ -1,6 +1,10 @@
-"""What every grader shares: the failure type, the success line and argument checks."""
+"""What every grader shares: the failure types, the success line, and checks of what it was given
+and what your code returned. Introduced in notebooks/00_welcome.ipynb ("How exercises work").
+"""
 
 from __future__ import annotations
+
+import sys
 
 
 class CheckFailed(AssertionError):
@@ -9,6 +13,18 @@ class CheckFailed(AssertionError):
     def __init__(self, exercise: str, message: str):
         super().__init__(f"Exercise {exercise}: {message}")
         self.exercise = exercise
+
+
+class LearnerHung(CheckFailed):
+    """Your code did not return within the check's time limit, so the check stopped it."""
+
+
+class LearnerCrashed(CheckFailed):
+    """Your code raised an exception; ``error`` is the original one."""
+
+    def __init__(self, exercise: str, message: str, error: BaseException):
+        super().__init__(exercise, message)
+        self.error = error
 
 
 def passed(exercise: str, what: str) -> None:
@@ -43,4 +59,29 @@ def require_actor_class(grader: str, exercise: str, name: str, obj) -> None:
         )
     raise TypeError(
         f"{name} should be your actor class (decorated with @ray.remote); got {type(obj).__name__}."
+    )
+
+
+def expect_type(exercise: str, what: str, value, expected, example: str):
+    """Return ``value``, what your ``what`` returned, if it is an ``expected``; otherwise fail.
+
+    ``what`` names the call ("parallel_map"); ``example`` says what it should return ("a list
+    with one result per item, like [9, 1, 16]"). A missing ``return`` and an ObjectRef where a
+    value belongs get their own hint.
+    """
+    if isinstance(value, expected):
+        return value
+    if value is None:
+        raise CheckFailed(
+            exercise, f"{what} returned None. Did you forget `return`? Expected {example}."
+        )
+    ray = sys.modules.get("ray")
+    if ray is not None and isinstance(value, ray.ObjectRef):
+        raise CheckFailed(
+            exercise,
+            f"{what} returned an ObjectRef, a claim ticket for a result, not the result: pass it "
+            f"to ray.get(...) to fetch the value. Expected {example}.",
+        )
+    raise CheckFailed(
+        exercise, f"{what} should return {example}; got {type(value).__name__} {value!r:.80}."
     )

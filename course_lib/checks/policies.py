@@ -7,10 +7,21 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from ._common import CheckFailed, passed, require_callable
+from ._common import CheckFailed, expect_type, passed, require_callable
+from ._learner_calls import call_learner
 
 OBS_SPACE = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
 ACT_SPACE = gym.spaces.Discrete(2)
+
+# How long one call of your code may run before the check stops it. A right answer computes a loss
+# on 24 rows in milliseconds; the limit only has to catch a loop that never ends.
+TIME_LIMIT_S = 30.0
+
+_HANG_HINT = "a loop that never ends (a while loop whose condition never changes)"
+
+
+def _call(exercise: str, what: str, fn, *args):
+    return call_learner(exercise, what, fn, *args, seconds=TIME_LIMIT_S, hint=_HANG_HINT)
 
 
 def _batch(seed: int = 0, n: int = 24):
@@ -39,7 +50,15 @@ def check_reinforce_loss(reinforce_loss) -> None:
     require_callable("check_reinforce_loss", "reinforce_loss", reinforce_loss)
     policy = PGTorchPolicy(OBS_SPACE, ACT_SPACE, {"model": {"fcnet_hiddens": [16]}, "seed": 0})
     train_batch = policy._lazy_tensor_dict(policy.postprocess_trajectory(_batch()))
-    loss = reinforce_loss(policy, policy.model, policy.dist_class, train_batch)
+    loss = _call(
+        "6.1",
+        "reinforce_loss(policy, model, dist_class, train_batch)",
+        reinforce_loss,
+        policy,
+        policy.model,
+        policy.dist_class,
+        train_batch,
+    )
     if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
         raise CheckFailed(
             "6.1",
@@ -84,6 +103,7 @@ def check_pg_with_baseline(PGWithBaseline) -> None:
     """Exercise 6.2: ``PGTorchPolicy.with_updates`` adding a learned value baseline."""
     from course_lib.policy import PGTorchPolicy, policy_gradient_loss
     from course_lib.postprocessing import discount_cumsum
+    from course_lib.sample_batch import SampleBatch
 
     if not (isinstance(PGWithBaseline, type) and hasattr(PGWithBaseline, "build_args")):
         raise CheckFailed(
@@ -101,11 +121,25 @@ def check_pg_with_baseline(PGWithBaseline) -> None:
             "PGTorchPolicy itself changed; with_updates "
             "must return a new class and leave it alone.",
         )
-    policy = PGWithBaseline(
-        OBS_SPACE, ACT_SPACE, {"model": {"fcnet_hiddens": [16]}, "seed": 0, "gamma": 0.9}
+    config = {"model": {"fcnet_hiddens": [16]}, "seed": 0, "gamma": 0.9}
+    policy = _call(
+        "6.2",
+        "PGWithBaseline(obs_space, action_space, config)",
+        PGWithBaseline,
+        OBS_SPACE,
+        ACT_SPACE,
+        config,
     )
-    batch = _batch()
-    batch = policy.postprocess_trajectory(batch)
+    batch = _call(
+        "6.2", "policy.postprocess_trajectory(batch)", policy.postprocess_trajectory, _batch()
+    )
+    expect_type(
+        "6.2",
+        "postprocess_trajectory (your postprocess_fn)",
+        batch,
+        SampleBatch,
+        "the SampleBatch it was given, with value_targets and advantages added",
+    )
     pieces = batch.split_by_episode()
     last_obs = pieces[-1]["new_obs"][-1:]
     bootstrap = float(policy.compute_values(last_obs)[0])
@@ -129,7 +163,8 @@ def check_pg_with_baseline(PGWithBaseline) -> None:
             "6.2", "advantages should be returns minus the baseline: value_targets - vf_preds."
         )
     train_batch = policy._lazy_tensor_dict(batch)
-    loss = policy.loss(policy.model, policy.dist_class, train_batch)
+    loss = _call("6.2", "your loss_fn", policy.loss, policy.model, policy.dist_class, train_batch)
+    expect_type("6.2", "your loss_fn", loss, torch.Tensor, "a scalar torch tensor")
     policy.model.zero_grad()
     loss.backward()
     value_params = [n for n, p in policy.model.named_parameters() if "value" in n or "vf" in n]

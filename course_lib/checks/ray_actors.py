@@ -4,8 +4,22 @@ env."""
 from __future__ import annotations
 
 import math
+import numbers
+from collections.abc import Iterable
 
-from ._common import CheckFailed, passed, require_actor_class, require_callable, require_ray
+from ._common import (
+    CheckFailed,
+    expect_type,
+    passed,
+    require_actor_class,
+    require_callable,
+    require_ray,
+)
+from ._learner_calls import call_learner
+
+# How long one call of your code (an actor method, or pool_map) may run before the check stops
+# it. A right answer takes a second or two, mostly starting actors; a slow laptop a few more.
+TIME_LIMIT_S = 60.0
 
 
 def _report_returns(board, returns):
@@ -17,33 +31,27 @@ def _report_returns(board, returns):
 
 
 def _call(exercise: str, name: str, method: str, ref_factory):
-    """Call an actor method and fetch the result; errors raised by the learner's code come back as
-    they are."""
-
+    """Call an actor method of yours and fetch the result, within the time limit."""
     try:
         ref = ref_factory()
     except AttributeError as err:  # raised here, by the handle: the class has no such method
         raise CheckFailed(exercise, f"{name} has no method {method}(): {err}") from None
-    return get_unwrapped(ref)
+    return _get(exercise, f"{name}.{method}()", ref)
 
 
-def get_unwrapped(refs):
-    """``ray.get``, but a stub's NotImplementedError raised in a worker comes back as itself.
-
-    Ray wraps an error from remote code in ``RayTaskError`` (twice when a task called an actor that
-    raised); unwrapping it makes an unfinished exercise fail with its own message and type.
-    """
+def _get(exercise: str, what: str, refs):
+    """``ray.get`` of results your actor computes; a hang or a crash is explained in your terms."""
     import ray
 
-    try:
-        return ray.get(refs)
-    except ray.exceptions.RayTaskError as err:
-        cause = err
-        while isinstance(cause, ray.exceptions.RayTaskError):
-            cause = cause.cause
-        if isinstance(cause, NotImplementedError):
-            raise NotImplementedError(*cause.args) from None
-        raise
+    return call_learner(
+        exercise,
+        what,
+        ray.get,
+        refs,
+        seconds=TIME_LIMIT_S,
+        hint="the method never returns: a loop that never ends, or a ray.get inside the actor "
+        "on something that never finishes",
+    )
 
 
 def check_scoreboard(Scoreboard) -> None:
@@ -53,14 +61,32 @@ def check_scoreboard(Scoreboard) -> None:
     import ray
 
     board = Scoreboard.remote()
+    try:
+        count, mean, every = _check_scoreboard(board)
+    finally:
+        ray.kill(board)
+    passed(
+        "2.1",
+        f"one actor kept {count} returns recorded by 3 tasks through its handle; mean {mean:.2f}.",
+    )
+
+
+def _check_scoreboard(board):
+    import ray
+
     empty_mean = _call("2.1", "Scoreboard", "mean", lambda: board.mean.remote())
     if empty_mean != 0.0:
         raise CheckFailed("2.1", f"mean() before any record() should be 0.0, got {empty_mean!r}.")
     batches = [[10.0, 20.0, 30.0], [5.0], [12.5, 7.5, 40.0, 25.0]]
     reporter = ray.remote(num_cpus=0.25)(_report_returns)
-    get_unwrapped([reporter.remote(board, returns) for returns in batches])
+    _get(
+        "2.1",
+        "Scoreboard.record() (called from 3 tasks)",
+        [reporter.remote(board, returns) for returns in batches],
+    )
     every = [r for returns in batches for r in returns]
     count = _call("2.1", "Scoreboard", "count", lambda: board.count.remote())
+    expect_type("2.1", "Scoreboard.count()", count, numbers.Integral, "an int, like 8")
     if count == 0:
         raise CheckFailed(
             "2.1",
@@ -77,11 +103,7 @@ def check_scoreboard(Scoreboard) -> None:
         raise CheckFailed(
             "2.1", f"mean() should be {sum(every) / len(every)} for returns {every}, got {mean!r}."
         )
-    ray.kill(board)
-    passed(
-        "2.1",
-        f"one actor kept {count} returns recorded by 3 tasks through its handle; mean {mean:.2f}.",
-    )
+    return count, mean, every
 
 
 def reference_rollouts(seed: int, steps_per_call: list[int]) -> list[list[float]]:
@@ -114,13 +136,11 @@ def check_cartpole_actor(CartPoleActor) -> None:
 
     calls, seeds = [150, 150, 200], [7, 8]
     actors = [CartPoleActor.remote(seed) for seed in seeds]
-    got = [
-        [
-            _call("2.2", "CartPoleActor", "rollout", lambda a=a, n=n: a.rollout.remote(n))
-            for n in calls
-        ]
-        for a in actors
-    ]
+    try:
+        got = [[_rollout(actor, n) for n in calls] for actor in actors]
+    finally:
+        for actor in actors:
+            ray.kill(actor)
     for seed, mine in zip(seeds, got, strict=True):
         want = reference_rollouts(seed, calls)
         if mine == want:
@@ -143,10 +163,16 @@ def check_cartpole_actor(CartPoleActor) -> None:
                 "keep the env and the running return on self, "
                 "and don't reset at the start of rollout().",
             )
-    for actor in actors:
-        ray.kill(actor)
     passed(
         "2.2", f"two actors with seeds {seeds} matched the reference over {len(calls)} calls each."
+    )
+
+
+def _rollout(actor, num_steps: int) -> list:
+    finished = _call("2.2", "CartPoleActor", "rollout", lambda: actor.rollout.remote(num_steps))
+    example = "a list of the returns of the episodes that ended during the call, like [23.0]"
+    return expect_type(
+        "2.2", f"CartPoleActor.rollout({num_steps})", finished, (list, tuple), example
     )
 
 
@@ -168,10 +194,26 @@ def check_pool_map(pool_map) -> None:
     worker_cls = ray.remote(num_cpus=0.25)(_PoolWorker)
     actors = [worker_cls.remote() for _ in range(3)]
     items = list(range(12))
-    result = pool_map(actors, items)
-    if result is None:
-        raise CheckFailed("2.3", "pool_map returned None. Did you forget `return list(...)`?")
-    result = list(result)
+
+    def learner_step(fn, *args):
+        return call_learner(
+            "2.3",
+            "pool_map(actors, items)",
+            fn,
+            *args,
+            seconds=TIME_LIMIT_S,
+            hint="a loop over the pool that never ends (pool.map and pool.get_next wait for "
+            "results: don't wait for more results than you submitted)",
+        )
+
+    try:
+        result = learner_step(pool_map, actors, items)
+        example = "a list with one result per item, like list(pool.map(...))"
+        # pool.map is lazy: its results must be fetched while the actors are still alive.
+        result = learner_step(list, expect_type("2.3", "pool_map", result, Iterable, example))
+    finally:
+        for actor in actors:
+            ray.kill(actor)
     if len(result) != len(items):
         raise CheckFailed("2.3", f"expected {len(items)} results, got {len(result)}.")
     values = [value for value, _ in result]
@@ -194,6 +236,4 @@ def check_pool_map(pool_map) -> None:
             "every item went to the same actor. Build ActorPool(actors) and use pool.map(lambda a, "
             "v: a.process.remote(v), items) so that items spread over all the actors.",
         )
-    for actor in actors:
-        ray.kill(actor)
     passed("2.3", f"{len(items)} items spread over {len(used)} actors; results in input order.")

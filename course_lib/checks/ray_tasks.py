@@ -9,12 +9,19 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterable
 
-from ._common import CheckFailed, passed, require_callable, require_ray
+from ._common import CheckFailed, expect_type, passed, require_callable, require_ray
+from ._learner_calls import call_learner
 
 # How long a probe task waits for a partner before concluding that it runs alone. Only a wrong
 # answer pays it; a right one meets its partner as soon as Ray has started two workers.
 RENDEZVOUS_TIMEOUT_S = 20.0
+
+# How long your function may run before the check stops it (on top of RENDEZVOUS_TIMEOUT_S where
+# a wrong answer may wait for the rendezvous). A right answer needs a few seconds, most of them
+# spent starting Ray's worker processes; a slow laptop with a cold Ray needs at most a few more.
+TIME_LIMIT_S = 60.0
 
 
 class Rendezvous:
@@ -100,12 +107,19 @@ def check_parallel_map(parallel_map) -> None:
     items = [3, 1, 4, 1, 5, 9]
     gate = gate_cls.remote(2)
     try:
-        result = parallel_map(_Bind(square, gate, RENDEZVOUS_TIMEOUT_S), items)
+        result = call_learner(
+            "1.1",
+            "parallel_map(remote_fn, items)",
+            parallel_map,
+            _Bind(square, gate, RENDEZVOUS_TIMEOUT_S),
+            items,
+            seconds=RENDEZVOUS_TIMEOUT_S + TIME_LIMIT_S,
+            hint="a ray.get on a task that never finishes, or a loop that never ends",
+        )
     finally:
         ray.kill(gate)
-    if result is None:
-        raise CheckFailed("1.1", "parallel_map returned None. Did you forget `return`?")
-    result = list(result)
+    example = "a list with one result per item, like [9, 1, 16, 1, 25, 81]"
+    result = list(expect_type("1.1", "parallel_map", result, Iterable, example))
     _refuse_refs("1.1", result, "The list you returned")
     if len(result) != len(items):
         raise CheckFailed(
@@ -159,10 +173,18 @@ def check_batched_map(batched_map) -> None:
     require_callable("check_batched_map", "batched_map", batched_map)
     require_ray("check_batched_map")
     items, batch_size = list(range(23)), 5
-    result = batched_map(_tagged_triple, items, batch_size)
-    if result is None:
-        raise CheckFailed("1.2", "batched_map returned None. Did you forget `return`?")
-    result = list(result)
+    result = call_learner(
+        "1.2",
+        "batched_map(fn, items, batch_size)",
+        batched_map,
+        _tagged_triple,
+        items,
+        batch_size,
+        seconds=TIME_LIMIT_S,
+        hint="a loop over the batches that never ends, or a ray.get on a task that never finishes",
+    )
+    example = "one flat list with fn(item) for every item, like [0, 3, 6, ...]"
+    result = list(expect_type("1.2", "batched_map", result, Iterable, example))
     _refuse_refs("1.2", result, "The list you returned")
     if result and isinstance(result[0], list):
         raise CheckFailed(
@@ -222,20 +244,34 @@ def check_as_completed(as_completed) -> None:
     gate_cls, _, gated = _remote_probes()
     gate = gate_cls.remote(1_000_000)  # never opens by arrivals; the grader opens it
     refs = [gated.remote(i, gate, RENDEZVOUS_TIMEOUT_S) for i in range(5)]
+
+    def learner_step(fn, *args):
+        # A generator runs only when asked for a value, so each step of it is a call of your code.
+        return call_learner(
+            "1.3",
+            "as_completed(refs)",
+            fn,
+            *args,
+            seconds=RENDEZVOUS_TIMEOUT_S + TIME_LIMIT_S,
+            hint="a ray.wait or ray.get that waits for a result that never comes, or a loop that "
+            "never ends (take each ready ref out of the list you wait on)",
+        )
+
     try:
-        results = as_completed(refs)
-        if results is None:
-            raise CheckFailed(
-                "1.3", "as_completed returned None. Make it a generator that yields each value."
-            )
-        iterator = iter(results)
-        first = next(iterator, None)
+        results = learner_step(as_completed, refs)
+        example = "a generator that yields each value (use `yield`, not `return`)"
+        iterator = iter(expect_type("1.3", "as_completed", results, Iterable, example))
+        first = learner_step(next, iterator, None)
         ray.get(gate.open.remote())
-        rest = list(iterator)
+        rest = learner_step(list, iterator)
     finally:
-        # Release the held-back task even when your code raised, so it does not linger.
-        ray.get(gate.open.remote())
-        ray.get(refs)
+        # Release the held-back task even when your code raised, so it does not linger. After a
+        # hang the check may have stopped the gate already; the tasks then end with its error.
+        try:
+            ray.get(gate.open.remote())
+            ray.get(refs)
+        except ray.exceptions.RayError:
+            pass
         ray.kill(gate)
     got = [first, *rest] if first is not None else rest
     _refuse_refs("1.3", got, "What as_completed yielded")

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import CheckFailed, passed, require_callable, require_ray
+from ._common import CheckFailed, expect_type, passed, require_callable, require_ray
+from ._learner_calls import call_learner
+
+# How long your code may run before the check stops it. A right answer samples 50 steps on two
+# workers and learns once (a second or two), or samples a few CartPole episodes with your
+# callbacks (under a second); a slow laptop needs a few times that.
+TIME_LIMIT_S = 60.0
 
 
 def _cartpole(env_config):
@@ -46,7 +52,15 @@ def check_parallel_training_step(parallel_training_step) -> None:
 
         policy.learn_on_batch = recording_learn
         before = policy.get_weights()
-        result = parallel_training_step(workers)
+        result = call_learner(
+            "7.1",
+            "parallel_training_step(workers)",
+            parallel_training_step,
+            workers,
+            seconds=TIME_LIMIT_S,
+            hint="a ray.get on a task or an actor call that never finishes, or a loop that never "
+            "ends",
+        )
         if len(seen) != 1:
             raise CheckFailed(
                 "7.1",
@@ -82,10 +96,10 @@ def check_parallel_training_step(parallel_training_step) -> None:
                     "weights = ray.put({'default_policy': policy.get_weights()}), then "
                     "w.set_weights.remote(weights) for every remote worker (and wait for it).",
                 )
-        if not isinstance(result, dict) or "learner_stats" not in result:
-            raise CheckFailed(
-                "7.1", "return what learn_on_batch returned (a dict with 'learner_stats')."
-            )
+        example = "what learn_on_batch returned (a dict with 'learner_stats')"
+        result = expect_type("7.1", "parallel_training_step", result, dict, example)
+        if "learner_stats" not in result:
+            raise CheckFailed("7.1", f"return {example}; got a dict with keys {list(result)[:6]}.")
     finally:
         workers.stop()
     passed(
@@ -118,8 +132,18 @@ def check_pole_angle_callbacks(PoleAngleCallbacks) -> None:
         "callbacks": PoleAngleCallbacks,
         "batch_mode": "complete_episodes",
     }
-    worker = RolloutWorker(env_creator=_cartpole, policy_class=PGTorchPolicy, config=config)
-    batch = worker.sample()
+
+    def sample_with_your_callbacks():
+        worker = RolloutWorker(env_creator=_cartpole, policy_class=PGTorchPolicy, config=config)
+        return worker, worker.sample()
+
+    worker, batch = call_learner(
+        "9.1",
+        "sampling with your PoleAngleCallbacks",
+        sample_with_your_callbacks,
+        seconds=TIME_LIMIT_S,
+        hint="a loop in one of your callbacks that never ends",
+    )
     episodes = collect_episodes(worker)
     pieces = {int(p["eps_id"][0]): p for p in batch.split_by_episode()}
     if len(episodes) < 3:

@@ -6,10 +6,16 @@ from __future__ import annotations
 import numbers
 import tempfile
 
-from ._common import CheckFailed, passed, require_callable
+from ._common import CheckFailed, LearnerCrashed, passed, require_callable
+from ._learner_calls import call_learner
 
 # Episodes of the evaluation check start from these seeds.
 EVALUATION_SEEDS = (0, 1, 2)
+
+# How long one call of your code may run before the check stops it. One greedy CartPole episode
+# takes well under a second; resuming builds a trainer and trains 2 small iterations (a second or
+# two). A slow laptop needs a few times that.
+TIME_LIMIT_S = 60.0
 
 
 class _RecordingTrainer:
@@ -73,11 +79,10 @@ def _reference_episode(trainer, env, seed: int) -> float:
     return episode_return
 
 
-def _call_learner(evaluate_episode, trainer, env, seed):
+def _evaluate_explaining_gym_api(evaluate_episode, trainer, env, seed):
+    """Run your loop; the old gym API's 4-tuple unpacking gets its own hint."""
     try:
         return evaluate_episode(trainer, env, seed)
-    except CheckFailed:
-        raise
     except ValueError as error:
         if "unpack" in str(error) and "expected 4" in str(error):
             raise CheckFailed(
@@ -126,7 +131,19 @@ def check_evaluation_loop(evaluate_episode) -> None:
                     trainer, gym.make("CartPole-v1", max_episode_steps=limit), seed
                 )
                 env, recorder = _watched_env(limit), _RecordingTrainer(trainer)
-                got = _call_learner(evaluate_episode, recorder, env, seed)
+                got = call_learner(
+                    "11.1",
+                    f"evaluate_episode(trainer, env, seed={seed})",
+                    _evaluate_explaining_gym_api,
+                    evaluate_episode,
+                    recorder,
+                    env,
+                    seed,
+                    seconds=TIME_LIMIT_S,
+                    hint="a while loop over the env that never ends: stop when terminated OR "
+                    "truncated (a trained policy can balance the pole for ever, so a loop that "
+                    "waits for `terminated` alone may never end)",
+                )
                 _explain_episode(seed, expected, got, env, recorder)
         finally:
             trainer.stop()
@@ -231,8 +248,18 @@ def check_resume(resume) -> None:
             straight.stop()
 
         try:
-            results = resume(WatchedPG, dict(config), checkpoint, 2)
-        except Exception:
+            results = call_learner(
+                "11.2",
+                "resume(trainer_cls, config, checkpoint, iterations)",
+                resume,
+                WatchedPG,
+                dict(config),
+                checkpoint,
+                2,
+                seconds=TIME_LIMIT_S,
+                hint="a loop of trainer.train() that never ends: call it `iterations` times",
+            )
+        except LearnerCrashed:
             _require_given_config(built, config)
             raise
         finally:

@@ -15,11 +15,16 @@ import tempfile
 
 from course_lib.validation import is_real_number
 
-from ._common import CheckFailed, passed, require_callable, require_ray
+from ._common import CheckFailed, LearnerCrashed, passed, require_callable, require_ray
+from ._learner_calls import call_learner
 
 # What check_tune_search asks for: one trial per learning rate, each stopped after ITERATIONS.
 LRS = (0.01, 0.0001)
 ITERATIONS = 2
+
+# How long your search may run before the check stops it. A right search takes 5-15 s here
+# (two trials of two small iterations, plus starting their actors); a slow laptop a few times that.
+TIME_LIMIT_S = 180.0
 
 
 def _experiment_folders(storage_path: str) -> list[str]:
@@ -69,11 +74,19 @@ def check_tune_search(search_lr) -> None:
     try:
         search_error = None
         try:
-            returned = search_lr(storage, lrs, iterations)
-        except NotImplementedError:
-            raise
-        except Exception as error:  # a failed trial makes tune.run raise; the files on disk say why
-            search_error = error
+            returned = call_learner(
+                "13.1",
+                "search_lr(storage_path, lrs, iterations)",
+                search_lr,
+                storage,
+                lrs,
+                iterations,
+                seconds=TIME_LIMIT_S,
+                hint="a stop condition that no trial reaches, so the trials never end: "
+                'stop={"training_iteration": iterations} ends each one after `iterations`',
+            )
+        except LearnerCrashed as crash:  # a failed trial makes tune.run raise; the files say why
+            search_error = crash
 
         folders = _experiment_folders(storage)
         if not folders:
