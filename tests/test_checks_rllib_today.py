@@ -202,7 +202,7 @@ def test_a2c_learner_wants_a_ppo_learner_class():
 
     with pytest.raises(checks.CheckFailed, match="subclass PPOTorchLearner"):
         checks.check_a2c_learner(Plain)
-    with pytest.raises(TypeError, match="your Learner class itself"):
+    with pytest.raises(TypeError, match="expects your class itself"):
         checks.check_a2c_learner(A2CRight.compute_loss_for_module)
 
 

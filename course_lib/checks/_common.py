@@ -39,6 +39,17 @@ def require_callable(grader: str, name: str, obj) -> None:
         )
 
 
+def require_subclass(grader: str, exercise: str, name: str, obj, base: type, why: str) -> None:
+    """``obj`` must be a class (not an instance) derived from ``base``; ``why`` ends the message."""
+    if not isinstance(obj, type):
+        raise TypeError(
+            f"{grader}() expects your class itself, e.g. checks.{grader}({name}); "
+            f"got {type(obj).__name__} {obj!r:.60}. Pass the class without calling it."
+        )
+    if not issubclass(obj, base):
+        raise CheckFailed(exercise, f"{obj.__name__} should subclass {base.__name__}{why}")
+
+
 def require_ray(grader: str) -> None:
     import ray
 

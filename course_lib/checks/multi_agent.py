@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import CheckFailed, passed, require_callable
+from ._common import CheckFailed, passed, require_callable, require_subclass
 
 RPS_POLICY_IDS = ("learned", "always_same", "beat_last")
 
@@ -147,17 +147,14 @@ def check_heuristic_policy(policy_cls) -> None:
 
     from course_lib.policy.heuristics import HeuristicPolicy
 
-    if not isinstance(policy_cls, type):
-        raise TypeError(
-            "check_heuristic_policy() expects your class itself, e.g. "
-            f"checks.check_heuristic_policy(CopyLastHeuristic); got {policy_cls!r:.60}."
-        )
-    if not issubclass(policy_cls, HeuristicPolicy):
-        raise CheckFailed(
-            "15.2",
-            f"{policy_cls.__name__} should subclass HeuristicPolicy: "
-            f"`class {policy_cls.__name__}(HeuristicPolicy):`.",
-        )
+    require_subclass(
+        "check_heuristic_policy",
+        "15.2",
+        "CopyLastHeuristic",
+        policy_cls,
+        HeuristicPolicy,
+        f": `class {getattr(policy_cls, '__name__', 'CopyLastHeuristic')}(HeuristicPolicy):`.",
+    )
 
     for num_moves in (3, 5):
         moves = spaces.Discrete(num_moves)

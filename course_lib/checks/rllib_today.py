@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from ._common import CheckFailed, passed, require_callable
+from ._common import CheckFailed, passed, require_callable, require_subclass
 
 # The config of tuned_examples/ppo-cartpole.yaml, and a second one whose values all differ, so
 # that an answer that hard-codes the first cannot pass.
@@ -233,22 +233,20 @@ def _a2c_hint(got: float, ref: dict, vf_loss_coeff: float, entropy_coeff: float)
 
 def check_a2c_learner(learner_class) -> None:
     """Exercise 14.2: A2C's loss in ``compute_loss_for_module`` of a PPOTorchLearner subclass."""
-    if not isinstance(learner_class, type):
-        raise TypeError(
-            "check_a2c_learner() expects your Learner class itself, e.g. "
-            f"checks.check_a2c_learner(A2CLearner); got {type(learner_class).__name__}."
-        )
     import torch
     from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
 
     from course_lib.rllib_today import rllib_deprecations
 
-    if not issubclass(learner_class, PPOTorchLearner):
-        raise CheckFailed(
-            "14.2",
-            f"{learner_class.__name__} should subclass PPOTorchLearner, so that PPO's learner "
-            "connector (GAE) still fills in advantages and value_targets for your loss.",
-        )
+    require_subclass(
+        "check_a2c_learner",
+        "14.2",
+        "A2CLearner",
+        learner_class,
+        PPOTorchLearner,
+        ", so that PPO's learner connector (GAE) still fills in advantages and value_targets for "
+        "your loss.",
+    )
     torch.manual_seed(0)
     for vf_loss_coeff, entropy_coeff in ((0.5, 0.01), (1.0, 0.0), (0.25, 0.1)):
         with rllib_deprecations() as messages:
@@ -294,23 +292,20 @@ def check_a2c_learner(learner_class) -> None:
 
 def check_cart_drift_callback(callback_class) -> None:
     """Exercise 14.3: an RLlibCallback that logs |cart position| at each episode's end."""
-    if not isinstance(callback_class, type):
-        raise TypeError(
-            "check_cart_drift_callback() expects your callback class itself, e.g. "
-            f"checks.check_cart_drift_callback(CartDrift); got {type(callback_class).__name__}."
-        )
     from ray.rllib.algorithms.ppo import PPOConfig
     from ray.rllib.callbacks.callbacks import RLlibCallback
     from ray.rllib.env.single_agent_env_runner import SingleAgentEnvRunner
 
     from course_lib.rllib_today import rllib_deprecations
 
-    if not issubclass(callback_class, RLlibCallback):
-        raise CheckFailed(
-            "14.3",
-            f"{callback_class.__name__} should subclass RLlibCallback "
-            "(from ray.rllib.callbacks.callbacks import RLlibCallback).",
-        )
+    require_subclass(
+        "check_cart_drift_callback",
+        "14.3",
+        "CartDrift",
+        callback_class,
+        RLlibCallback,
+        " (from ray.rllib.callbacks.callbacks import RLlibCallback).",
+    )
     episodes_wanted = 6
     with rllib_deprecations() as messages:
         config = (
