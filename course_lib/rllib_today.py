@@ -79,6 +79,34 @@ class _Collect(logging.Handler):
 
 
 @contextlib.contextmanager
+def handle_rllib_deprecations(handler: logging.Handler):
+    """Route every deprecation line RLlib logs inside the block to ``handler``, and only there.
+
+    The level is set here because a quiet Ray (init_ray) raises the parent "ray" logger to
+    ERROR, which would drop the lines before any handler saw them. RLlib's ``@Deprecated``
+    decorator warns once per process (``log_once``); that memory is reset so the block sees its
+    own uses. The handler decides what to keep (``is_internal_deprecation`` tells RLlib's notes
+    about itself apart); a handler that raises turns a deprecation into an error.
+
+    Introduced in notebooks/14_rllib_today.ipynb.
+    """
+    from ray.util.debug import reset_log_once
+
+    reset_log_once()
+    logger = logging.getLogger(DEPRECATION_LOGGER)
+    saved = logger.level, logger.propagate
+    logger.setLevel(logging.WARNING)
+    logger.propagate = False
+    logger.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(saved[0])
+        logger.propagate = saved[1]
+
+
+@contextlib.contextmanager
 def rllib_deprecations():
     """Collect the deprecation lines RLlib logs inside the block, as a list of strings.
 
@@ -91,17 +119,5 @@ def rllib_deprecations():
 
     Introduced in notebooks/14_rllib_today.ipynb.
     """
-    logger = logging.getLogger(DEPRECATION_LOGGER)
-    handler = _Collect()
-    # The level is set here because a quiet Ray (init_ray) raises its parent logger to ERROR.
-    # Collected, not printed as well: the caller decides what to show.
-    saved = logger.level, logger.propagate
-    logger.setLevel(logging.WARNING)
-    logger.propagate = False
-    logger.addHandler(handler)
-    try:
+    with handle_rllib_deprecations(_Collect()) as handler:
         yield handler.messages
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(saved[0])
-        logger.propagate = saved[1]
