@@ -1,6 +1,7 @@
 """Specification of course_lib.envs: registry, example envs, wrappers and the env checker."""
 
 import pickle
+import sys
 import time
 
 import gymnasium
@@ -27,8 +28,23 @@ from course_lib.envs import (
 
 @pytest.fixture(autouse=True)
 def isolated_registry(monkeypatch):
-    """Let each test register names without leaking them into the next test."""
-    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    """Let each test register names without leaking them into the next test.
+
+    A name registered while Ray Tune is loaded also reaches Tune's registry, which RLlib consults
+    before gymnasium: a test that shadows "CartPole-v1" would hand every later RLlib test in this
+    process the Corridor. Those names leave Tune's registry with the test too.
+    """
+    before = dict(registry._REGISTRY)
+    monkeypatch.setattr(registry, "_REGISTRY", dict(before))
+    yield
+    if "ray.tune.registry" in sys.modules:
+        from ray.tune.registry import ENV_CREATOR, _global_registry
+
+        for name in set(registry._REGISTRY) - set(before):
+            _global_registry.unregister(ENV_CREATOR, name)
+        for name, creator in before.items():
+            if registry._REGISTRY.get(name) is not creator:
+                sys.modules["ray.tune.registry"].register_env(name, creator)
 
 
 def run_episode(env, actions):
