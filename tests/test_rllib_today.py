@@ -1225,9 +1225,22 @@ def test_lesson_13_result_keys(trained_ppo):
     assert result[NUM_ENV_STEPS_SAMPLED_LIFETIME] >= TINY_BATCH
 
 
+def test_lesson_13_rllib_config_sent_to_course_lib_ppo_says_to_pass_rllib_class():
+    """Claim: "in a kernel that imported `course_lib.agents` the name means course_lib's trainer
+    (the last registration wins), so pass the class"."""
+    from ray.tune.registry import get_trainable_cls
+
+    from course_lib.agents.ppo import PPOTrainer
+
+    assert get_trainable_cls("PPO") is PPOTrainer
+    rllib_config = PPOConfig().environment("CartPole-v1").to_dict()
+    with pytest.raises(ValueError, match=r"This config is RLlib's .* pass its class: tune.Tuner\(PPO"):
+        PPOTrainer(config=rllib_config)
+
+
 @pytest.mark.slow
 def test_lesson_13_tuner_takes_the_config_object(ray_session, tmp_path):
-    """Claims: "`tune.Tuner("PPO", param_space=PPOConfig().environment("CartPole-v1")
+    """Claims: "`tune.Tuner(PPO, param_space=PPOConfig().environment("CartPole-v1")
     .training(lr=tune.grid_search([1e-3, 1e-4])), run_config=tune.RunConfig(stop={...})).fit()`";
     "stop criteria and `get_best_result(metric=...)` use these names (nested keys joined with
     `/`)"."""
@@ -1243,7 +1256,7 @@ def test_lesson_13_tuner_takes_the_config_object(ray_session, tmp_path):
         )
     )
     tuner = tune.Tuner(
-        "PPO",
+        PPO,  # the class: this process imported course_lib.agents, whose "PPO" Tune now finds
         param_space=param_space,
         run_config=tune.RunConfig(
             stop={NUM_ENV_STEPS_SAMPLED_LIFETIME: TINY_BATCH},

@@ -152,6 +152,13 @@ def merge_config(base: dict, overrides: dict) -> dict:
     return merged
 
 
+# Keys of an RLlib AlgorithmConfig's dict that no course_lib config has: RLlib's config, sent by
+# Tune to a course_lib trainer that took over its name (see validate_config).
+_RLLIB_ONLY_KEYS = frozenset(
+    {"enable_rl_module_and_learner", "extra_python_environs_for_driver", "num_env_runners"}
+)
+
+
 def _unknown_key_error(key: str, valid, where: str) -> ValueError:
     hint = did_you_mean(key, valid) or f" Valid keys: {', '.join(sorted(valid))}."
     return ValueError(f"Unknown config key {key!r}{where}.{hint}")
@@ -197,6 +204,15 @@ def validate_config(config: dict, defaults: dict) -> None:
         raise TypeError(
             "A trainer config is a dict such as {'env': 'CartPole-v1', 'lr': 1e-3}, "
             f"got {type(config).__name__}."
+        )
+    rllib_keys = sorted(_RLLIB_ONLY_KEYS & set(config))
+    if rllib_keys:
+        raise ValueError(
+            f"This config is RLlib's (it has {', '.join(map(repr, rllib_keys))}), given to "
+            "course_lib's trainer. Once course_lib.agents is imported, the Tune names 'PG', "
+            "'A2C', 'PPO' and 'DQN' mean course_lib's trainers; to run RLlib's, pass its class: "
+            "tune.Tuner(PPO, param_space=PPOConfig()...) with "
+            "`from ray.rllib.algorithms.ppo import PPO, PPOConfig`."
         )
     for key, value in config.items():
         if key not in defaults:
