@@ -1234,7 +1234,8 @@ def test_lesson_13_rllib_config_sent_to_course_lib_ppo_says_to_pass_rllib_class(
 
     assert get_trainable_cls("PPO") is PPOTrainer
     rllib_config = PPOConfig().environment("CartPole-v1").to_dict()
-    with pytest.raises(ValueError, match=r"This config is RLlib's .* pass its class: tune.Tuner\(PPO"):
+    expected = r"This config is RLlib's .* pass its class: tune.Tuner\(PPO"
+    with pytest.raises(ValueError, match=expected):
         PPOTrainer(config=rllib_config)
 
 
