@@ -153,10 +153,15 @@ def build_rllib_ppo_with_course_settings(seed: int):
     return rllib_ppo_config_with_course_settings(seed).build_algo()
 
 
-def build_course_lib_ppo(seed: int):
-    config, _ = load_tuned("PPO")
+def build_course_lib(algo: str, seed: int):
+    """course_lib's trainer for ``algo`` with its tuned example, and a 20-episode mean."""
+    config, _ = load_tuned(algo)
     config.update(seed=seed, metrics_smoothing_episodes=SMOOTHING_EPISODES)
-    return get_trainer_class("PPO")(config=config)
+    return get_trainer_class(algo)(config=config)
+
+
+def build_course_lib_ppo(seed: int):
+    return build_course_lib("PPO", seed)
 
 
 def read_course_lib(result: dict) -> tuple[int, float]:
@@ -231,13 +236,24 @@ def median_cell(values: list[float], all_reached: bool, fmt: str) -> str:
     return ("" if all_reached else ">= ") + format(statistics.median(values), fmt)
 
 
-def print_race_table(races: list[Race], ray_start_s: float) -> None:
+@dataclass
+class Medians:
+    """A contender's median seconds and env steps over its runs, and whether every run reached."""
+
+    seconds: float
+    env_steps: float
+    all_reached: bool
+
+
+def print_race_table(races: list[Race], contenders: list, algorithm: str) -> dict[str, Medians]:
+    """A row per run and a median row per contender (anything with a name and a network)."""
     print(
-        f"\n### PPO on CartPole-v1 to a {SMOOTHING_EPISODES}-episode mean of {TARGET:.0f}\n\n"
+        f"\n### {algorithm} on CartPole-v1 to a {SMOOTHING_EPISODES}-episode mean of "
+        f"{TARGET:.0f}\n\n"
         "| library | network | seed | build (s) | seconds | env steps | final mean | reached |\n"
         "|---|---|---:|---:|---:|---:|---:|---|"
     )
-    networks = {contender.name: contender.network for contender in CONTENDERS}
+    networks = {contender.name: contender.network for contender in contenders}
     for r in races:
         print(
             f"| {r.contender} | {networks[r.contender]} | {r.seed} | {r.build_s:.2f} | "
@@ -245,12 +261,13 @@ def print_race_table(races: list[Race], ray_start_s: float) -> None:
             f"{'yes' if r.reached else 'not reached'} |"
         )
     medians = {}
-    for contender in CONTENDERS:
+    for contender in contenders:
         runs = [r for r in races if r.contender == contender.name]
         done = all(r.reached for r in runs)
-        medians[contender.name] = (
+        medians[contender.name] = Medians(
             statistics.median(r.seconds for r in runs),
             statistics.median(r.env_steps for r in runs),
+            done,
         )
         print(
             f"| {contender.name} | median | {', '.join(str(r.seed) for r in runs)} | "
@@ -260,13 +277,17 @@ def print_race_table(races: list[Race], ray_start_s: float) -> None:
             f"{statistics.median(r.final_mean for r in runs):.0f} | "
             f"{sum(r.reached for r in runs)}/{len(runs)} |"
         )
+    return medians
+
+
+def print_ratios_to_course_lib(medians: dict[str, Medians], ray_start_s: float) -> None:
     print()
-    lib_s, lib_steps = medians[COURSE_LIB.name]
+    lib = medians[COURSE_LIB.name]
     for contender in CONTENDERS[1:]:
-        other_s, other_steps = medians[contender.name]
+        other = medians[contender.name]
         print(
-            f"{contender.name} / course_lib, median seconds: {other_s / lib_s:.1f}x; "
-            f"median env steps: {other_steps / lib_steps:.1f}x."
+            f"{contender.name} / course_lib, median seconds: {other.seconds / lib.seconds:.1f}x; "
+            f"median env steps: {other.env_steps / lib.env_steps:.1f}x."
         )
     print(
         f"Starting Ray, which RLlib needs and course_lib's tuned example (num_workers: 0) does "
@@ -281,33 +302,34 @@ def make_cartpole(env_config) -> gym.Env:
 class RawVectorEnv:
     """gymnasium's own vector env with random actions: the most a sampler could reach."""
 
-    def __init__(self, num_steps: int):
+    def __init__(self, num_steps: int, num_envs: int = NUM_ENVS):
         self.num_steps = num_steps
-        self.env = gym.make_vec("CartPole-v1", num_envs=NUM_ENVS, vectorization_mode="sync")
+        self.num_envs = num_envs
+        self.env = gym.make_vec("CartPole-v1", num_envs=num_envs, vectorization_mode="sync")
         self.env.reset(seed=0)
         self.env.action_space.seed(0)
-        self.just_reset = np.zeros(NUM_ENVS, dtype=bool)
+        self.just_reset = np.zeros(num_envs, dtype=bool)
 
     def sample(self) -> int:
         steps = 0
         while steps < self.num_steps:
             _, _, terminated, truncated, _ = self.env.step(self.env.action_space.sample())
             # With next-step autoreset, a step after an episode ends is a reset, not a transition.
-            steps += NUM_ENVS - int(self.just_reset.sum())
+            steps += self.num_envs - int(self.just_reset.sum())
             self.just_reset = terminated | truncated
         return steps
 
 
 class CourseLibSampler:
-    """A local RolloutWorker: one batched forward pass (policy and value) for its 8 envs a step."""
+    """A local RolloutWorker: one batched forward pass (policy and value) for its envs a step."""
 
-    def __init__(self, num_steps: int):
+    def __init__(self, num_steps: int, num_envs: int = NUM_ENVS):
         self.worker = RolloutWorker(
             env_creator=make_cartpole,
             policy_class=PPOTorchPolicy,
             config={
-                "num_envs_per_worker": NUM_ENVS,
-                "rollout_fragment_length": num_steps // NUM_ENVS,
+                "num_envs_per_worker": num_envs,
+                "rollout_fragment_length": num_steps // num_envs,
                 "model": NET,
                 "seed": 0,
             },
@@ -320,11 +342,11 @@ class CourseLibSampler:
 class RLlibSampler:
     """RLlib's SingleAgentEnvRunner built in this process, as an Algorithm's local runner is."""
 
-    def __init__(self, num_steps: int):
+    def __init__(self, num_steps: int, num_envs: int = NUM_ENVS):
         from ray.rllib.env.single_agent_env_runner import SingleAgentEnvRunner
 
         config = rllib_ppo_config_with_course_net(seed=0).env_runners(
-            num_envs_per_env_runner=NUM_ENVS
+            num_envs_per_env_runner=num_envs
         )
         self.runner = SingleAgentEnvRunner(config=config)
         self.num_steps = num_steps
@@ -343,9 +365,9 @@ SAMPLERS = {
 }
 
 
-def throughput(caps: Caps, rounds: int) -> dict:
-    """Steps/s of each sampler, alternating within every round after one warm-up sample each."""
-    samplers = {name: cls(caps.sample_steps) for name, cls in SAMPLERS.items()}
+def alternate_rates(samplers: dict, rounds: int) -> dict:
+    """Steps/s of each sampler (a list per key of ``samplers``), alternating within every round
+    after one warm-up sample each."""
     for sampler in samplers.values():
         sampler.sample()
     rates = {name: [] for name in samplers}
@@ -354,6 +376,13 @@ def throughput(caps: Caps, rounds: int) -> dict:
             start = time.perf_counter()
             steps = sampler.sample()
             rates[name].append(steps / (time.perf_counter() - start))
+    return rates
+
+
+def throughput(caps: Caps, rounds: int) -> dict:
+    """The three samplers, alternated; a table of their medians."""
+    samplers = {name: cls(caps.sample_steps) for name, cls in SAMPLERS.items()}
+    rates = alternate_rates(samplers, rounds)
     medians = {name: statistics.median(values) for name, values in rates.items()}
     raw = medians["raw gymnasium vector env (random actions)"]
     print(
@@ -408,6 +437,14 @@ def profile(samplers: dict, top: int) -> None:
             )
 
 
+def require_rllib() -> None:
+    if importlib.util.find_spec("ray.rllib") is None:
+        raise SystemExit(
+            "RLlib is not installed, and this benchmark runs it. Install the course's rllib "
+            "extra: pip install -e '.[rllib]' (make setup does it)."
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke test: one seed, tiny caps")
@@ -424,11 +461,7 @@ def main() -> None:
     torch.set_num_threads(1)
     load_before = os.getloadavg()[0]
 
-    if importlib.util.find_spec("ray.rllib") is None:
-        raise SystemExit(
-            "RLlib is not installed, and this benchmark runs it. Install the course's rllib "
-            "extra: pip install -e '.[rllib]' (make setup does it)."
-        )
+    require_rllib()
     start = time.perf_counter()
     init_ray(threads_per_worker=1)
     ray_start_s = time.perf_counter() - start
@@ -439,7 +472,8 @@ def main() -> None:
                 races.append(race(contender, seed, caps))
                 # Progress on stderr, so a run of minutes shows life and stdout stays the tables.
                 print(races[-1], file=sys.stderr, flush=True)
-        print_race_table(races, ray_start_s)
+        medians = print_race_table(races, CONTENDERS, "PPO")
+        print_ratios_to_course_lib(medians, ray_start_s)
         samplers = throughput(caps, rounds)
         profile(samplers, args.top)
     finally:
