@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 KERNEL := course-lib
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lab test test-fast notebooks exercises lock bench clean
+.PHONY: help setup lab test test-fast notebooks exercises lock bench bench-peers clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -53,6 +53,17 @@ bench: setup ## Run the benchmarks and print their tables (see BENCHMARKS.md)
 	$(BIN)/python benchmarks/bench_algorithms.py
 	$(BIN)/python benchmarks/bench_traffic.py
 	$(BIN)/python benchmarks/bench_vs_rllib.py
+
+# stable-baselines3 is for the peers benchmark only: installed here once (a stamp), not by setup,
+# with requirements.lock as constraints so that nothing the course pins changes version.
+BENCH_STAMP := $(VENV)/.installed-bench
+
+$(BENCH_STAMP): $(STAMP) requirements-bench.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -r requirements-bench.lock
+	@touch $@
+
+bench-peers: setup $(BENCH_STAMP) ## course_lib against SB3 and RLlib side by side (installs SB3)
+	$(BIN)/python benchmarks/bench_peers.py
 
 clean: ## Remove .venv, caches and results
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -54,8 +54,10 @@ def conda_pins() -> dict[str, str]:
 def pyproject_requirements() -> list[Requirement]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     reqs = list(project["dependencies"])
-    for extra in project["optional-dependencies"].values():
-        reqs.extend(extra)
+    for name, extra in project["optional-dependencies"].items():
+        # The bench extra is pinned in requirements-bench.lock instead (tests/test_bench_peers.py).
+        if name != "bench":
+            reqs.extend(extra)
     return [Requirement(r) for r in reqs]
 
 

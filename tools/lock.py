@@ -2,7 +2,9 @@
 
 requirements.lock pins every package (what `make setup` installs); environment.yml pins the
 direct dependencies for conda users, at the same versions. tests/test_packaging.py checks that the
-two agree and that the pins satisfy pyproject.toml's ranges.
+two agree and that the pins satisfy pyproject.toml's ranges. The packages pinned in
+requirements-bench.lock (stable-baselines3, which `make bench-peers` installs into the same .venv)
+stay out of both.
 """
 
 from __future__ import annotations
@@ -46,6 +48,25 @@ def canonical(name: str) -> str:
     return name.lower().replace("_", "-")
 
 
+def bench_only() -> set[str]:
+    """The names requirements-bench.lock pins: `make bench-peers` installs them, `make lock` not."""
+    lines = (ROOT / "requirements-bench.lock").read_text().splitlines()
+    pins = (line.split("#")[0].strip() for line in lines)
+    return {canonical(pin.partition("==")[0]) for pin in pins if pin}
+
+
+def course_pins(freeze: str) -> dict[str, str]:
+    """requirements.lock's pins from `pip freeze` output: all but pip, wheel and the bench-only."""
+    left_out = {"pip", "wheel"} | bench_only()
+    pins = {}
+    for line in freeze.splitlines():
+        name, _, version = line.partition("==")
+        if version and canonical(name) not in left_out:
+            # torch 2.13.0+cpu: the local tag names the wheel, not the release.
+            pins[name] = version.split("+")[0]
+    return pins
+
+
 def frozen() -> dict[str, str]:
     text = subprocess.run(
         [sys.executable, "-m", "pip", "freeze", "--all", "--exclude-editable"],
@@ -53,14 +74,7 @@ def frozen() -> dict[str, str]:
         capture_output=True,
         text=True,
     ).stdout
-    pins = {}
-    for line in text.splitlines():
-        name, _, version = line.partition("==")
-        if version and canonical(name) not in {"pip", "wheel"}:
-            pins[name] = version.split("+")[
-                0
-            ]  # torch 2.13.0+cpu: the local tag names the wheel, not the release
-    return pins
+    return course_pins(text)
 
 
 def main() -> int:
