@@ -273,3 +273,16 @@ def test_registering_a_non_distribution_is_a_type_error():
 def test_catalog_refuses_other_frameworks_with_a_pytorch_only_message():
     with pytest.raises(ValueError, match='PyTorch-only.*"framework": "torch"'):
         ModelCatalog.get_action_dist(spaces.Discrete(2), {}, framework="tf")
+
+
+def test_categorical_samples_follow_the_softmax_of_the_logits():
+    """sample() uses the Gumbel-max trick; its frequencies must be softmax(logits)'s."""
+    torch.manual_seed(0)
+    logits = torch.tensor([[0.0, 1.0, -1.0, 2.0]]).repeat(40_000, 1)
+    dist = TorchCategorical(logits)
+    counts = torch.bincount(dist.sample(), minlength=4).double() / len(logits)
+    expected = torch.softmax(logits[0].double(), dim=0)
+    assert torch.allclose(counts, expected, atol=0.01)
+    assert torch.allclose(dist.sampled_action_logp(), expected.log()[dist.last_sample].float())
+    masked = TorchCategorical(torch.tensor([[0.0, float("-inf")]]).repeat(1000, 1))
+    assert (masked.sample() == 0).all()  # a -inf logit is never drawn

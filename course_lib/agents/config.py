@@ -22,6 +22,9 @@ COMMON_CONFIG: dict[str, Any] = {
     "num_workers": 2,
     # Envs stepped together in each worker: one batched forward pass for all of them.
     "num_envs_per_worker": 1,
+    # True: those envs are one gymnasium vector env, sampled into column buffers (the fast
+    # path, course_lib/evaluation/vector_sampler.py); feed-forward policies only.
+    "vectorize_envs": False,
     # Steps per env in one worker.sample() call.
     "rollout_fragment_length": 200,
     # "truncate_episodes" cuts episodes at fragment ends (and bootstraps);

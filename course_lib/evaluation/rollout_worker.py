@@ -24,6 +24,7 @@ from course_lib.evaluation.multi_agent_sampler import MultiAgentSampler
 from course_lib.evaluation.observation_filter import make_filter
 from course_lib.evaluation.policy_map import build_policy_map
 from course_lib.evaluation.single_agent_sampler import SingleAgentSampler
+from course_lib.evaluation.vector_sampler import VectorSampler, make_vector_env
 from course_lib.sample_batch import DEFAULT_POLICY_ID, MultiAgentBatch, SampleBatch
 from course_lib.seeding import seed_global_rngs
 from course_lib.validation import require_whole_number
@@ -38,6 +39,9 @@ WORKER_DEFAULTS = {
     "seed": None,
     "callbacks": None,
     "explore": True,
+    # The fast path (vector_sampler.py): the worker's envs as one gymnasium vector env, sampled
+    # into column buffers. Feed-forward policies with batch_mode="truncate_episodes" only.
+    "vectorize_envs": False,
     # Lesson 15: {"policies": {pid: (cls, obs_space, act_space, overrides)},
     # "policy_mapping_fn": fn, "count_steps_by": "env_steps" or "agent_steps"}
     "multiagent": {},
@@ -107,14 +111,18 @@ class RolloutWorker:
         default_policy = self.policy_map.get(DEFAULT_POLICY_ID)
         self.observation_space = getattr(default_policy, "observation_space", None)
         self.action_space = getattr(default_policy, "action_space", None)
-        sampler_class = MultiAgentSampler if self.multi_agent else SingleAgentSampler
-        self.sampler = sampler_class(
-            self,
-            self.envs,
-            env_seeds,
-            rng=np.random.default_rng(worker_seed),
-            metrics=[],
-        )
+        rng = np.random.default_rng(worker_seed)
+        if self.config["vectorize_envs"] and self.envs and not self.multi_agent:
+            for env in self.envs:
+                env.close()
+            vector_env = make_vector_env(
+                self.config.get("env"), self.config["env_config"], self._make_env, num_envs
+            )
+            self.envs = [vector_env]
+            self.sampler = VectorSampler(self, vector_env, worker_seed, rng=rng, metrics=[])
+        else:
+            sampler_class = MultiAgentSampler if self.multi_agent else SingleAgentSampler
+            self.sampler = sampler_class(self, self.envs, env_seeds, rng=rng, metrics=[])
         if not self.envs:
             spaces_from.close()
 

@@ -125,12 +125,37 @@ class TorchCategorical(TorchDistributionWrapper):
 
     def __init__(self, inputs, model=None):
         super().__init__(inputs, model)
-        self.dist = Categorical(logits=self.inputs, validate_args=False)
+        self._dist = None
+
+    # Acting needs only sample() and logp(), computed below straight from the logits: building
+    # torch's Categorical normalizes them first, which costs a rollout worker more than the
+    # sampling itself. entropy() and kl() build it when they are first called.
+    @property
+    def dist(self) -> Categorical:
+        if self._dist is None:
+            self._dist = Categorical(logits=self.inputs, validate_args=False)
+        return self._dist
+
+    @dist.setter
+    def dist(self, value) -> None:
+        self._dist = value
 
     @staticmethod
     def required_model_output_shape(action_space, model_config) -> int:
         _require_space(TorchCategorical, action_space, spaces.Discrete)
         return int(action_space.n)
+
+    def sample(self) -> torch.Tensor:
+        # The Gumbel-max trick: argmax(logits + g) with g ~ Gumbel(0, 1) = -log(E), E ~ Exp(1),
+        # is an exact sample of softmax(logits), with no normalization and no torch.multinomial
+        # (which costs more than the network's forward pass on a batch of 8).
+        noise = torch.empty_like(self.inputs).exponential_().log_()
+        self.last_sample = (self.inputs - noise).argmax(dim=-1)
+        return self.last_sample
+
+    def logp(self, actions) -> torch.Tensor:
+        index = self._actions_as_tensor(actions).unsqueeze(-1)
+        return torch.log_softmax(self.inputs, dim=-1).gather(-1, index).squeeze(-1)
 
     def deterministic_sample(self) -> torch.Tensor:
         self.last_sample = self.inputs.argmax(dim=-1)

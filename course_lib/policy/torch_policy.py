@@ -100,7 +100,8 @@ class TorchPolicy(Policy):
         )
 
     def make_optimizer(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.model.parameters(), lr=self.config["lr"])
+        # foreach: one fused update for all parameters instead of a loop over them (faster on CPU).
+        return torch.optim.Adam(self.model.parameters(), lr=self.config["lr"], foreach=True)
 
     def loss(self, model, dist_class, train_batch: dict) -> torch.Tensor:
         raise NotImplementedError(
