@@ -218,7 +218,8 @@ def test_the_ppo_tuned_example_reaches_the_built_trainer_and_its_policy(tmp_path
             if isinstance(layer, torch.nn.Linear)
         ]
         assert hidden[:2] == experiment["config"]["model"]["fcnet_hiddens"] == [64, 64]
-        assert len(trainer.workers.local_worker().envs) == 8
+        (vector_env,) = trainer.workers.local_worker().envs  # vectorize_envs: one vector env
+        assert vector_env.num_envs == experiment["config"]["num_envs_per_worker"] == 8
     finally:
         trainer.stop()
 

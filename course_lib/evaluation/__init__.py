@@ -21,6 +21,7 @@ from course_lib.evaluation.policy_map import build_policy_map
 from course_lib.evaluation.rollout_worker import WORKER_DEFAULTS, RolloutWorker
 from course_lib.evaluation.sampler import Sampler
 from course_lib.evaluation.single_agent_sampler import SingleAgentSampler
+from course_lib.evaluation.vector_sampler import VectorSampler
 from course_lib.evaluation.worker_set import WorkerSet
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "RunningStat",
     "Sampler",
     "SingleAgentSampler",
+    "VectorSampler",
     "WORKER_DEFAULTS",
     "WorkerSet",
     "build_policy_map",
