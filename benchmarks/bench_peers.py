@@ -64,6 +64,7 @@ from bench_vs_rllib import (
     TARGET,
     Caps,
     Contender,
+    CourseLibFastSampler,
     CourseLibSampler,
     Medians,
     Race,
@@ -279,8 +280,10 @@ class SB3Sampler:
 
 
 RAW = "raw gymnasium env (random actions)"
+FAST = "course_lib RolloutWorker, vectorize_envs"
 SAMPLERS = {
     "course_lib RolloutWorker": CourseLibSampler,
+    FAST: CourseLibFastSampler,
     "RLlib SingleAgentEnvRunner": RLlibSampler,
     f"{SB3_NAME} collect_rollouts": SB3Sampler,
 }
@@ -334,12 +337,13 @@ def print_peers_table(rates: dict | None, ppo: dict | None, dqn: dict | None) ->
         "|---|---:|---:|---|"
     )
     for num_envs, by_name in (rates or {}).items():
-        lib = by_name["course_lib RolloutWorker"]
-        print(
-            f"| sampling env steps/s, {num_envs} envs | "
-            f"{lib / by_name['RLlib SingleAgentEnvRunner']:.2f} | "
-            f"{lib / by_name[f'{SB3_NAME} collect_rollouts']:.2f} | above 1 |"
-        )
+        for name, label in (("course_lib RolloutWorker", ""), (FAST, ", vectorize_envs")):
+            lib = by_name[name]
+            print(
+                f"| sampling env steps/s, {num_envs} envs{label} | "
+                f"{lib / by_name['RLlib SingleAgentEnvRunner']:.2f} | "
+                f"{lib / by_name[f'{SB3_NAME} collect_rollouts']:.2f} | above 1 |"
+            )
     for algorithm, medians in (("PPO", ppo), ("DQN", dqn)):
         if medians is None:
             continue

@@ -323,20 +323,30 @@ class RawVectorEnv:
 class CourseLibSampler:
     """A local RolloutWorker: one batched forward pass (policy and value) for its envs a step."""
 
+    vectorize = False
+
     def __init__(self, num_steps: int, num_envs: int = NUM_ENVS):
         self.worker = RolloutWorker(
             env_creator=make_cartpole,
             policy_class=PPOTorchPolicy,
             config={
+                "env": "CartPole-v1",
                 "num_envs_per_worker": num_envs,
                 "rollout_fragment_length": num_steps // num_envs,
                 "model": NET,
                 "seed": 0,
+                "vectorize_envs": self.vectorize,
             },
         )
 
     def sample(self) -> int:
         return self.worker.sample().count
+
+
+class CourseLibFastSampler(CourseLibSampler):
+    """The same worker on its fast path: CartPole's vector env and column buffers (lesson 07)."""
+
+    vectorize = True
 
 
 class RLlibSampler:

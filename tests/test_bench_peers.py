@@ -25,7 +25,8 @@ from tools.lock import course_pins
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = REPO_ROOT / "benchmarks" / "bench_peers.py"
-SAMPLERS = ["course_lib RolloutWorker", "RLlib SingleAgentEnvRunner"]
+FAST = "course_lib RolloutWorker, vectorize_envs"
+SAMPLERS = ["course_lib RolloutWorker", FAST, "RLlib SingleAgentEnvRunner"]
 QUICK_ENV_STEPS = 4_000
 # "2.31", ">= 0.97", "<= 1.20" or "n/a (both capped)": a ratio, a bound on one, or none.
 RATIO = re.compile(r"^(>= |<= )?\d+\.\d\d$|^n/a \(both capped\)$")
@@ -153,21 +154,24 @@ def test_peers_table_holds_the_ratios_of_the_tables_medians(quick_output):
     rows = table_rows(quick_output, "### course_lib against the peers")
     assert list(rows) == [
         "sampling env steps/s, 8 envs",
+        "sampling env steps/s, 8 envs, vectorize_envs",
         "sampling env steps/s, 64 envs",
+        "sampling env steps/s, 64 envs, vectorize_envs",
         "PPO seconds to 475",
         "PPO env steps to 475",
         "DQN seconds to 475",
         "DQN env steps to 475",
     ]
     for index, num_envs in enumerate(("8", "64")):
-        lib, rllib, peer = (
+        row_lib, fast_lib, rllib, peer = (
             as_number(cells(quick_output, sampler)[index][2])
             for sampler in [*SAMPLERS, f"{sb3} collect_rollouts"]
         )
-        ((vs_rllib, vs_sb3, better),) = rows[f"sampling env steps/s, {num_envs} envs"]
-        assert float(vs_rllib) == pytest.approx(lib / rllib, abs=0.006)
-        assert float(vs_sb3) == pytest.approx(lib / peer, abs=0.006)
-        assert better == "above 1"
+        for lib, label in ((row_lib, ""), (fast_lib, ", vectorize_envs")):
+            ((vs_rllib, vs_sb3, better),) = rows[f"sampling env steps/s, {num_envs} envs{label}"]
+            assert float(vs_rllib) == pytest.approx(lib / rllib, abs=0.006)
+            assert float(vs_sb3) == pytest.approx(lib / peer, abs=0.006)
+            assert better == "above 1"
     for measure in ("PPO seconds to 475", "PPO env steps to 475"):
         ((vs_rllib, vs_sb3, better),) = rows[measure]
         assert RATIO.match(vs_rllib) and RATIO.match(vs_sb3) and better == "below 1"
