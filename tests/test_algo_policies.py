@@ -11,7 +11,14 @@ import torch
 from course_lib.agents.a3c import a2c
 from course_lib.agents.a3c.a3c_torch_policy import A3CTorchPolicy
 from course_lib.agents.dqn import dqn
-from course_lib.agents.dqn.dqn_torch_policy import DQNTorchModel, DQNTorchPolicy, adjust_nstep
+from course_lib.agents.dqn.dqn_torch_policy import (
+    DQNTorchModel,
+    DQNTorchPolicy,
+    adjust_nstep,
+    denormals_flushed,
+    dqn_stats,
+    flush_denormals,
+)
 from course_lib.agents.pg import pg
 from course_lib.agents.ppo import ppo
 from course_lib.agents.ppo.ppo_torch_policy import PPOTorchPolicy
@@ -543,6 +550,42 @@ def test_dqn_state_includes_the_target_network_but_weights_do_not():
     np.testing.assert_array_equal(result_a["td_error"], result_b["td_error"])
     for name, value in a.get_weights().items():
         np.testing.assert_array_equal(value, b.get_weights()[name])
+
+
+SUBNORMAL = torch.finfo(torch.float32).tiny / 4  # below the smallest normal float32
+
+
+def test_flush_denormals_flushes_inside_the_block_and_restores_the_mode_after():
+    assert not denormals_flushed()
+    assert (torch.tensor(SUBNORMAL) * 1.0).item() == SUBNORMAL
+    with flush_denormals():
+        assert denormals_flushed()
+        assert (torch.tensor(SUBNORMAL * 4) / 4).item() == 0.0
+    assert not denormals_flushed()
+    with pytest.raises(RuntimeError, match="inside"), flush_denormals():
+        raise RuntimeError("an error inside the block")
+    assert not denormals_flushed()
+    torch.set_flush_denormal(True)  # a process that flushes already keeps flushing
+    try:
+        with flush_denormals():
+            pass
+        assert denormals_flushed()
+    finally:
+        torch.set_flush_denormal(False)
+
+
+def test_dqn_learns_with_denormals_flushed_and_leaves_the_mode_as_it_was():
+    seen = []
+
+    def recording_stats(policy, train_batch):  # runs inside learn_on_batch
+        seen.append(denormals_flushed())
+        return dqn_stats(policy, train_batch)
+
+    policy = DQNTorchPolicy.with_updates(stats_fn=recording_stats)(OBS_SPACE, ACT_SPACE, SMALL)
+    batch = policy.postprocess_trajectory(episode_piece([1.0, 0.0, 1.0], terminated_at_end=True))
+    result = policy.learn_on_batch(batch)
+    assert seen == [True] and not denormals_flushed()
+    assert result["td_error"].shape == (3,)
 
 
 def test_dqn_rejects_continuous_actions_with_a_clear_message():
