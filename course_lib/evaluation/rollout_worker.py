@@ -89,14 +89,23 @@ class RolloutWorker:
             seed_global_rngs(worker_seed)
         self.env_creator = env_creator
         num_envs = self.config["num_envs_per_worker"] if create_env else 0
-        self.envs = [self._make_env(vector_index) for vector_index in range(num_envs)]
         env_seeds = [None if worker_seed is None else worker_seed + i for i in range(num_envs)]
-        # Without envs of its own (a trainer's local worker), one is built to read the spaces.
-        spaces_from = self.envs[0] if self.envs else self._make_env(0)
-        self.callbacks = make_callbacks(self.config["callbacks"])
+        # The first env tells a multi-agent env apart and gives the policies their spaces; a
+        # worker without envs of its own (a trainer's local worker) builds it only for that.
+        spaces_from = self._make_env(0)
         self.multi_agent = isinstance(spaces_from, MultiAgentEnv) or bool(
             (self.config.get("multiagent") or {}).get("policies")
         )
+        vectorize = bool(self.config["vectorize_envs"]) and num_envs > 0 and not self.multi_agent
+        if vectorize:  # the fast path builds all of its envs inside one vector env
+            self.envs = [
+                make_vector_env(
+                    self.config.get("env"), self.config["env_config"], self._make_env, num_envs
+                )
+            ]
+        else:
+            self.envs = [spaces_from, *map(self._make_env, range(1, num_envs))] if num_envs else []
+        self.callbacks = make_callbacks(self.config["callbacks"])
         policy_config = {
             **self.config,
             "worker_index": worker_index,
@@ -112,18 +121,12 @@ class RolloutWorker:
         self.observation_space = getattr(default_policy, "observation_space", None)
         self.action_space = getattr(default_policy, "action_space", None)
         rng = np.random.default_rng(worker_seed)
-        if self.config["vectorize_envs"] and self.envs and not self.multi_agent:
-            for env in self.envs:
-                env.close()
-            vector_env = make_vector_env(
-                self.config.get("env"), self.config["env_config"], self._make_env, num_envs
-            )
-            self.envs = [vector_env]
-            self.sampler = VectorSampler(self, vector_env, worker_seed, rng=rng, metrics=[])
+        if vectorize:
+            self.sampler = VectorSampler(self, self.envs[0], worker_seed, rng=rng, metrics=[])
         else:
             sampler_class = MultiAgentSampler if self.multi_agent else SingleAgentSampler
             self.sampler = sampler_class(self, self.envs, env_seeds, rng=rng, metrics=[])
-        if not self.envs:
+        if vectorize or not self.envs:
             spaces_from.close()
 
     def _make_env(self, vector_index: int):
