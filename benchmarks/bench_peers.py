@@ -69,12 +69,15 @@ from bench_vs_rllib import (
     Medians,
     Race,
     RLlibSampler,
+    add_run_options,
     alternate_rates,
     build_course_lib,
+    one_thread_everywhere,
     print_race_table,
     race,
     read_course_lib,
     require_rllib,
+    run_options,
 )
 
 from course_lib.cluster import init_ray
@@ -357,20 +360,13 @@ def print_peers_table(rates: dict | None, ppo: dict | None, dqn: dict | None) ->
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smoke test: one seed, tiny caps")
+    add_run_options(parser)
     parser.add_argument(
         "--only", nargs="+", choices=SECTIONS, default=list(SECTIONS), help="sections to run"
     )
-    parser.add_argument("--seeds", type=int, nargs="+", help="default: 0 1 2 (--quick: 0)")
-    parser.add_argument("--rounds", type=int, help="sampling rounds (default 5, --quick 2)")
     args = parser.parse_args()
-    caps = QUICK if args.quick else FULL
-    seeds = args.seeds or ([0] if args.quick else [0, 1, 2])
-    rounds = args.rounds or (2 if args.quick else 5)
-    # One thread for torch in this process, where every contender but RLlib's Ray actors runs,
-    # and through the variable in every process Ray starts: more threads than cores thrash.
-    os.environ["OMP_NUM_THREADS"] = "1"
-    torch.set_num_threads(1)
+    caps, seeds, rounds = run_options(args, QUICK, FULL)
+    one_thread_everywhere()  # every contender but RLlib's Ray actors runs in this process
     load_before = os.getloadavg()[0]
     uses_rllib = "sampling" in args.only or "ppo" in args.only
     if uses_rllib:

@@ -455,20 +455,35 @@ def require_rllib() -> None:
         )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """--quick, --seeds and --rounds, shared with bench_peers.py."""
     parser.add_argument("--quick", action="store_true", help="smoke test: one seed, tiny caps")
     parser.add_argument("--seeds", type=int, nargs="+", help="default: 0 1 2 (--quick: 0)")
-    parser.add_argument("--rounds", type=int, help="throughput rounds (default 5, --quick 2)")
-    parser.add_argument("--top", type=int, default=15, help="profile entries shown per sampler")
-    args = parser.parse_args()
-    caps = QUICK if args.quick else FULL
+    parser.add_argument("--rounds", type=int, help="sampling rounds (default 5, --quick 2)")
+
+
+def run_options(args, quick: Caps, full: Caps) -> tuple[Caps, list[int], int]:
+    """``(caps, seeds, rounds)`` from add_run_options' flags and their --quick defaults."""
+    caps = quick if args.quick else full
     seeds = args.seeds or ([0] if args.quick else [0, 1, 2])
     rounds = args.rounds or (2 if args.quick else 5)
-    # One thread for torch here and, through the variable, in every process Ray starts later:
-    # with more threads than cores, RLlib's processes thrash and run ~7x slower on 2 cores.
+    return caps, seeds, rounds
+
+
+def one_thread_everywhere() -> None:
+    """One thread for torch here and, through OMP_NUM_THREADS, in every process Ray starts later:
+    with more threads than cores, RLlib's processes thrash and run ~7x slower on 2 cores."""
     os.environ["OMP_NUM_THREADS"] = "1"
     torch.set_num_threads(1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_run_options(parser)
+    parser.add_argument("--top", type=int, default=15, help="profile entries shown per sampler")
+    args = parser.parse_args()
+    caps, seeds, rounds = run_options(args, QUICK, FULL)
+    one_thread_everywhere()
     load_before = os.getloadavg()[0]
 
     require_rllib()

@@ -44,6 +44,12 @@ def test_trainer_is_a_tune_trainable_and_registered_by_name():
     from ray.tune import Trainable
     from ray.tune.registry import get_trainable_cls
 
+    from course_lib.agents import register_with_tune
+
+    # The last registration of a name wins: `tune.Tuner(PPO, ...)` with RLlib's class (an earlier
+    # test in this process does it) registers RLlib's PPO under "PPO". Importing course_lib.agents
+    # and every ray.init() register course_lib's again; so does this call.
+    register_with_tune()
     assert issubclass(PPOTrainer, Trainable)
     for name, cls in (
         ("PG", PGTrainer),
