@@ -7,6 +7,7 @@ and compares only the cells marked ``# NBVAL_CHECK_OUTPUT``.
 
 from __future__ import annotations
 
+import argparse
 import re
 import sys
 import time
@@ -44,11 +45,29 @@ def run(path: Path, timeout: int = 600) -> float:
     return seconds
 
 
-def main(args: list[str]) -> int:
+def notebook_paths(args: list[str]) -> list[Path]:
+    """The .ipynb files named, or found directly inside the folders named."""
     paths = []
-    for arg in args or ["notebooks", "solutions"]:
+    for arg in args:
         p = Path(arg)
-        paths.extend(sorted(p.glob("*.ipynb")) if p.is_dir() else [p])
+        if p.is_dir():
+            paths.extend(sorted(p.glob("*.ipynb")))
+        elif p.suffix == ".ipynb" and p.is_file():
+            paths.append(p)
+        else:
+            raise SystemExit(
+                f"run_notebooks: {arg!r} is neither a folder nor an existing .ipynb file. "
+                "Name notebooks or folders, e.g. notebooks/07_rollout_workers.ipynb or solutions."
+            )
+    return paths
+
+
+def main(args: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "paths", nargs="*", default=["notebooks", "solutions"], help="notebooks or folders"
+    )
+    paths = notebook_paths(parser.parse_args(args).paths)
     print("| notebook | seconds |\n|---|---|")
     for path in paths:
         print(f"| {path} | {run(path):.1f} |", flush=True)
