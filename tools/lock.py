@@ -32,6 +32,7 @@ DIRECT = [
     "pandas",
     "pyarrow",
     "tensorboardX",
+    "tensorboard",
     "jupyterlab",
     "ipykernel",
     "pytest",
