@@ -5,12 +5,15 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 KERNEL := course-lib
+# The optional stable-baselines3 (the sb3 extra): installed once, not by setup, with
+# requirements.lock as constraints so that nothing the course pins changes version.
+SB3_STAMP := $(VENV)/.installed-sb3
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lab test test-fast notebooks exercises lock bench bench-peers clean
+.PHONY: help setup sb3 lab test test-fast notebooks exercises lock bench bench-peers clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,7 +33,7 @@ lab: setup ## Open the course in JupyterLab, starting at lesson 00
 # Extra pytest options, e.g. `make test-fast PYTEST_ARGS=--lf` re-runs only what failed last time.
 PYTEST_ARGS ?=
 
-test: setup ## Run everything: unit tests, every notebook and solution (nbval), exercise integrity
+test: setup $(SB3_STAMP) ## Run everything: unit tests, every notebook and solution (nbval), exercise integrity
 	$(BIN)/python -m pytest --durations=25 $(PYTEST_ARGS)
 
 # Only tests/ is collected, so nbval never starts a notebook kernel; `make test` still runs all.
@@ -54,15 +57,13 @@ bench: setup ## Run the benchmarks and print their tables (see BENCHMARKS.md)
 	$(BIN)/python benchmarks/bench_traffic.py
 	$(BIN)/python benchmarks/bench_vs_rllib.py
 
-# stable-baselines3 is for the peers benchmark only: installed here once (a stamp), not by setup,
-# with requirements.lock as constraints so that nothing the course pins changes version.
-BENCH_STAMP := $(VENV)/.installed-bench
-
-$(BENCH_STAMP): $(STAMP) requirements-bench.lock
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -r requirements-bench.lock
+$(SB3_STAMP): $(STAMP) requirements-sb3.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -r requirements-sb3.lock
 	@touch $@
 
-bench-peers: setup $(BENCH_STAMP) ## course_lib against SB3 and RLlib side by side (installs SB3)
+sb3: $(SB3_STAMP) ## Add the optional stable-baselines3 (lesson 03's env check, make bench-peers)
+
+bench-peers: setup $(SB3_STAMP) ## course_lib against SB3 and RLlib side by side (installs SB3)
 	$(BIN)/python benchmarks/bench_peers.py
 
 clean: ## Remove .venv, caches and results

@@ -21,7 +21,7 @@ Each contender is read at its own pace: course_lib and RLlib after every ``train
 every env step (a callback over its ``Monitor`` returns).
 
 Usage: ``python benchmarks/bench_peers.py [--quick] [--only sampling ppo dqn] [--seeds 0 1 2]``.
-``make bench-peers`` installs SB3 (the ``bench`` extra, pinned in requirements-bench.lock) and runs
+``make bench-peers`` installs SB3 (the ``sb3`` extra, pinned in requirements-sb3.lock) and runs
 it. ``--quick`` is a smoke test: one seed, tiny caps, few steps. Figures: BENCHMARKS.md.
 """
 
@@ -48,10 +48,10 @@ except ModuleNotFoundError as error:
     if error.name != "stable_baselines3":
         raise
     raise SystemExit(
-        "stable-baselines3 is not installed, and this benchmark runs it. `make bench-peers` "
-        "installs it (the `bench` extra, pinned in requirements-bench.lock) and runs this script; "
-        "or install it yourself: .venv/bin/python -m pip install -c requirements.lock "
-        "-r requirements-bench.lock"
+        "stable-baselines3 is not installed, and this benchmark runs it. `make sb3` installs it "
+        "(the `sb3` extra, pinned in requirements-sb3.lock; `make bench-peers` runs it, then this "
+        "script), or install it yourself: .venv/bin/python -m pip install -c requirements.lock "
+        "-r requirements-sb3.lock"
     ) from error
 
 import gymnasium as gym

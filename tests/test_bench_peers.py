@@ -38,29 +38,29 @@ def bench_env() -> dict[str, str]:
 
 
 def bench_pins() -> dict[str, str]:
-    return read_pins((REPO_ROOT / "requirements-bench.lock").read_text().splitlines())
+    return read_pins((REPO_ROOT / "requirements-sb3.lock").read_text().splitlines())
 
 
-def test_the_bench_extra_is_pinned_in_the_bench_lock_within_its_range():
+def test_the_sb3_extra_is_pinned_in_the_sb3_lock_within_its_range():
     project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
-    requirements = [Requirement(r) for r in project["optional-dependencies"]["bench"]]
+    requirements = [Requirement(r) for r in project["optional-dependencies"]["sb3"]]
     pins = bench_pins()
     assert [canonical(r.name) for r in requirements] == ["stable-baselines3"]
     for requirement in requirements:
         assert requirement.specifier.contains(pins[canonical(requirement.name)])
 
 
-def test_the_bench_lock_changes_nothing_the_course_lock_pins():
+def test_the_sb3_lock_changes_nothing_the_course_lock_pins():
     course = read_pins((REPO_ROOT / "requirements.lock").read_text().splitlines())
     assert not set(bench_pins()) & set(course), "pin it in one lock file only"
 
 
-def test_make_lock_leaves_the_bench_packages_out_of_the_course_lock():
+def test_make_lock_leaves_the_sb3_packages_out_of_the_course_lock():
     freeze = "stable_baselines3==2.9.2\ntorch==2.13.0+cpu\npip==25.1\nnumpy==2.4.6\n"
     assert course_pins(freeze) == {"torch": "2.13.0", "numpy": "2.4.6"}
 
 
-def test_without_sb3_the_script_says_to_run_make_bench_peers():
+def test_without_sb3_the_script_says_to_run_make_sb3():
     # None in sys.modules makes `import stable_baselines3` fail as if it were not installed.
     hide_sb3 = (
         "import runpy, sys; sys.modules['stable_baselines3'] = None; "
@@ -76,14 +76,14 @@ def test_without_sb3_the_script_says_to_run_make_bench_peers():
     )
     assert run.returncode == 1
     assert "stable-baselines3 is not installed" in run.stderr
-    assert "`make bench-peers` installs it" in run.stderr
-    assert "-r requirements-bench.lock" in run.stderr
+    assert "`make sb3` installs it" in run.stderr
+    assert "-r requirements-sb3.lock" in run.stderr
     assert run.stdout == ""
 
 
 @pytest.fixture(scope="module")
 def quick_output() -> str:
-    pytest.importorskip("stable_baselines3", reason="make bench-peers installs the bench extra")
+    pytest.importorskip("stable_baselines3", reason="make sb3 installs the sb3 extra")
     if importlib.util.find_spec("ray.rllib") is None:
         pytest.skip("the benchmark runs RLlib: pip install -e '.[rllib]'")
     run = subprocess.run(

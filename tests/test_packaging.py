@@ -55,8 +55,8 @@ def pyproject_requirements() -> list[Requirement]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     reqs = list(project["dependencies"])
     for name, extra in project["optional-dependencies"].items():
-        # The bench extra is pinned in requirements-bench.lock instead (tests/test_bench_peers.py).
-        if name != "bench":
+        # The sb3 extra is pinned in requirements-sb3.lock instead (tests/test_bench_peers.py).
+        if name != "sb3":
             reqs.extend(extra)
     return [Requirement(r) for r in reqs]
 

@@ -3,8 +3,8 @@
 requirements.lock pins every package (what `make setup` installs); environment.yml pins the
 direct dependencies for conda users, at the same versions. tests/test_packaging.py checks that the
 two agree and that the pins satisfy pyproject.toml's ranges. The packages pinned in
-requirements-bench.lock (stable-baselines3, which `make bench-peers` installs into the same .venv)
-stay out of both.
+requirements-sb3.lock (stable-baselines3, which `make sb3` installs into the same .venv) stay out
+of both.
 """
 
 from __future__ import annotations
@@ -49,16 +49,16 @@ def canonical(name: str) -> str:
     return name.lower().replace("_", "-")
 
 
-def bench_only() -> set[str]:
-    """The names requirements-bench.lock pins: `make bench-peers` installs them, `make lock` not."""
-    lines = (ROOT / "requirements-bench.lock").read_text().splitlines()
+def sb3_only() -> set[str]:
+    """The names requirements-sb3.lock pins: `make sb3` installs them, `make lock` not."""
+    lines = (ROOT / "requirements-sb3.lock").read_text().splitlines()
     pins = (line.split("#")[0].strip() for line in lines)
     return {canonical(pin.partition("==")[0]) for pin in pins if pin}
 
 
 def course_pins(freeze: str) -> dict[str, str]:
-    """requirements.lock's pins from `pip freeze` output: all but pip, wheel and the bench-only."""
-    left_out = {"pip", "wheel"} | bench_only()
+    """requirements.lock's pins from `pip freeze` output: all but pip, wheel and the sb3 extra's."""
+    left_out = {"pip", "wheel"} | sb3_only()
     pins = {}
     for line in freeze.splitlines():
         name, _, version = line.partition("==")
