@@ -15,6 +15,9 @@ DEFAULT_OBJECT_STORE_MB = 512
 # Ray refuses an object store below 75 MiB; ask for a little more so its own bookkeeping fits.
 MIN_OBJECT_STORE_MB = 80
 
+# The dashboard listens here when init_ray(dashboard=True); Ray picks the next free port if taken.
+DASHBOARD_HOST = "127.0.0.1"
+
 # Variables the Ray worker processes inherit. One thread per worker: two cores shared by several
 # torch processes each spawning a thread pool of its own made RLlib's PPO 7x slower here.
 _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
@@ -27,6 +30,7 @@ def init_ray(
     threads_per_worker: int = 1,
     address: str | None = None,
     quiet: bool = True,
+    dashboard: bool = False,
     **ray_init_kwargs,
 ):
     """Start a local Ray sized for a laptop, or join a running cluster; safe to call twice.
@@ -38,14 +42,21 @@ def init_ray(
       arguments are then the cluster's business and must be left out.
     - ``quiet``: keep Ray's start-up log lines (and the token-authentication notice) out of
       the notebook; ``print`` output of tasks and actors is still shown.
+    - ``dashboard``: also start Ray's web dashboard, on this machine only (host 127.0.0.1; pass
+      ``dashboard_host=`` to change that), and print its URL, usually http://127.0.0.1:8265. Off by
+      default: it adds a couple of seconds and about 200 MB to every start. It needs the packages of
+      ``ray[default]``, which the course's environment leaves out. Introduced in
+      notebooks/02_ray_actors.ipynb.
 
-    No dashboard is started. Returns Ray's context object (``.address_info`` holds the addresses).
-    If Ray is already running in this process the call returns its context and changes nothing.
+    Returns Ray's context object (``.address_info`` holds the addresses, ``.dashboard_url`` the
+    dashboard's ``host:port``, empty without one). If Ray is already running in this process the
+    call returns its context and changes nothing.
     """
     import ray
 
     address = address or os.environ.get("RAY_ADDRESS") or None
     _validate(num_cpus, object_store_mb, threads_per_worker, address)
+    _validate_dashboard(dashboard, address, ray_init_kwargs)
     # Usage statistics would try to reach the internet; courses run offline as often as not.
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     level = logging.ERROR if quiet else logging.INFO
@@ -56,24 +67,32 @@ def init_ray(
         if quiet:
             logging.disable(logging.INFO)
         try:
-            return ray.init(ignore_reinit_error=True)
+            context = ray.init(ignore_reinit_error=True)
         finally:
             logging.disable(saved_disable)
+        if dashboard:
+            _announce_dashboard(context, already_running=True)
+        return context
 
     if address:
         return ray.init(address=address, logging_level=level, **ray_init_kwargs)
 
     _warn_if_ray_runs_elsewhere()
+    if dashboard:
+        ray_init_kwargs.setdefault("dashboard_host", DASHBOARD_HOST)
     with _worker_environment(threads_per_worker):
-        return ray.init(
+        context = ray.init(
             # "local": always a fresh instance, never a cluster some other program left running.
             address="local",
             num_cpus=num_cpus or os.cpu_count(),
             object_store_memory=object_store_mb * 1024**2,
-            include_dashboard=False,
+            include_dashboard=dashboard,
             logging_level=level,
             **ray_init_kwargs,
         )
+    if dashboard:
+        _announce_dashboard(context, already_running=False)
+    return context
 
 
 def _validate(num_cpus, object_store_mb, threads_per_worker, address) -> None:
@@ -102,6 +121,49 @@ def _validate(num_cpus, object_store_mb, threads_per_worker, address) -> None:
             f"init_ray(num_cpus={num_cpus}) cannot resize the cluster at {address!r}: "
             "a cluster you join decides its own CPUs. Drop num_cpus=, or unset RAY_ADDRESS "
             "to start a local Ray instead."
+        )
+
+
+def _validate_dashboard(dashboard, address, ray_init_kwargs) -> None:
+    if "include_dashboard" in ray_init_kwargs:
+        wanted = bool(ray_init_kwargs["include_dashboard"])
+        raise TypeError(
+            f"init_ray() takes dashboard={wanted} instead of "
+            f"include_dashboard={ray_init_kwargs['include_dashboard']!r}: it also keeps the "
+            "dashboard on this machine (127.0.0.1) and prints its URL."
+        )
+    if not isinstance(dashboard, bool):
+        raise TypeError(f"init_ray(dashboard={dashboard!r}): expected True or False.")
+    if not dashboard:
+        return
+    if address:
+        raise ValueError(
+            f"init_ray(dashboard=True) cannot add a dashboard to the cluster at {address!r}: the "
+            "cluster's head node starts it or not (ray start --head --include-dashboard=true). "
+            "Drop dashboard=True, or unset RAY_ADDRESS to start a local Ray with a dashboard."
+        )
+    try:
+        import ray.dashboard.optional_deps  # noqa: F401  (what Ray itself imports to check)
+    except ImportError as missing:
+        raise ImportError(
+            "init_ray(dashboard=True): the Ray dashboard needs the extra packages of "
+            f"ray[default], and this environment lacks them ({missing}). Install them with "
+            "pip install 'ray[default]' (same version as the ray you have), restart the kernel, "
+            "and call init_ray(dashboard=True) again; or leave the dashboard off."
+        ) from missing
+
+
+def _announce_dashboard(context, *, already_running: bool) -> None:
+    """Print the dashboard's URL, or say why there is none: Ray's own line is hidden by quiet."""
+    if context.dashboard_url:
+        print(f"Ray dashboard: http://{context.dashboard_url}")
+    elif already_running:
+        import warnings
+
+        warnings.warn(
+            "Ray is already running without a dashboard, so init_ray(dashboard=True) changed "
+            "nothing. Call ray.shutdown() first, then init_ray(dashboard=True).",
+            stacklevel=3,
         )
 
 

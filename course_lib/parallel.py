@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
 
-from course_lib.validation import require_whole_number
+from course_lib.validation import is_real_number, require_whole_number
 
 STRATEGIES = ("serial", "pool", "ray", "ray_batched")
 
@@ -261,4 +261,170 @@ def plot_speedup(results: Sequence[SpeedupResult], ax=None, n_cpus: int | None =
     ax.set_ylabel("speedup over serial")
     ax.set_title("Parallel speedup vs task size")
     ax.legend()
+    return ax
+
+
+# Ray's Chrome-trace events for one task execution on a worker have the category "task::<name>";
+# "task:execute" and friends are its phases, "submit_task" and the like happen in the driver.
+_TASK_CATEGORY = "task::"
+
+
+def task_timeline(events=None, *, refs=None, timeout_s: float = 10.0) -> list[dict]:
+    """The tasks Ray ran, as rows for a Gantt chart: one dict per task execution, by start time.
+
+    Each row holds ``name`` (the function, or ``Class.method`` for an actor task), ``worker`` (the
+    worker process that ran it, as Ray labels it: ``"worker:<worker id>"``), ``start_s`` and
+    ``end_s`` (seconds since the earliest start among the rows) and ``task_id``.
+
+    - ``events``: what ``ray.timeline()`` returned, Chrome-trace events (dicts with ``cat``,
+      ``tid``, and ``ts``/``dur`` in microseconds). Left out, they are read from the running Ray.
+    - ``refs``: keep only the tasks that produced these ObjectRefs. Ray's timeline holds every task
+      since ``ray.init()`` (up to the last 100,000), so this is how to pick one experiment.
+    - ``timeout_s``: workers send task events to Ray's GCS about once a second, so a task that
+      finished a moment ago may not be there yet. Reading from Ray therefore asks again (each
+      ``ray.timeline()`` call first waits 1 s) until every task of ``refs`` is there (without
+      ``refs``: until there is any task at all), for at most ``timeout_s`` seconds.
+
+    Introduced in notebooks/01_ray_tasks.ipynb (the ``ray.get``-in-a-loop anti-pattern).
+    """
+    refs = None if refs is None else list(refs)
+    wanted = _task_ids(refs)
+    if events is not None:
+        if not isinstance(events, list):
+            raise TypeError(
+                "task_timeline(events=...) takes the list that ray.timeline() returns; got "
+                f"{type(events).__name__}. Leave events out to read them from the running Ray."
+            )
+        return _complete(_task_rows(events, wanted), wanted, waited="")
+    if not is_real_number(timeout_s) or timeout_s < 0:
+        raise ValueError(f"task_timeline(timeout_s={timeout_s!r}): expected seconds >= 0.")
+
+    import ray
+
+    if not ray.is_initialized():
+        raise RuntimeError(
+            "task_timeline() reads the task events of the running Ray, and Ray is not running. "
+            "Start it with init_ray(), run some tasks, then call task_timeline()."
+        )
+    if refs is not None:
+        unique = list(dict.fromkeys(refs))
+        done, _ = ray.wait(unique, num_returns=len(unique), timeout=0, fetch_local=False)
+        if len(done) < len(unique):
+            raise ValueError(
+                f"{len(unique) - len(done)} of the {len(unique)} refs are not finished yet, and a "
+                "task appears in the timeline only once it has finished. Wait for them first "
+                "(ray.get(refs)), then call task_timeline(refs=refs)."
+            )
+    deadline = time.monotonic() + timeout_s
+    while True:
+        rows = _task_rows(ray.timeline(), wanted)
+        found = {row["task_id"] for row in rows}
+        if (found >= wanted if wanted else rows) or time.monotonic() >= deadline:
+            return _complete(rows, wanted, waited=f" after waiting {timeout_s:g} s")
+
+
+def _task_ids(refs: list | None) -> set[str] | None:
+    """The hex task IDs behind ``refs`` (several refs of one task count once); None for all."""
+    if refs is None:
+        return None
+    import ray
+
+    example = "refs = [f.remote(x) for x in data]"
+    if not refs:
+        raise ValueError(f"task_timeline(refs=[]): no refs given; pass some, such as {example}.")
+    wrong = [ref for ref in refs if not isinstance(ref, ray.ObjectRef)]
+    if wrong:
+        raise TypeError(
+            "task_timeline(refs=...) takes the ObjectRefs that .remote() returned, such as "
+            f"{example}; got {type(wrong[0]).__name__} {wrong[0]!r:.60}."
+        )
+    return {ref.task_id().hex() for ref in refs}
+
+
+def _task_rows(events, wanted: set[str] | None) -> list[dict]:
+    """One row per task execution in Chrome-trace ``events`` (only ``wanted`` IDs if given)."""
+    rows = []
+    for event in events:
+        category = event.get("cat", "")
+        if not category.startswith(_TASK_CATEGORY) or event.get("ph") != "X":
+            continue
+        task_id = event.get("args", {}).get("task_id")
+        if wanted is not None and task_id not in wanted:
+            continue
+        start_us = event["ts"]
+        rows.append(
+            {
+                "name": category[len(_TASK_CATEGORY) :],
+                "worker": event["tid"],
+                "start_s": start_us / 1e6,
+                "end_s": (start_us + event["dur"]) / 1e6,
+                "task_id": task_id,
+            }
+        )
+    rows.sort(key=lambda row: row["start_s"])
+    if rows:
+        first = rows[0]["start_s"]
+        for row in rows:
+            row["start_s"] -= first
+            row["end_s"] -= first
+    return rows
+
+
+def _complete(rows: list[dict], wanted: set[str] | None, waited: str) -> list[dict]:
+    """``rows`` when they hold every task asked for; otherwise an error that says why not."""
+    if wanted is None and not rows:
+        raise ValueError(
+            f"No task events in Ray's timeline{waited}: run some tasks first. It holds the tasks "
+            "finished since ray.init() in this Ray session, and workers report them to Ray about "
+            "once a second."
+        )
+    found = {row["task_id"] for row in rows}
+    if wanted is not None and not found >= wanted:
+        raise ValueError(
+            f"Only {len(found & wanted)} of the {len(wanted)} tasks behind refs are in Ray's "
+            f"timeline{waited}. Refs made by ray.put() have no task; otherwise Ray may not have "
+            "reported them yet (a busy machine: pass a larger timeout_s) or dropped their events "
+            "(it keeps a bounded number)."
+        )
+    return rows
+
+
+def plot_timeline(rows: Sequence[dict], ax=None, title: str = "Ray task timeline"):
+    """A Gantt chart of ``task_timeline`` rows: one lane per worker process, one bar per task.
+
+    Lanes are numbered "worker 1", "worker 2", ... in the order the workers started their first
+    task; seconds run along x. With several task names the bars are coloured by name, with a
+    legend. Introduced in notebooks/01_ray_tasks.ipynb.
+    """
+    import matplotlib.pyplot as plt
+
+    rows = list(rows)
+    if not rows:
+        raise ValueError(
+            "plot_timeline() got no rows to draw; make them with task_timeline(), after the "
+            "tasks have run."
+        )
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3))
+    rows = sorted(rows, key=lambda row: row["start_s"])
+    lanes = {worker: lane for lane, worker in enumerate(dict.fromkeys(r["worker"] for r in rows))}
+    names = list(dict.fromkeys(row["name"] for row in rows))
+    colours = {name: f"C{i % 10}" for i, name in enumerate(names)}
+    for name in names:
+        mine = [row for row in rows if row["name"] == name]
+        ax.barh(
+            [lanes[row["worker"]] for row in mine],
+            [row["end_s"] - row["start_s"] for row in mine],
+            left=[row["start_s"] for row in mine],
+            height=0.6,
+            color=colours[name],
+            edgecolor="white",  # tasks back to back on one worker stay two bars
+            label=name,
+        )
+    ax.set_yticks(range(len(lanes)), [f"worker {lane + 1}" for lane in lanes.values()])
+    ax.set_ylim(len(lanes) - 0.5, -0.5)  # worker 1 on top, like a Gantt chart
+    ax.set_xlabel("seconds since the first task started")
+    ax.set_title(title)
+    if len(names) > 1:
+        ax.legend(loc="best", fontsize="small")
     return ax

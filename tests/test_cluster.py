@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import types
 
 import pytest
 
@@ -156,3 +157,54 @@ def test_no_warning_when_no_other_ray_runs(monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         cluster._warn_if_ray_runs_elsewhere()
+
+
+def test_include_dashboard_is_refused_with_the_keyword_to_use():
+    with pytest.raises(TypeError, match="takes dashboard=True instead of include_dashboard=True"):
+        course_lib.init_ray(include_dashboard=True)
+    with pytest.raises(TypeError, match="expected True or False"):
+        course_lib.init_ray(dashboard="yes")
+
+
+def test_dashboard_without_its_packages_says_how_to_install_them(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray.dashboard.optional_deps", None)  # import fails
+    with pytest.raises(ImportError, match=r"pip install 'ray\[default\]'.*restart the kernel"):
+        course_lib.init_ray(dashboard=True)
+
+
+def test_a_joined_cluster_keeps_its_own_dashboard(monkeypatch):
+    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:6379")
+    with pytest.raises(ValueError, match="cannot add a dashboard to the cluster at '127.0.0.1"):
+        course_lib.init_ray(dashboard=True)
+
+
+def test_dashboard_on_a_running_ray_without_one_warns(ray_session, monkeypatch):
+    installed = types.ModuleType("ray.dashboard.optional_deps")
+    monkeypatch.setitem(sys.modules, installed.__name__, installed)  # as if ray[default] were here
+    with pytest.warns(UserWarning, match="already running without a dashboard.*ray.shutdown"):
+        context = course_lib.init_ray(dashboard=True)
+    assert not context.dashboard_url
+
+
+DASHBOARD_SCRIPT = """
+import json, urllib.request, ray, course_lib
+context = course_lib.init_ray(num_cpus=1, object_store_mb=100, dashboard=True)
+with urllib.request.urlopen("http://" + context.dashboard_url, timeout=30) as page:
+    status = page.status
+ray.shutdown()
+print(json.dumps({"url": context.dashboard_url, "status": status}))
+"""
+
+
+@pytest.mark.slow
+def test_dashboard_starts_on_this_machine_and_prints_its_url():
+    """A real Ray with its dashboard (about 5 s more than without), in a process of its own."""
+    pytest.importorskip("ray.dashboard.optional_deps", reason="needs ray[default]'s packages")
+    done = subprocess.run(
+        [sys.executable, "-c", DASHBOARD_SCRIPT], capture_output=True, text=True, timeout=180
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    *printed, last = done.stdout.strip().splitlines()
+    started = json.loads(last)
+    assert started["url"].startswith("127.0.0.1:") and started["status"] == 200
+    assert f"Ray dashboard: http://{started['url']}" in printed

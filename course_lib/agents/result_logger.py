@@ -2,7 +2,8 @@
 
 - ``params.json``: the config; ``result.json``: one JSON line per ``train()`` result;
 - ``progress.csv``: one row per result, nested keys flattened to ``info/learner/...``;
-- ``events.out.tfevents.*``: every number, for TensorBoard (``tensorboard --logdir ~/ray_results``).
+- ``events.out.tfevents.*``: every number, for TensorBoard (``tensorboard --logdir ~/ray_results``;
+  ``read_scalars`` in ``tensorboard.py`` reads them back).
 
 No file is ever left half-written, even when training is interrupted: params.json is written
 under a temporary name and renamed into place; result.json and progress.csv grow by whole
@@ -15,6 +16,7 @@ import csv
 import io
 import json
 import os
+import time
 
 import numpy as np
 
@@ -49,7 +51,7 @@ class ResultLogger:
     """
 
     def __init__(self, logdir: str, config: dict):
-        from tensorboardX import SummaryWriter
+        from tensorboardX.event_file_writer import EventsWriter
 
         self.logdir = logdir
         os.makedirs(logdir, exist_ok=True)
@@ -58,7 +60,9 @@ class ResultLogger:
         self._json = _open_for_appending(os.path.join(logdir, "result.json"))
         self._csv = _open_for_appending(os.path.join(logdir, "progress.csv"))
         self._csv_columns = None
-        self._tb = SummaryWriter(logdir, flush_secs=30)
+        # tensorboardX's EventsWriter writes in this thread; its SummaryWriter hands each number
+        # to a background thread, so a result's numbers could reach the file seconds later.
+        self._events = EventsWriter(os.path.join(logdir, "events"))
 
     def on_result(self, result: dict) -> None:
         _append(self._json, json.dumps(result, default=_json_default) + "\n")
@@ -72,15 +76,32 @@ class ResultLogger:
             csv.DictWriter(rows, fieldnames=self._csv_columns).writeheader()
         csv.DictWriter(rows, fieldnames=self._csv_columns, extrasaction="ignore").writerow(flat)
         _append(self._csv, rows.getvalue())
-        step = result.get("timesteps_total") or result.get("training_iteration", 0)
-        for key, value in flat.items():
-            if is_real_number(value) and np.isfinite(value):
-                self._tb.add_scalar(f"ray/tune/{key}", value, global_step=step)
+        self._write_scalars(
+            flat, step=result.get("timesteps_total") or result.get("training_iteration", 0)
+        )
+
+    def _write_scalars(self, flat: dict, step: int) -> None:
+        """One TensorBoard event per result: every finite number, tagged ``ray/tune/<key>`` and
+        at the step Tune's TensorBoard logger uses, written to disk before ``train()`` returns so
+        that TensorBoard and ``read_scalars`` see every finished iteration while training goes on.
+        """
+        from tensorboardX.proto.event_pb2 import Event
+        from tensorboardX.proto.summary_pb2 import Summary
+
+        values = [
+            Summary.Value(tag=f"ray/tune/{key}", simple_value=float(value))
+            for key, value in flat.items()
+            if is_real_number(value) and np.isfinite(value)
+        ]
+        self._events.write_event(
+            Event(wall_time=time.time(), step=int(step), summary=Summary(value=values))
+        )
+        self._events.flush()
 
     def close(self) -> None:
         os.close(self._json)
         os.close(self._csv)
-        self._tb.close()
+        self._events.close()
 
 
 # result.json and progress.csv grow by one record per result. Rewriting them under a temporary
