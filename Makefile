@@ -56,6 +56,7 @@ bench: setup ## Run the benchmarks and print their tables (see BENCHMARKS.md)
 	$(BIN)/python benchmarks/bench_algorithms.py
 	$(BIN)/python benchmarks/bench_traffic.py
 	$(BIN)/python benchmarks/bench_vs_rllib.py
+	$(BIN)/python benchmarks/bench_serving.py
 
 $(SB3_STAMP): $(STAMP) requirements-sb3.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -r requirements-sb3.lock

@@ -1,4 +1,4 @@
-"""Lesson 16's benchmark: the learned traffic-signal controller against fixed-time and max-pressure.
+"""Lesson 17's benchmark: the learned traffic-signal controller against fixed-time and max-pressure.
 
 The capstone's setup: a 2x2 TrafficGrid, demand 0.3 (north-south) / 0.1 (east-west) vehicles per
 entry lane per step, 200-step episodes, one PPO policy per row of intersections trained for

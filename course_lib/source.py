@@ -72,9 +72,13 @@ def show(obj) -> SourceView | SourceViews:
     it and the functions it was built from, since it has no ``class`` statement of its own.
     """
     target = inspect.unwrap(obj.__func__ if inspect.ismethod(obj) else obj)
-    # A Ray remote function or actor class keeps the plain Python object it wraps.
+    # A Ray remote function or actor class keeps the plain Python object it wraps; so does a Ray
+    # Serve deployment (its func_or_class).
     target = (
-        getattr(target, "_function", None) or getattr(target, "__ray_actor_class__", None) or target
+        getattr(target, "_function", None)
+        or getattr(target, "__ray_actor_class__", None)
+        or getattr(target, "func_or_class", None)
+        or target
     )
     if inspect.isclass(target) and "build_args" in vars(target):
         return _show_built_class(target)

@@ -1,4 +1,4 @@
-"""Graders of lesson 16 (course_lib/checks/capstone.py): the reference passes, typical mistakes get
+"""Graders of lesson 17 (course_lib/checks/capstone.py): the reference passes, typical mistakes get
 their hint."""
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def map_by_row(agent_id, episode, **kwargs):
 
 def test_map_by_row_reference_passes(capsys):
     checks.check_map_by_row(map_by_row)
-    assert "16.1 passed" in capsys.readouterr().out
+    assert "17.1 passed" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
@@ -69,7 +69,7 @@ def make_plan(*, policies=True, count_steps_by="agent_steps", report=True):
 
 def test_traffic_plan_reference_passes(capsys):
     checks.check_traffic_plan(make_plan())
-    assert "16.2 passed" in capsys.readouterr().out
+    assert "17.2 passed" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(

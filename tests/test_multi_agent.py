@@ -1,4 +1,4 @@
-"""Multi-agent sampling and training (lesson 15).
+"""Multi-agent sampling and training (lesson 16).
 
 Per-agent trajectories, per-policy batches, policies_to_train.
 """

@@ -9,7 +9,7 @@ cannot keep teaching a name RLlib is about to drop.
 
 One test function (or a few) per lesson, named `test_lesson_NN_...`, its docstring quoting the
 claim it proves; `test_every_lesson_maps_to_rllib_today_and_is_tested_here` makes sure a new
-lesson's section cannot go untested. Lesson 14 is the RLlib lesson itself: it runs RLlib in its own
+lesson's section cannot go untested. Lesson 15 is the RLlib lesson itself: it runs RLlib in its own
 code cells, so it has no section to check here.
 
 The fast tests need no Ray; the `slow` ones share one Ray instance (conftest's `ray_session`) and
@@ -61,8 +61,8 @@ from ray.rllib.utils.metrics import (
 from course_lib.rllib_today import handle_rllib_deprecations, is_internal_deprecation
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-# Lesson 14 ("RLlib today") runs RLlib in its own code cells instead of ending with a section.
-RLLIB_LESSON = "14"
+# Lesson 15 ("RLlib today") runs RLlib in its own code cells instead of ending with a section.
+RLLIB_LESSON = "15"
 LESSONS = {
     path.name[:2]: path
     for path in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
@@ -122,7 +122,7 @@ def test_a_deprecated_rllib_spelling_fails_here():
 
 
 def test_every_lesson_maps_to_rllib_today_and_is_tested_here():
-    """Each lesson but 14 ends with a "How this maps to ... today" section, tested in this file."""
+    """Each lesson but 15 ends with a "How this maps to ... today" section, tested in this file."""
     assert len(LESSONS) >= 16, f"expected the lessons under {NOTEBOOKS}, found {sorted(LESSONS)}"
     tests = [name for name in globals() if name.startswith("test_lesson_")]
     for number, path in LESSONS.items():
@@ -655,7 +655,7 @@ def test_lesson_07_env_runner_group_and_its_config():
     from ray.rllib.env.vector.vector_multi_agent_env import VectorMultiAgentEnv
 
     assert inspect.isclass(EnvRunnerGroup) and inspect.isclass(VectorMultiAgentEnv)
-    # Lesson 03's test checks the single-agent runner's gymnasium vector env, lesson 15's the
+    # Lesson 03's test checks the single-agent runner's gymnasium vector env, lesson 16's the
     # multi-agent runner's VectorMultiAgentEnv.
     config = AlgorithmConfig().env_runners(
         num_env_runners=2,
@@ -1277,12 +1277,57 @@ def test_lesson_13_tuner_takes_the_config_object(ray_session, tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------
-# 15 multi-agent
+# 14 serving
+# ---------------------------------------------------------------------------------------------
+
+
+def test_lesson_14_rllib_serves_rl_modules_with_serve():
+    """Claims: RLlib's own example is "`ray/rllib/examples/ray_serve/ray_serve_with_rllib.py`
+    (deployment in `classes/cartpole_deployment.py`)", "a `@serve.deployment` class whose
+    `__call__` reads `{"observation": [...]}` and returns `{"action": ...}`, one request per
+    forward pass" built with "`RLModule.from_checkpoint(path)`" and "`forward_inference`", whose
+    output holds `Columns.ACTION_DIST_INPUTS`; "an RLlib module trained with env-to-module
+    connectors (observation normalization, frame stacking)"; "the Serve side is the same API as
+    here: `@serve.deployment`, `serve.run`, `@serve.batch`, `user_config`/`reconfigure`,
+    `DeploymentHandle`; production adds `autoscaling_config` ... and `serve deploy`". (The module's
+    subfolder, `learner_group/learner/rl_module/default_policy`, is proven by
+    test_lesson_11_and_13_module_acts_without_the_algorithm.)"""
+    from ray import serve
+    from ray.rllib.connectors.env_to_module import MeanStdFilter
+    from ray.rllib.connectors.env_to_module.frame_stacking import FrameStackingEnvToModule
+    from ray.rllib.core import Columns
+    from ray.serve.deployment import Deployment
+    from ray.serve.handle import DeploymentHandle
+
+    examples = Path(importlib.util.find_spec("ray.rllib.examples").origin).parent / "ray_serve"
+    assert (examples / "ray_serve_with_rllib.py").is_file()
+    from ray.rllib.examples.ray_serve.classes.cartpole_deployment import ServeRLlibRLModule
+
+    assert isinstance(ServeRLlibRLModule, Deployment)
+    source = inspect.getsource(ServeRLlibRLModule.func_or_class)
+    assert "RLModule.from_checkpoint" in source and "forward_inference" in source
+    assert '["observation"]' in source and '{"action": action}' in source
+    assert "serve.batch" not in source, "the lesson says RLlib's example answers one by one"
+    assert Columns.ACTION_DIST_INPUTS == "action_dist_inputs"
+    assert callable(RLModule.forward_inference) and callable(RLModule.from_checkpoint)
+    assert issubclass(MeanStdFilter, ConnectorV2) and callable(FrameStackingEnvToModule)
+    for name in ("deployment", "run", "batch", "delete", "shutdown", "get_app_handle"):
+        assert callable(getattr(serve, name)), name
+    options = inspect.signature(Deployment.options).parameters
+    for keyword in ("user_config", "autoscaling_config", "num_replicas", "max_ongoing_requests"):
+        assert keyword in options, keyword
+    assert DeploymentHandle.__module__.startswith("ray.serve")
+    scripts = {ep.name for ep in importlib.metadata.distribution("ray").entry_points}
+    assert "serve" in scripts, "the `serve deploy` command line"
+
+
+# ---------------------------------------------------------------------------------------------
+# 16 multi-agent
 # ---------------------------------------------------------------------------------------------
 
 
 def rock_paper_scissors_config():
-    """Lesson 15's game on today's stack: a learned module against a heuristic one."""
+    """Lesson 16's game on today's stack: a learned module against a heuristic one."""
     from ray.rllib.connectors.env_to_module import FlattenObservations
     from ray.rllib.core.rl_module import MultiRLModuleSpec, RLModuleSpec
     from ray.rllib.examples.envs.classes.multi_agent.rock_paper_scissors import RockPaperScissors
@@ -1322,7 +1367,7 @@ def rock_paper_scissors_config():
     )
 
 
-def test_lesson_15_multi_agent_on_the_new_stack():
+def test_lesson_16_multi_agent_on_the_new_stack():
     """Claims: "`MultiAgentEnv` stays, with the same dicts and `"__all__"`; agent ids are listed in
     `possible_agents` and spaces per agent in `observation_spaces`/`action_spaces`"; "The multiagent
     block is `AlgorithmConfig.multi_agent(policies={...}, policy_mapping_fn=lambda agent_id,
@@ -1364,11 +1409,11 @@ def test_lesson_15_multi_agent_on_the_new_stack():
 
 
 # ---------------------------------------------------------------------------------------------
-# 16 capstone
+# 17 capstone
 # ---------------------------------------------------------------------------------------------
 
 
-def test_lesson_16_custom_multi_agent_algorithm_pieces():
+def test_lesson_17_custom_multi_agent_algorithm_pieces():
     """Claims: "a custom algorithm subclasses `Algorithm` (or `PPO`) and overrides
     `training_step()`, which samples with `EnvRunner`s (`synchronous_parallel_sample(...,
     max_agent_steps=...)`), updates the `Learner`s and logs its metrics with `self.metrics`; configs

@@ -99,8 +99,9 @@ def main() -> int:
         "  - pip",
         "  - pip:",
     ]
-    # Ray's extras: Tune runs the course's trainers, RLlib is the "RLlib today" lesson.
-    extras = {"ray": "[tune,rllib]"}
+    # Ray's extras: Tune runs the course's trainers, Serve the serving lesson, default the
+    # dashboard (init_ray(dashboard=True)), RLlib the "RLlib today" lesson.
+    extras = {"ray": "[tune,serve,default,rllib]"}
     lines += [
         f"      - {by_name[canonical(d)][0]}{extras.get(d, '')}=={by_name[canonical(d)][1]}"
         for d in DIRECT

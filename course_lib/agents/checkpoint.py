@@ -24,6 +24,7 @@ import pickle
 import uuid
 import zipfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
@@ -245,6 +246,36 @@ def _foreign_metadata_message(checkpoint_dir: str, metadata) -> str:
     )
 
 
+def training_config(checkpoint_dir: str, trainer_cls: type) -> dict:
+    """The config a checkpoint was trained with, read from the trial's params.json beside it.
+
+    The model settings (``fcnet_hiddens``, ...) are needed to rebuild a network the saved weights
+    fit; metadata.json keeps only the scalar settings. Classes and functions (callbacks,
+    multi-agent policies) were written to JSON as their names only: they cannot be rebuilt from
+    those and are left out, as are keys ``trainer_cls`` does not know. A checkpoint saved outside
+    a results folder has no params.json: the result is ``{}`` (the trainer's defaults). Raises
+    ``ValueError`` when params.json is damaged. Used by ``course-rl rollout`` and
+    ``course_lib.serving`` (notebooks/14_serving.ipynb).
+    """
+    params = Path(checkpoint_dir).parent / "params.json"
+    if not params.is_file():
+        return {}
+    try:
+        config = json.loads(params.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(
+            f"{params} is damaged ({error}); the model config is read from it. Copy the trial "
+            "folder again, or move the checkpoint folder out of it and pass the config the "
+            "checkpoint was trained with yourself."
+        ) from None
+    skipped = ("callbacks", "multiagent", "logger_config")
+    return {
+        key: value
+        for key, value in config.items()
+        if key in trainer_cls._default_config and key not in skipped
+    }
+
+
 def rllib_checkpoint_message(checkpoint_dir: str) -> str:
     """Why course_lib refuses an RLlib checkpoint, and how to load it instead.
 
@@ -254,6 +285,6 @@ def rllib_checkpoint_message(checkpoint_dir: str) -> str:
         f"{checkpoint_dir!r} is an RLlib checkpoint (written by ray.rllib's save_to_path() or "
         "save()), not a course_lib one; course_lib cannot load it. Load it with RLlib itself, "
         "ray.rllib.algorithms.algorithm.Algorithm.from_checkpoint(path) (see "
-        "notebooks/14_rllib_today.ipynb), or pass a folder that a course_lib trainer.save() "
+        "notebooks/15_rllib_today.ipynb), or pass a folder that a course_lib trainer.save() "
         "returned."
     )

@@ -18,6 +18,7 @@ from .ray_tasks import check_as_completed, check_batched_map, check_parallel_map
 from .rllib_today import check_a2c_learner, check_cart_drift_callback, check_ppo_config
 from .rollouts import check_parallel_training_step, check_pole_angle_callbacks
 from .sample_batches import check_discount_cumsum, check_gae
+from .serving import check_batched_deployment
 from .trainers import check_evaluation_loop, check_resume
 from .tune import check_tune_search
 from .welcome import check_mul
@@ -26,6 +27,7 @@ __all__ = [
     "CheckFailed",
     "check_a2c_learner",
     "check_as_completed",
+    "check_batched_deployment",
     "check_batched_map",
     "check_cart_drift_callback",
     "check_cartpole_actor",

@@ -1,4 +1,4 @@
-"""Graders for notebooks/16_custom_multi_agent_trainer.ipynb: a mapping by intersection group and a
+"""Graders for notebooks/17_custom_multi_agent_trainer.ipynb: a mapping by intersection group and a
 traffic plan.
 
 ``check_map_by_row`` calls your mapping function for every intersection of a 3 x 2 grid, the way a
@@ -31,7 +31,7 @@ PLAN_SIZES = {
 
 
 def check_map_by_row(map_by_row) -> None:
-    """Exercise 16.1: ``map_by_row("i_<r>_<c>", episode, **kwargs) -> "row_<r>"``."""
+    """Exercise 17.1: ``map_by_row("i_<r>_<c>", episode, **kwargs) -> "row_<r>"``."""
     require_callable("check_map_by_row", "map_by_row", map_by_row)
     from course_lib.envs.traffic import intersection_groups
 
@@ -41,20 +41,20 @@ def check_map_by_row(map_by_row) -> None:
             got = map_by_row(agent_id, None, worker=None)
         except TypeError as error:
             raise CheckFailed(
-                "16.1",
+                "17.1",
                 f"map_by_row({agent_id!r}, episode, worker=...) raised TypeError: {error}. "
                 "A rollout worker passes extra keyword arguments: define it as "
                 "def map_by_row(agent_id, episode, **kwargs).",
             ) from error
         if not isinstance(got, str):
             raise CheckFailed(
-                "16.1",
+                "17.1",
                 f"map_by_row({agent_id!r}, ...) returned {got!r} ({type(got).__name__}); "
                 f"a policy id is a string such as {want!r}.",
             )
         if got == agent_id:
             raise CheckFailed(
-                "16.1",
+                "17.1",
                 f"map_by_row({agent_id!r}, ...) returned the agent id itself: that is one policy "
                 f"per intersection. Return the group of its row, {want!r}.",
             )
@@ -67,9 +67,9 @@ def check_map_by_row(map_by_row) -> None:
                 else ""
             )
             raise CheckFailed(
-                "16.1", f"map_by_row({agent_id!r}, ...) returned {got!r}, expected {want!r}.{hint}"
+                "17.1", f"map_by_row({agent_id!r}, ...) returned {got!r}, expected {want!r}.{hint}"
             )
-    passed("16.1", f"all {len(expected)} intersections of a 3 x 2 grid map to their row's policy")
+    passed("17.1", f"all {len(expected)} intersections of a 3 x 2 grid map to their row's policy")
 
 
 def _learned_vs_frozen(agent_id, episode, **kwargs):
@@ -77,7 +77,7 @@ def _learned_vs_frozen(agent_id, episode, **kwargs):
 
 
 def check_traffic_plan(traffic_plan) -> None:
-    """Exercise 16.2: your plan trains only ``policies_to_train`` on batches counted in agent
+    """Exercise 17.2: your plan trains only ``policies_to_train`` on batches counted in agent
     steps."""
     require_callable("check_traffic_plan", "traffic_plan", traffic_plan)
     from course_lib.agents.ppo import DEFAULT_CONFIG, PPOTorchPolicy
@@ -89,7 +89,7 @@ def check_traffic_plan(traffic_plan) -> None:
         default_policy=PPOTorchPolicy,
         execution_plan=traffic_plan,
     )
-    logdir = tempfile.mkdtemp(prefix="check_15_2_")
+    logdir = tempfile.mkdtemp(prefix="check_17_2_")
     config = {
         "env": "TrafficGrid",
         "env_config": {"rows": 1, "cols": 2, "episode_length": 50, "arrival_rate": 0.3},
@@ -118,7 +118,7 @@ def check_traffic_plan(traffic_plan) -> None:
                 raise
             except Exception as error:
                 raise CheckFailed(
-                    "16.2",
+                    "17.2",
                     f"train() failed inside your plan: {type(error).__name__}: {error}. Build "
                     "rollouts -> ConcatBatches -> StandardizeFields -> TrainOneStep and return "
                     "StandardMetricsReporting(train_op, workers, config).",
@@ -132,7 +132,7 @@ def check_traffic_plan(traffic_plan) -> None:
     if not isinstance(result, dict) or any(key not in result for key in RESULT_KEYS):
         missing = [key for key in RESULT_KEYS if not isinstance(result, dict) or key not in result]
         raise CheckFailed(
-            "16.2",
+            "17.2",
             f"the result lacks {missing}: return StandardMetricsReporting(train_op, workers, "
             "config), not the train op itself.",
         )
@@ -141,13 +141,13 @@ def check_traffic_plan(traffic_plan) -> None:
         not np.array_equal(before["frozen"][k], after["frozen"][k]) for k in before["frozen"]
     ):
         raise CheckFailed(
-            "16.2",
+            "17.2",
             "policy 'frozen' learned although policies_to_train is ['learned']: pass "
             "policies=config['multiagent']['policies_to_train'] to TrainOneStep.",
         )
     if all(np.array_equal(before["learned"][k], after["learned"][k]) for k in before["learned"]):
         raise CheckFailed(
-            "16.2",
+            "17.2",
             "policy 'learned' did not change in two train() calls: end the train op with "
             "TrainOneStep(workers, policies=..., num_sgd_iter=..., sgd_minibatch_size=...).",
         )
@@ -156,21 +156,21 @@ def check_traffic_plan(traffic_plan) -> None:
     batch = PLAN_SIZES["train_batch_size"]
     if per_iteration >= 2 * batch:
         raise CheckFailed(
-            "16.2",
+            "17.2",
             f"each train batch held {per_iteration:.0f} agent steps for train_batch_size={batch}: "
             "ConcatBatches counted env steps (each is 2 agent steps here). Pass "
             "count_steps_by='agent_steps' (or config['multiagent']['count_steps_by']).",
         )
     if per_iteration < batch:
         raise CheckFailed(
-            "16.2",
+            "17.2",
             f"each train batch held only {per_iteration:.0f} agent steps, fewer than "
             f"train_batch_size={batch}: combine the rollouts with "
             "ConcatBatches(min_batch_size=config['train_batch_size'], "
             "count_steps_by='agent_steps').",
         )
     passed(
-        "16.2",
+        "17.2",
         f"only 'learned' trained, on {per_iteration:.0f} agent steps per train batch, and the "
         "result carries the standard metrics",
     )

@@ -7,7 +7,6 @@ their mean. Introduced in notebooks/11_trainers.ipynb.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import re
 import tempfile
@@ -47,7 +46,7 @@ def rollout_command(args: argparse.Namespace) -> int:
 
     import logging
 
-    from course_lib.agents.checkpoint import load_metadata
+    from course_lib.agents.checkpoint import load_metadata, training_config
     from course_lib.agents.config import merge_config
     from course_lib.envs import make_env
     from course_lib.seeding import seed_global_rngs
@@ -62,10 +61,9 @@ def rollout_command(args: argparse.Namespace) -> int:
             f"Use --run {metadata.get('trainer')}, or leave --run out."
         )
     trainer_cls = trainer_class(run)
-    config = {
-        **merge_config(_training_config(checkpoint_dir, trainer_cls), command_line_config),
-        **ROLLOUT_OVERRIDES,
-    }
+    with reported_as_usage_error(ValueError):
+        trained_with = training_config(checkpoint_dir, trainer_cls)
+    config = {**merge_config(trained_with, command_line_config), **ROLLOUT_OVERRIDES}
     config["env"] = args.env or config.get("env") or metadata.get("env")
     check_config(trainer_cls, config)
     episodes_wanted = args.episodes or (math.inf if args.steps else DEFAULT_ROLLOUT_EPISODES)
@@ -159,28 +157,3 @@ def _find_checkpoint(path: str) -> str:
     latest = max(found, key=lambda child: int(re.sub(r"\D", "", child.name) or 0))
     print(f"Using the latest checkpoint in {folder}: {latest.name}")
     return str(latest)
-
-
-def _training_config(checkpoint_dir: str, trainer_cls: type) -> dict:
-    """The config the checkpoint was trained with (the trial's params.json), to rebuild the model.
-
-    Classes and functions (callbacks, multi-agent policies) were written to JSON as their names
-    only; they cannot be rebuilt from those, and a replay needs none of them.
-    """
-    params = Path(checkpoint_dir).parent / "params.json"
-    if not params.is_file():
-        return {}
-    try:
-        config = json.loads(params.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise UsageError(
-            f"{params} is damaged ({error}); the replay reads the model config from it. Copy "
-            "the trial folder again, or move the checkpoint folder out of it and pass the "
-            "trial's config with --config."
-        ) from None
-    skipped = ("callbacks", "multiagent", "logger_config")
-    return {
-        key: value
-        for key, value in config.items()
-        if key in trainer_cls._default_config and key not in skipped
-    }

@@ -3,7 +3,7 @@
 A worker owns ``num_envs_per_worker`` envs, its policies (one, unless multi-agent) with their
 observation filters, and one sampler that steps the envs: a ``SingleAgentSampler``
 (single_agent_sampler.py) for a gymnasium env, a ``MultiAgentSampler`` (multi_agent_sampler.py,
-notebooks/15_multi_agent.ipynb) for a ``MultiAgentEnv`` or when
+notebooks/16_multi_agent.ipynb) for a ``MultiAgentEnv`` or when
 ``config["multiagent"]["policies"]`` is set. ``sample()`` returns a ``SampleBatch`` from the
 first and a ``MultiAgentBatch`` from the second.
 
@@ -42,7 +42,7 @@ WORKER_DEFAULTS = {
     # The fast path (vector_sampler.py): the worker's envs as one gymnasium vector env, sampled
     # into column buffers. Feed-forward policies with batch_mode="truncate_episodes" only.
     "vectorize_envs": False,
-    # Lesson 15: {"policies": {pid: (cls, obs_space, act_space, overrides)},
+    # Lesson 16: {"policies": {pid: (cls, obs_space, act_space, overrides)},
     # "policy_mapping_fn": fn, "count_steps_by": "env_steps" or "agent_steps"}
     "multiagent": {},
 }
