@@ -195,7 +195,7 @@ def parse_observation(body: bytes | str, observation_space: gym.Space) -> np.nda
     example = _example_body(observation_space)
     try:
         payload = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
         raise BadRequest(
             f"The request body is not JSON ({error.__class__.__name__}: {error}). Send a JSON "
             f"object such as {example} with the header Content-Type: application/json.",
@@ -212,6 +212,12 @@ def parse_observation(body: bytes | str, observation_space: gym.Space) -> np.nda
             raise BadRequest(
                 f'"observation" must be a whole number from {observation_space.start} to '
                 f"{observation_space.start + observation_space.n - 1}; got {raw!r:.60}."
+            )
+        low, high = observation_space.start, observation_space.start + observation_space.n - 1
+        if not low <= raw <= high:
+            raise BadRequest(
+                f'"observation" {raw!r:.40} is outside the observation space {observation_space}; '
+                f"send a whole number from {low} to {high}."
             )
         observation = np.int64(raw)
     else:
@@ -231,15 +237,28 @@ def _box_observation(raw, space: gym.spaces.Box, example: str) -> np.ndarray:
             f'"observation" must hold only numbers, {shape_text}, such as {example}; '
             f"got {raw!r:.80}."
         )
-    observation = np.asarray(raw, dtype=np.float64)
+    try:
+        observation = np.asarray(raw, dtype=np.float64)
+    except (ValueError, OverflowError):
+        # Ragged lists ([[1, 2], [3]]) and integers beyond any float.
+        raise BadRequest(
+            f'"observation" must be a regular array of numbers that fit in a float, {shape_text}, '
+            f"such as {example}; got {raw!r:.80}."
+        ) from None
     if observation.shape != space.shape:
         raise BadRequest(
             f'"observation" has shape {observation.shape}; this policy expects {shape_text}, '
             f"such as {example}."
         )
+    # Checked after the cast: 1e39 is finite as a float64 but infinite as a float32.
+    with np.errstate(over="ignore", invalid="ignore"):
+        observation = observation.astype(space.dtype)
     if not np.all(np.isfinite(observation)):
-        raise BadRequest('"observation" holds NaN or infinity; send finite numbers.')
-    return observation.astype(space.dtype)
+        raise BadRequest(
+            f'"observation" holds NaN or infinity, or a number too large for {space.dtype}; '
+            "send finite numbers."
+        )
+    return observation
 
 
 def _only_numbers(value) -> bool:
@@ -435,6 +454,8 @@ def serve_policy(
         raise ValueError(f"route_prefix must start with '/', e.g. '/policy'; got {route_prefix!r}.")
     if int(max_batch_size) < 1:
         raise ValueError(f"max_batch_size must be at least 1; got {max_batch_size}.")
+    if not 0 <= int(max_surge_percent) <= 100:
+        raise ValueError(f"max_surge_percent must be from 0 to 100; got {max_surge_percent}.")
     url = start_serve(port)
     user_config = {
         "checkpoint": checkpoint,
@@ -447,8 +468,6 @@ def serve_policy(
     # they are healthy, and only then drains and stops the old ones. (A config file deployed with
     # `serve deploy` that changes only user_config is applied in place instead, by calling
     # reconfigure() on each replica.)
-    if not 0 <= int(max_surge_percent) <= 100:
-        raise ValueError(f"max_surge_percent must be from 0 to 100; got {max_surge_percent}.")
     app = PolicyDeployment.options(
         num_replicas=num_replicas,
         user_config=user_config,
