@@ -33,7 +33,7 @@ lab: setup ## Open the course in JupyterLab, starting at lesson 00
 # Extra pytest options, e.g. `make test-fast PYTEST_ARGS=--lf` re-runs only what failed last time.
 PYTEST_ARGS ?=
 
-test: setup $(SB3_STAMP) ## Run everything: unit tests, every notebook and solution (nbval), exercise integrity
+test: setup $(SB3_STAMP) ## Run everything: unit tests, every lesson (run twice) and solution (nbval), exercises
 	$(BIN)/python -m pytest --durations=25 $(PYTEST_ARGS)
 
 # Only tests/ is collected, so nbval never starts a notebook kernel; `make test` still runs all.

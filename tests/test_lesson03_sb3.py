@@ -1,6 +1,6 @@
 """Lesson 03's stable-baselines3 cell without the optional sb3 extra: it says how to add SB3 and
-skips, instead of failing the lesson. With SB3 installed (make test installs it), nbval runs the
-cell itself, training included."""
+skips, instead of failing the lesson. With SB3 installed (make test installs it), the lesson run
+(tests/test_notebook_rerun.py) runs the cell itself, training included."""
 
 from __future__ import annotations
 

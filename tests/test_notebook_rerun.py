@@ -1,14 +1,21 @@
-"""Every lesson survives "Run All" twice in one kernel, and a second run after a learner's error.
+"""Every lesson runs clean from a fresh kernel, survives "Run All" twice in one kernel, and a
+second run after a learner's error.
+
+This is where ``make test`` executes the lessons (notebooks/ is not collected by nbval; solutions/
+is). The first full run is nbval's check: every cell runs without an error, and each cell marked
+``# NBVAL_CHECK_OUTPUT`` prints what the notebook stores, compared the way nbval compares in lax
+mode. Running each lesson once under nbval and twice here cost about 12 minutes of the suite.
 
 Learners run a notebook again all the time: after an error, after editing a cell, or by habit. The
 second run must not trip over what the first one left behind: Ray already running, an env or model
-name already registered, actors still alive, a results folder that already exists. nbval runs each
-lesson once in a fresh kernel; this test runs it twice in the same kernel (without writing the
-notebook back) and checks that the second run ends with the same Ray actors alive as the first.
+name already registered, actors still alive, a results folder that already exists. This test runs
+each lesson twice in the same kernel (without writing the notebook back) and checks that the second
+run ends with the same Ray actors alive as the first.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -25,6 +32,7 @@ from conftest import ray_processes
 from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+from nbval.plugin import coalesce_streams, transform_streams_for_comparison
 
 ROOT = Path(__file__).resolve().parent.parent
 LESSONS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -33,6 +41,20 @@ CELL_TIMEOUT = 240  # seconds per cell, as nbval's --nbval-cell-timeout
 # only at this notebook's Ray processes, not at the unit tests' Ray that may share this run.
 KERNEL_MARKER = "COURSE_LIB_RERUN_KERNEL"
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+CHECK_OUTPUT = "# NBVAL_CHECK_OUTPUT"
+# What nbval leaves out of a comparison (nbval.plugin.IPyNbFile.skip_compare without --nbdime):
+# bookkeeping, random widget ids, and images, which differ in their bytes from one run to the next.
+SKIP_COMPARE = {
+    "metadata",
+    "traceback",
+    "prompt_number",
+    "output_type",
+    "name",
+    "execution_count",
+    "application/vnd.jupyter.widget-view+json",
+    "image/png",
+    "image/jpeg",
+}
 
 # In these two lessons the first run stops at a learner's error halfway: cells up to the one that
 # holds this text, then a cell that raises. Rollout workers (Ray actors) are alive at that point;
@@ -83,6 +105,13 @@ class LessonKernel:
         # The actor census goes before the last cell that shuts Ray down, or after the last cell.
         shutdowns = [i for i in self.lesson if "ray.shutdown()" in self.notebook.cells[i].source]
         self.census_before = shutdowns[-1] if shutdowns else None
+        # The stored outputs of the cells nbval would compare; nbclient overwrites them as it runs.
+        self.stored = {
+            index: copy.deepcopy(self.notebook.cells[index].outputs)
+            for index in self.lesson
+            if CHECK_OUTPUT in self.notebook.cells[index].source
+            and self.notebook.cells[index].execution_count is not None
+        }
         # nbclient stores each executed cell back at its index, so the test's cells get their own.
         self.notebook.cells += [
             nbformat.v4.new_code_cell(ALIVE_ACTORS),
@@ -114,15 +143,32 @@ class LessonKernel:
         # Outside the except blocks, so the report shows the cell's error once, not nbclient's too.
         pytest.fail(failure, pytrace=False)
 
-    def run_all(self, run: str) -> list[str] | None:
+    def run_all(self, run: str, check_outputs: bool = False) -> list[str] | None:
         """Every lesson cell in order; returns the live actors' class names before ray.shutdown()
-        (None when Ray is not running there)."""
+        (None when Ray is not running there). With ``check_outputs``, each ``# NBVAL_CHECK_OUTPUT``
+        cell must print what the notebook stores."""
         actors = None
         for index in self.lesson:
             if index == self.census_before:
                 actors = self.census(run)
-            self.cell(index, run)
+            cell = self.cell(index, run)
+            if check_outputs and index in self.stored:
+                self.compare(index, cell.outputs, run)
         return actors if self.census_before is not None else self.census(run)
+
+    def compare(self, index: int, outputs, run: str) -> None:
+        """nbval's lax-mode check of one cell: the same outputs of each kind, in order."""
+        got, want = (
+            flatten_outputs(coalesce_streams(copy.deepcopy(outputs_of_one_cell)))
+            for outputs_of_one_cell in (outputs, self.stored[index])
+        )
+        if got != want:
+            pytest.fail(
+                f"{self.name}, {run}: cell {index} ({CHECK_OUTPUT}) printed other outputs than "
+                f"the notebook stores.\nstored:  {want}\nnow:     {got}\nIf the change is "
+                "intended, re-execute the lesson with tools/run_notebooks.py.",
+                pytrace=False,
+            )
 
     def census(self, run: str) -> list[str] | None:
         cell = self.cell(self.census_index, run, store_history=False)
@@ -136,6 +182,21 @@ class LessonKernel:
             self.cell(index, "the run a learner's error interrupts")
         with pytest.raises(CellExecutionError, match="learner's mistake"):
             self.client.execute_cell(self.notebook.cells[self.mistake_index], self.mistake_index)
+
+
+def flatten_outputs(outputs) -> dict[str, list]:
+    """Outputs as nbval compares them: by stream name or MIME type, each with its values in order,
+    leaving out the keys in SKIP_COMPARE."""
+    flat: dict[str, list] = {}
+    for output in transform_streams_for_comparison(outputs):
+        for key, value in output.items():
+            if key in SKIP_COMPARE:
+                continue
+            items = value.items() if key == "data" else [(key, value)]
+            for name, text in items:
+                if name not in SKIP_COMPARE:
+                    flat.setdefault(name, []).append(text)
+    return flat
 
 
 def wait_for_ray_to_exit(marker: dict[str, str], seconds: float = 30) -> list[str]:
@@ -173,7 +234,7 @@ def test_lesson_runs_twice_in_one_kernel(path):
             actors = {}
             for run in runs:
                 start = time.perf_counter()
-                actors[run] = kernel.run_all(run)
+                actors[run] = kernel.run_all(run, check_outputs=run == runs[0])
                 seconds[run] = time.perf_counter() - start
     finally:
         # pytest-timeout's SIGALRM can stop a run before nbclient shuts its kernel down.
@@ -237,3 +298,46 @@ def test_tune_finds_course_trainers_and_envs_after_ray_restarts():
     assert completed.returncode == 0, completed.stderr[-3000:]
     found = json.loads(re.search(r"FOUND (.*)", completed.stdout)[1])
     assert found == [["course_lib.agents.ppo.ppo", True]] * 2, found
+
+
+def _stream(text: str, name: str = "stdout"):
+    return nbformat.v4.new_output("stream", name=name, text=text)
+
+
+def _result(plain: str, png: str = "iVBORw0KGgo="):
+    return nbformat.v4.new_output(
+        "display_data", data={"text/plain": plain, "image/png": png}, metadata={}
+    )
+
+
+def _lesson_with_one_checked_cell(tmp_path: Path, outputs) -> LessonKernel:
+    cell = nbformat.v4.new_code_cell(f"{CHECK_OUTPUT}\nprint(1)", execution_count=1)
+    cell.outputs = outputs
+    path = tmp_path / "lesson.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[cell]), path)
+    return LessonKernel(path)
+
+
+def test_output_check_compares_like_nbval(tmp_path):
+    """Streams printed in pieces equal the stored whole, images are not compared; a changed value,
+    a missing stream or a printout on another stream fails with both outputs in the message."""
+    kernel = _lesson_with_one_checked_cell(tmp_path, [_stream("a\nb\n"), _result("<Figure>")])
+    assert list(kernel.stored) == [0]
+    kernel.compare(0, [_stream("a\n"), _stream("b\n"), _result("<Figure>", png="AAAA")], "run 1")
+    for wrong in (
+        [_stream("a\nc\n"), _result("<Figure>")],
+        [_result("<Figure>")],
+        [_stream("a\nb\n", name="stderr"), _result("<Figure>")],
+        [_stream("a\nb\n"), _result("<Figure 2>")],
+    ):
+        with pytest.raises(pytest.fail.Exception, match="other outputs than the notebook stores"):
+            kernel.compare(0, wrong, "run 1")
+
+
+def test_unrun_and_unmarked_cells_are_not_compared(tmp_path):
+    unmarked = nbformat.v4.new_code_cell("print(1)", execution_count=1)
+    unmarked.outputs = [_stream("1\n")]
+    unrun = nbformat.v4.new_code_cell(f"{CHECK_OUTPUT}\nprint(2)")
+    path = tmp_path / "lesson.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[unmarked, unrun]), path)
+    assert LessonKernel(path).stored == {}
