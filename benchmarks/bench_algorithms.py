@@ -1,4 +1,4 @@
-"""Lesson 12's learning benchmark: PG, A2C, PPO and DQN on CartPole-v1, from trainer construction.
+"""Lesson 13's learning benchmark: PG, A2C, PPO and DQN on CartPole-v1, from trainer construction.
 
 For PPO and DQN: env steps and wall-clock seconds until the 20-episode mean return reaches 475
 (the design's targets: PPO in about 15-20 s, DQN within 100k env steps). For PG and A2C: the

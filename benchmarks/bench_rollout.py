@@ -1,4 +1,4 @@
-"""Lesson 07's sampling throughput: one RolloutWorker with 1 and 8 CartPole envs vs raw gymnasium.
+"""Lesson 08's sampling throughput: one RolloutWorker with 1 and 8 CartPole envs vs raw gymnasium.
 
 Usage: ``python benchmarks/bench_rollout.py [--repeat 5]``. Every figure is a median of
 ``--repeat`` runs; the raw rate is measured in the same run (random actions, one env, no policy).

@@ -9,16 +9,16 @@ does not use with ``**kwargs``. Where they fire:
 - ``on_postprocess_trajectory``: after the policy's postprocessing of one episode piece;
 - ``on_sample_end``: when ``RolloutWorker.sample()`` has built its batch;
 - ``on_learn_on_batch``: at the start of ``Policy.learn_on_batch``;
-- ``on_train_result``: at the end of ``Trainer.train()`` (lesson 11).
+- ``on_train_result``: at the end of ``Trainer.train()`` (lesson 12).
 
-Introduced in notebooks/09_callbacks.ipynb.
+Introduced in notebooks/10_callbacks.ipynb.
 """
 
 from __future__ import annotations
 
 
 class DefaultCallbacks:
-    """Hooks that do nothing; subclass and override. Introduced in notebooks/09_callbacks.ipynb."""
+    """Hooks that do nothing; subclass and override. Introduced in notebooks/10_callbacks.ipynb."""
 
     def on_episode_start(
         self, *, worker, base_env, policies, episode, env_index: int, **kwargs
@@ -70,7 +70,7 @@ class MultiCallbacks(DefaultCallbacks):
 
     Like a callbacks class, the object is called (by each worker) to make the instance it uses,
     so every worker gets fresh instances of ``A`` and ``B``.
-    Introduced in notebooks/09_callbacks.ipynb.
+    Introduced in notebooks/10_callbacks.ipynb.
     """
 
     def __init__(self, callback_classes: list[type]):

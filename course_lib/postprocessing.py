@@ -5,7 +5,7 @@ The rule this module exists to teach: when an episode piece ends because the tas
 ``truncated``, or the rollout fragment simply ran out of steps), the future is worth the critic's
 estimate V(next observation), so we *bootstrap* from it.
 
-Introduced in notebooks/04_sample_batches.ipynb.
+Introduced in notebooks/05_sample_batches.ipynb.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def discount_cumsum(x, gamma: float) -> np.ndarray:
     Returns:
         float64 array of shape ``(T,)``.
 
-    Introduced in notebooks/04_sample_batches.ipynb.
+    Introduced in notebooks/05_sample_batches.ipynb.
     """
     gamma = _check_fraction("gamma", gamma)
     values = np.asarray(x, dtype=np.float64)
@@ -88,7 +88,7 @@ def compute_advantages(
     Modifies ``batch`` in place and returns it. Needs ``rewards`` (T,) and, with a critic,
     ``vf_preds`` (T,).
 
-    Introduced in notebooks/04_sample_batches.ipynb.
+    Introduced in notebooks/05_sample_batches.ipynb.
     """
     lambda_ = _check_fraction("lambda_", lambda_)
     gamma = _check_fraction("gamma", gamma)
@@ -153,7 +153,7 @@ def compute_advantages_by_episode(
     optional (a row with both flags counts as terminated). Adds float32 ``advantages`` and
     ``value_targets`` of shape ``(count,)`` to ``batch`` in place and returns it.
 
-    Introduced in notebooks/04_sample_batches.ipynb.
+    Introduced in notebooks/05_sample_batches.ipynb.
     """
     if SampleBatch.TERMINATEDS not in batch:
         raise KeyError(

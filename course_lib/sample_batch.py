@@ -5,7 +5,7 @@ produce them, ``concat_samples`` glues them together, postprocessing adds column
 value targets) and the policy's loss reads them. Multi-agent training keeps one ``SampleBatch``
 per policy inside a ``MultiAgentBatch``.
 
-Introduced in notebooks/04_sample_batches.ipynb.
+Introduced in notebooks/05_sample_batches.ipynb.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 
 DEFAULT_POLICY_ID = "default_policy"
 # The two ways to count experience, MultiAgentBatch's env_steps() and agent_steps():
-# config["multiagent"]["count_steps_by"] names one (lesson 16).
+# config["multiagent"]["count_steps_by"] names one (lesson 17).
 STEP_COUNTS = ("env_steps", "agent_steps")
 
 _HEAD_REPR_LIMIT = 60
@@ -33,7 +33,7 @@ def summarize(array) -> str:
     >>> summarize(np.array([0, 1, 1, 0]))
     'np.ndarray((4,), dtype=int64, min=0.0, max=1.0, mean=0.5)'
 
-    Introduced in notebooks/04_sample_batches.ipynb.
+    Introduced in notebooks/05_sample_batches.ipynb.
     """
     array = np.asarray(array)
     prefix = f"np.ndarray({array.shape}, dtype={array.dtype}"
@@ -80,7 +80,7 @@ class SampleBatch(dict):
     Build one from a dict or keyword arguments; lists become numpy arrays and every column is
     checked to have ``count`` rows. ``len(batch)`` is the number of rows (not of columns).
 
-    Introduced in notebooks/04_sample_batches.ipynb.
+    Introduced in notebooks/05_sample_batches.ipynb.
     """
 
     OBS = "obs"
@@ -202,7 +202,7 @@ class SampleBatch(dict):
         Every batch must have the same columns (batches without any column are skipped). Given
         ``MultiAgentBatch`` objects, concatenates per policy and sums ``env_steps``.
 
-        Introduced in notebooks/04_sample_batches.ipynb.
+        Introduced in notebooks/05_sample_batches.ipynb.
         """
         batches = list(batches)
         if not batches:
@@ -364,7 +364,7 @@ class MultiAgentBatch:
     ``env_steps()`` counts environment steps; ``agent_steps()`` counts rows over all policies
     (several agents can act in one env step, and a policy can serve several agents).
 
-    Introduced in notebooks/04_sample_batches.ipynb.
+    Introduced in notebooks/05_sample_batches.ipynb.
     """
 
     def __init__(self, policy_batches: Mapping[str, SampleBatch], env_steps: int):

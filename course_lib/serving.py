@@ -13,7 +13,7 @@ Three layers, each usable on its own:
   ``BackgroundLoad`` send it concurrent requests from threads and measure requests per second
   and latency percentiles.
 
-Introduced in notebooks/14_serving.ipynb.
+Introduced in notebooks/15_serving.ipynb.
 """
 
 from __future__ import annotations

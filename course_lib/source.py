@@ -49,7 +49,7 @@ class SourceViews:
 
     ``show`` returns one for a class made by ``build_policy`` or ``build_trainer``: the builder
     call first, then each function and mixin the class was built from.
-    Introduced in notebooks/06_policies.ipynb.
+    Introduced in notebooks/07_policies.ipynb.
     """
 
     parts: tuple[SourceView, ...]

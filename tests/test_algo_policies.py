@@ -114,7 +114,7 @@ def test_the_trainer_defaults_keep_their_values():
 
 
 def test_pg_trainer_defaults_extend_the_lesson_06_policy_defaults():
-    # PGTorchPolicy comes before trainers (lesson 06), so its few defaults live with it and
+    # PGTorchPolicy comes before trainers (lesson 07), so its few defaults live with it and
     # the trainer builds on them instead of the other way round.
     for key, value in PG_DEFAULTS.items():
         assert pg.DEFAULT_CONFIG[key] == value, key

@@ -1,4 +1,4 @@
-"""Graders of lesson 12 accept right answers and name the mistake in wrong ones."""
+"""Graders of lesson 13 accept right answers and name the mistake in wrong ones."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def surrogate_right(logp, old_logp, advantages, clip_param):
 
 def test_clipped_surrogate_accepts_the_reference(capsys):
     checks.check_clipped_surrogate(surrogate_right)
-    assert "Exercise 12.1 passed" in capsys.readouterr().out
+    assert "Exercise 13.1 passed" in capsys.readouterr().out
 
 
 def test_clipped_surrogate_accepts_the_where_form():
@@ -91,7 +91,7 @@ def test_clipped_surrogate_names_the_mistake(mistake):
         checks.CheckFailed, match=hint.replace("(", r"\(").replace(")", r"\)")
     ) as failure:
         checks.check_clipped_surrogate(wrong)
-    assert failure.value.exercise == "12.1"
+    assert failure.value.exercise == "13.1"
 
 
 def test_clipped_surrogate_wants_the_function_itself():
@@ -132,7 +132,7 @@ def ppo_loss_from(
 
 def test_minimal_ppo_loss_accepts_the_reference(capsys):
     checks.check_minimal_ppo_loss(ppo_loss_from())
-    assert "Exercise 12.2 passed" in capsys.readouterr().out
+    assert "Exercise 13.2 passed" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
@@ -173,4 +173,4 @@ def test_minimal_ppo_loss_accepts_the_reference(capsys):
 def test_minimal_ppo_loss_names_the_mistake(wrong, hint):
     with pytest.raises(checks.CheckFailed, match=hint) as failure:
         checks.check_minimal_ppo_loss(wrong)
-    assert failure.value.exercise == "12.2"
+    assert failure.value.exercise == "13.2"

@@ -1,4 +1,4 @@
-"""Graders of lessons 03-04 accept right answers and name the mistake in wrong ones."""
+"""Graders of lessons 03-05 accept right answers and name the mistake in wrong ones."""
 
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ def test_guess_number_names_the_mistake(env_class, hint):
 
 def test_discount_cumsum_accepts_the_reference(capsys):
     checks.check_discount_cumsum(discount_cumsum)
-    assert "Exercise 4.1 passed" in capsys.readouterr().out
+    assert "Exercise 5.1 passed" in capsys.readouterr().out
 
 
 def test_discount_cumsum_detects_forward_accumulation():
@@ -92,7 +92,7 @@ def gae_right(rewards, vf_preds, next_value, terminated, gamma, lambda_):
 
 def test_gae_accepts_a_correct_implementation(capsys):
     checks.check_gae(gae_right)
-    assert "Exercise 4.2 passed" in capsys.readouterr().out
+    assert "Exercise 5.2 passed" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Graders of lesson 10 accept the reference plans and name the mistake in typical wrong ones."""
+"""Graders of lesson 11 accept the reference plans and name the mistake in typical wrong ones."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ def ppo_plan(
 
 def test_execution_plan_accepts_the_reference(capsys):
     checks.check_execution_plan(ppo_plan)
-    assert "Exercise 10.1 passed" in capsys.readouterr().out
+    assert "Exercise 11.1 passed" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
@@ -128,7 +128,7 @@ def replay_plan(
 
 def test_replay_plan_accepts_the_reference(capsys):
     checks.check_replay_plan(replay_plan)
-    assert "Exercise 10.2 passed" in capsys.readouterr().out
+    assert "Exercise 11.2 passed" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(

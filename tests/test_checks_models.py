@@ -1,4 +1,4 @@
-"""Graders of lessons 05-06 accept right answers and name the mistake in wrong ones."""
+"""Graders of lessons 06-07 accept right answers and name the mistake in wrong ones."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ class FixedHidden(TwoHeads):
 
 def test_custom_model_accepts_a_two_headed_model(capsys):
     checks.check_custom_model(TwoHeads)
-    assert "Exercise 5.1 passed" in capsys.readouterr().out
+    assert "Exercise 6.1 passed" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
@@ -56,7 +56,7 @@ def test_custom_model_names_the_mistake(model, hint):
 
 def test_reinforce_loss_accepts_the_reference(capsys):
     checks.check_reinforce_loss(policy_gradient_loss)
-    assert "Exercise 6.1 passed" in capsys.readouterr().out
+    assert "Exercise 7.1 passed" in capsys.readouterr().out
 
 
 def _logp(model, dist_class, train_batch):
@@ -101,7 +101,7 @@ def test_pg_with_baseline_accepts_the_reference(capsys):
         name="PGWithBaseline", postprocess_fn=baseline_postprocess, loss_fn=baseline_loss
     )
     checks.check_pg_with_baseline(cls)
-    assert "Exercise 6.2 passed" in capsys.readouterr().out
+    assert "Exercise 7.2 passed" in capsys.readouterr().out
 
 
 def test_pg_with_baseline_detects_a_missing_value_loss():

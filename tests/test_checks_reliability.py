@@ -321,7 +321,7 @@ def test_actors_a_wrong_type_is_named(ray_session):
         checks.check_cartpole_actor(ray.remote(CartPoleActorCounting))
 
 
-# --- policies (lesson 06) -------------------------------------------------------------------------
+# --- policies (lesson 07) -------------------------------------------------------------------------
 
 
 def reinforce_loss_right(policy, model, dist_class, train_batch):
@@ -353,7 +353,7 @@ def test_policies_a_loop_that_never_ends_is_stopped(monkeypatch, capsys):
     )
     monkeypatch.undo()
     checks.check_reinforce_loss(reinforce_loss_right)
-    assert "Exercise 6.1 passed" in capsys.readouterr().out
+    assert "Exercise 7.1 passed" in capsys.readouterr().out
 
 
 def test_policies_a_crash_names_the_line():
@@ -370,7 +370,7 @@ def test_policies_a_wrong_type_is_named():
         checks.check_reinforce_loss(lambda *args: reinforce_loss_right(*args).item())
 
 
-# --- rollout workers (lesson 07) ------------------------------------------------------------------
+# --- rollout workers (lesson 08) ------------------------------------------------------------------
 
 
 @ray.remote
@@ -393,16 +393,18 @@ def training_step_without_return(workers):
 
 
 def test_workers_a_ray_get_that_waits_forever_is_stopped(ray_session, monkeypatch, capsys):
+    # The limit is the check's own plus the rendezvous wait its envs may spend at their first step.
     monkeypatch.setattr(rollouts, "TIME_LIMIT_S", 1.0)
+    monkeypatch.setattr(ray_tasks, "RENDEZVOUS_TIMEOUT_S", 1.0)
     fails_within(
-        1.0,
-        r"parallel_training_step\(workers\) did not return within 1 s.*cancelled the Ray tasks",
+        2.0,
+        r"parallel_training_step\(workers\) did not return within 2 s.*cancelled the Ray tasks",
         checks.check_parallel_training_step,
         training_step_waiting_for_a_spinning_task,
     )
     monkeypatch.undo()
     checks.check_parallel_training_step(training_step_right)
-    assert "Exercise 7.1 passed" in capsys.readouterr().out
+    assert "Exercise 8.1 passed" in capsys.readouterr().out
 
 
 def test_workers_a_killed_worker_is_explained_and_the_next_check_works(ray_session, capsys):
@@ -414,7 +416,7 @@ def test_workers_a_killed_worker_is_explained_and_the_next_check_works(ray_sessi
         training_step_killing_a_worker,
     )
     checks.check_parallel_training_step(training_step_right)
-    assert "Exercise 7.1 passed" in capsys.readouterr().out
+    assert "Exercise 8.1 passed" in capsys.readouterr().out
 
 
 def test_workers_a_missing_return_is_named(ray_session):
@@ -422,7 +424,7 @@ def test_workers_a_missing_return_is_named(ray_session):
         checks.check_parallel_training_step(training_step_without_return)
 
 
-# --- trainers (lesson 11) -------------------------------------------------------------------------
+# --- trainers (lesson 12) -------------------------------------------------------------------------
 
 
 def evaluate_never_ending(trainer, env, seed):
@@ -460,7 +462,7 @@ def test_trainers_a_loop_over_an_env_that_never_ends_is_stopped(monkeypatch, cap
     )
     monkeypatch.undo()
     checks.check_evaluation_loop(evaluate_right)
-    assert "Exercise 11.1 passed" in capsys.readouterr().out
+    assert "Exercise 12.1 passed" in capsys.readouterr().out
 
 
 def test_trainers_a_crash_names_the_learners_line(capsys):
@@ -472,7 +474,7 @@ def test_trainers_a_crash_names_the_learners_line(capsys):
         resume_from_a_wrong_folder,
     )
     checks.check_resume(resume_right)
-    assert "Exercise 11.2 passed" in capsys.readouterr().out
+    assert "Exercise 12.2 passed" in capsys.readouterr().out
 
 
 def test_trainers_a_wrong_type_is_named():
@@ -480,7 +482,7 @@ def test_trainers_a_wrong_type_is_named():
         checks.check_resume(resume_returning_the_last_result)
 
 
-# --- Tune (lesson 13) -----------------------------------------------------------------------------
+# --- Tune (lesson 14) -----------------------------------------------------------------------------
 
 PG_CONFIG = {
     "env": "CartPole-v1",
@@ -544,7 +546,7 @@ def test_tune_a_search_that_never_stops_is_stopped_and_frees_ray(
         return answer
 
     checks.check_tune_search(search_and_keep_a_copy)  # Ray's CPUs are free again
-    assert "Exercise 13.1 passed" in capsys.readouterr().out
+    assert "Exercise 14.1 passed" in capsys.readouterr().out
 
     def search_returning_the_lr_only(storage_path, lrs, iterations):
         shutil.copytree(recorded, storage_path, dirs_exist_ok=True)

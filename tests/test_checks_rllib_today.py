@@ -1,4 +1,4 @@
-"""Graders of lesson 15 (RLlib today) accept right answers and name the mistake in wrong ones; the
+"""Graders of lesson 16 (RLlib today) accept right answers and name the mistake in wrong ones; the
 deprecation collector of course_lib.rllib_today sees RLlib's logged deprecations."""
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ def to_ppo_config_right(course_config, *, skip=(), old_learner_spelling=False):
 
 def test_ppo_config_accepts_the_reference(capsys):
     checks.check_ppo_config(to_ppo_config_right)
-    assert "Exercise 15.1 passed" in capsys.readouterr().out
+    assert "Exercise 16.1 passed" in capsys.readouterr().out
 
 
 def test_ppo_config_names_the_method_of_a_missing_setting():
@@ -177,7 +177,7 @@ class A2CDetached(PPOTorchLearner):
 
 def test_a2c_learner_accepts_the_reference(capsys):
     checks.check_a2c_learner(A2CRight)
-    assert "Exercise 15.2 passed" in capsys.readouterr().out
+    assert "Exercise 16.2 passed" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
@@ -240,7 +240,7 @@ class CartDriftEveryStep(RLlibCallback):
 
 def test_cart_drift_accepts_the_reference(capsys):
     checks.check_cart_drift_callback(CartDriftRight)
-    assert "Exercise 15.3 passed" in capsys.readouterr().out
+    assert "Exercise 16.3 passed" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Graders of lessons 07-09 accept right answers and name the mistake in wrong ones."""
+"""Graders of lessons 08-10 accept right answers and name the mistake in wrong ones."""
 
 from __future__ import annotations
 
@@ -8,10 +8,17 @@ import torch
 
 from course_lib import checks
 from course_lib.callbacks import DefaultCallbacks
+from course_lib.checks import ray_tasks
 from course_lib.exploration import Exploration
 from course_lib.sample_batch import SampleBatch
 
 # --- 7.1 parallel_training_step -----------------------------------------------------------------
+
+
+@pytest.fixture
+def short_rendezvous(monkeypatch):
+    """Wrong answers make a worker's env wait alone until the rendezvous gives up; keep it short."""
+    monkeypatch.setattr(ray_tasks, "RENDEZVOUS_TIMEOUT_S", 3.0)
 
 
 def training_step_right(workers):
@@ -29,7 +36,22 @@ def training_step_right(workers):
 
 def test_training_step_accepts_the_tutorials_loop(ray_session, capsys):
     checks.check_parallel_training_step(training_step_right)
-    assert "Exercise 7.1 passed" in capsys.readouterr().out
+    assert "Exercise 8.1 passed" in capsys.readouterr().out
+
+
+def test_training_step_detects_ray_get_in_the_loop(ray_session, short_rendezvous):
+    def get_in_loop(workers):
+        import ray
+
+        samples = [ray.get(w.sample.remote()) for w in workers.remote_workers()]
+        policy = workers.local_worker().get_policy()
+        result = policy.learn_on_batch(SampleBatch.concat_samples(samples))
+        weights = ray.put({"default_policy": policy.get_weights()})
+        ray.get([w.set_weights.remote(weights) for w in workers.remote_workers()])
+        return result
+
+    with pytest.raises(checks.CheckFailed, match="ray.get-in-a-loop anti-pattern"):
+        checks.check_parallel_training_step(get_in_loop)
 
 
 def test_training_step_detects_a_missing_broadcast(ray_session):
@@ -45,7 +67,7 @@ def test_training_step_detects_a_missing_broadcast(ray_session):
         checks.check_parallel_training_step(no_broadcast)
 
 
-def test_training_step_detects_one_worker_only(ray_session):
+def test_training_step_detects_one_worker_only(ray_session, short_rendezvous):
     def one_worker(workers):
         import ray
 
@@ -101,7 +123,7 @@ class ConstantBoltzmann(DecayingBoltzmannRight):
 
 def test_decaying_boltzmann_accepts_a_correct_class(capsys):
     checks.check_decaying_boltzmann(DecayingBoltzmannRight)
-    assert "Exercise 8.1 passed" in capsys.readouterr().out
+    assert "Exercise 9.1 passed" in capsys.readouterr().out
 
 
 def test_decaying_boltzmann_check_leaves_the_learners_random_streams_alone(capsys):
@@ -146,7 +168,7 @@ class PoleAngleNeverReset(PoleAngleRight):
 
 def test_pole_angle_accepts_the_tutorials_callback(capsys):
     checks.check_pole_angle_callbacks(PoleAngleRight)
-    assert "Exercise 9.1 passed" in capsys.readouterr().out
+    assert "Exercise 10.1 passed" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(

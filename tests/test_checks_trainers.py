@@ -1,4 +1,4 @@
-"""Graders of lesson 11 accept right answers and name the mistake in wrong ones."""
+"""Graders of lesson 12 accept right answers and name the mistake in wrong ones."""
 
 from __future__ import annotations
 
@@ -92,12 +92,12 @@ def evaluate_last_reward(trainer, env, seed):
 
 def test_evaluation_loop_accepts_the_tutorials_loop(capsys):
     checks.check_evaluation_loop(evaluate_right)
-    assert "Exercise 11.1 passed" in capsys.readouterr().out
+    assert "Exercise 12.1 passed" in capsys.readouterr().out
 
 
 def test_evaluation_loop_accepts_the_compute_action_alias(capsys):
     checks.check_evaluation_loop(evaluate_with_the_seeds_alias)
-    assert "Exercise 11.1 passed" in capsys.readouterr().out
+    assert "Exercise 12.1 passed" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
@@ -150,7 +150,7 @@ def resume_without_stop(trainer_cls, config, checkpoint, iterations):
 
 def test_resume_accepts_restore_then_train(capsys):
     checks.check_resume(resume_right)
-    assert "Exercise 11.2 passed" in capsys.readouterr().out
+    assert "Exercise 12.2 passed" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(

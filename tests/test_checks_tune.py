@@ -1,4 +1,4 @@
-"""Grader of lesson 13 accepts right answers and names the mistake in wrong ones.
+"""Grader of lesson 14 accepts right answers and names the mistake in wrong ones.
 
 A Tune search costs seconds, so most wrong answers reuse one recorded experiment: they copy it into
 the folder the grader hands them and return something wrong about it.
@@ -94,7 +94,7 @@ def test_accepts_the_best_trials_lr_and_checkpoint(recorded, capsys):
         return trial.config["lr"], checkpoint.path
 
     checks.check_tune_search(replaying(recorded, answer))
-    assert "Exercise 13.1 passed" in capsys.readouterr().out
+    assert "Exercise 14.1 passed" in capsys.readouterr().out
 
 
 def test_accepts_a_tuner_search(ray_session, capsys):
@@ -118,7 +118,7 @@ def test_accepts_a_tuner_search(ray_session, capsys):
         return best.config["lr"], best.checkpoint.path
 
     checks.check_tune_search(tuner_search)
-    assert "Exercise 13.1 passed" in capsys.readouterr().out
+    assert "Exercise 14.1 passed" in capsys.readouterr().out
 
 
 def test_detects_a_list_instead_of_grid_search(ray_session):

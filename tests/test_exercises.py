@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import nbformat
@@ -63,10 +64,23 @@ def test_the_number_comes_from_the_nearest_heading_above():
 
 def test_a_block_without_hints_gets_a_generic_message():
     source = "def f():\n    ### BEGIN SOLUTION\n    return 1\n    ### END SOLUTION\n"
-    out = mx.make_exercise(notebook(("md", "# Exercise 9.9"), ("code", source)), "x.ipynb")
+    out = mx.make_exercise(notebook(("md", "# Exercise 10.9"), ("code", source)), "x.ipynb")
     assert (
         out.cells[1].source == "def f():\n"
-        "    raise NotImplementedError('Exercise 9.9: replace this line with your code.')"
+        "    raise NotImplementedError('Exercise 10.9: replace this line with your code.')"
+    )
+
+
+def test_a_folded_hint_in_the_exercise_text_is_named_in_the_message():
+    folded = "### Exercise 3.2\n\n<details><summary>Hint</summary>\n\n- `2 * x`\n\n</details>"
+    nb = notebook(("md", folded), ("code", SOLVED), ("md", "### Exercise 3.3"), ("code", SOLVED))
+    out = mx.make_exercise(nb, "x.ipynb")
+    assert out.cells[1].source.endswith(
+        "raise NotImplementedError('Exercise 3.2: multiply by two. "
+        "(a fuller hint is folded in the text above)')"
+    )
+    assert out.cells[3].source.endswith(
+        "raise NotImplementedError('Exercise 3.3: multiply by two.')"
     )
 
 
@@ -191,3 +205,49 @@ def test_exercise_checks_fail_only_with_the_stub(solution):
             )
     assert checks, "no check cells found"
     assert not problems, "\n".join(problems)
+
+
+STORED = sorted((ROOT / "notebooks").glob("*.ipynb")) + SOLUTIONS
+# What must not be stored in an output, each pattern named for what a reader would see.
+NOISE = {
+    "terminal colour code": re.compile(r"\x1b\["),
+    "traceback": re.compile(r"Traceback \(most recent call last\)"),
+    "Ray's notice from the raylet": re.compile(r"^\(raylet\)", re.MULTILINE),
+    # Ray's prefix for a worker's output: "(PG(env='CartPole-v1') pid=27739, ip=10.0.0.2) ..."
+    "a worker's forwarded line": re.compile(r"^\(.*\bpid=\d+(, ip=[\d.]+)?\) ", re.MULTILINE),
+    # Ray's log format: "2026-12-04 15:57:03,281\tINFO trainable.py:576 -- Restored ..."
+    "a Ray log line": re.compile(r"\b(DEBUG|INFO|WARNING|ERROR)\s+\w+\.py:\d+ -- "),
+    # A tqdm widget's text fallback as captured at creation; tools/run_notebooks.py replaces it.
+    "a progress bar stored at 0%": re.compile(r"\| 0/[1-9]\d* \[00:00<\?"),
+}
+
+
+def output_texts(output) -> list[str]:
+    """The text a reader sees of one stored output (streams, plain text, error tracebacks)."""
+    if output.output_type == "stream":
+        return [output.text]
+    if output.output_type == "error":
+        return ["\n".join(output.traceback)]
+    return [output.get("data", {}).get("text/plain", "")]
+
+
+@pytest.mark.parametrize("path", STORED, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_stored_outputs_hold_no_errors_logs_or_stalled_bars(path):
+    """What GitHub shows of a notebook is what a learner should see: no tracebacks, Ray log noise,
+    colour codes or progress bars frozen at 0%."""
+    problems = []
+    for index, cell in enumerate(nbformat.read(path, as_version=4).cells):
+        for output in cell.get("outputs", []):
+            if output.output_type == "error":
+                problems.append(f"cell {index}: an error output ({output.ename}: {output.evalue})")
+            for text in output_texts(output):
+                for line in text.splitlines():
+                    found = [what for what, pattern in NOISE.items() if pattern.search(line)]
+                    if found:
+                        problems.append(f"cell {index}: {', '.join(found)}: {line[:160]!r}")
+    where = path.relative_to(ROOT)
+    assert not problems, (
+        f"{where} stores outputs a reader should not see; fix the cell, re-execute with "
+        "tools/run_notebooks.py (it also tidies progress bars and colour codes):\n"
+        + "\n".join(problems)
+    )

@@ -1,4 +1,4 @@
-"""Exploration strategies and schedules, alone and inside a policy (lesson 08)."""
+"""Exploration strategies and schedules, alone and inside a policy (lesson 09)."""
 
 from __future__ import annotations
 

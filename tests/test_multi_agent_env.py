@@ -277,13 +277,15 @@ def test_rps_classic_game_has_no_lizard():
         env.step({P1: ROCK})
 
 
-def test_rps_episode_is_truncated_after_ten_moves_and_scores_add_up():
+def test_rps_game_terminates_after_ten_moves_and_scores_add_up():
     env = RockPaperScissors({})
     obs, infos = env.reset()
     assert obs == {P1: 0, P2: 0} and set(infos) == {P1, P2}
     for move in range(10):
         _, _, terminateds, truncateds, _ = env.step({P1: PAPER, P2: ROCK if move < 7 else SCISSORS})
-        assert not terminateds["__all__"] and truncateds["__all__"] == (move == 9)
+        # The 10-move end is the game's own rule: terminated, never truncated.
+        assert terminateds == {P1: move == 9, P2: move == 9, "__all__": move == 9}
+        assert not any(truncateds.values())
     assert (env.player1_score, env.player2_score) == (7 - 3, 3 - 7)
     with pytest.raises(RuntimeError, match="call reset"):
         env.step({P1: ROCK, P2: ROCK})

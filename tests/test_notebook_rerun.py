@@ -60,8 +60,8 @@ SKIP_COMPARE = {
 # holds this text, then a cell that raises. Rollout workers (Ray actors) are alive at that point;
 # the next "Run All" must finish and must not pile new workers on top of them.
 INTERRUPT_AFTER = {
-    "07_rollout_workers.ipynb": "NUM_ITERATIONS = 25",
-    "11_trainers.ipynb": "checkpoints = []",
+    "08_rollout_workers.ipynb": "NUM_ITERATIONS = 25",
+    "12_trainers.ipynb": "checkpoints = []",
 }
 LEARNERS_MISTAKE = 'raise RuntimeError("learner\'s mistake")'
 
@@ -286,7 +286,7 @@ print("FOUND", json.dumps(found))
 def test_tune_finds_course_trainers_and_envs_after_ray_restarts():
     """Tune's registry lives in the running Ray, so ray.shutdown() forgets it; course_lib
     registers again on every ray.init(). Without that, a lesson's second run in the same kernel
-    got RLlib's own PPO from tune.run("PPO") (lesson 13)."""
+    got RLlib's own PPO from tune.run("PPO") (lesson 14)."""
     completed = subprocess.run(
         [sys.executable, "-c", RESTART_RAY_TWICE],
         capture_output=True,

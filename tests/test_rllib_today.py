@@ -9,7 +9,7 @@ cannot keep teaching a name RLlib is about to drop.
 
 One test function (or a few) per lesson, named `test_lesson_NN_...`, its docstring quoting the
 claim it proves; `test_every_lesson_maps_to_rllib_today_and_is_tested_here` makes sure a new
-lesson's section cannot go untested. Lesson 15 is the RLlib lesson itself: it runs RLlib in its own
+lesson's section cannot go untested. Lesson 16 is the RLlib lesson itself: it runs RLlib in its own
 code cells, so it has no section to check here.
 
 The fast tests need no Ray; the `slow` ones share one Ray instance (conftest's `ray_session`) and
@@ -61,8 +61,8 @@ from ray.rllib.utils.metrics import (
 from course_lib.rllib_today import handle_rllib_deprecations, is_internal_deprecation
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-# Lesson 15 ("RLlib today") runs RLlib in its own code cells instead of ending with a section.
-RLLIB_LESSON = "15"
+# Lesson 16 ("RLlib today") runs RLlib in its own code cells instead of ending with a section.
+RLLIB_LESSON = "16"
 LESSONS = {
     path.name[:2]: path
     for path in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
@@ -122,7 +122,7 @@ def test_a_deprecated_rllib_spelling_fails_here():
 
 
 def test_every_lesson_maps_to_rllib_today_and_is_tested_here():
-    """Each lesson but 15 ends with a "How this maps to ... today" section, tested in this file."""
+    """Each lesson but 16 ends with a "How this maps to ... today" section, tested in this file."""
     assert len(LESSONS) >= 16, f"expected the lessons under {NOTEBOOKS}, found {sorted(LESSONS)}"
     tests = [name for name in globals() if name.startswith("test_lesson_")]
     for number, path in LESSONS.items():
@@ -242,7 +242,7 @@ def test_lesson_01_ray_tasks_api_of_today():
 
 
 def test_lesson_01_and_02_env_runners_are_ray_actors():
-    """Claims: "RLlib's `EnvRunner`s, like the course's `RolloutWorker` in lesson 07, are actors";
+    """Claims: "RLlib's `EnvRunner`s, like the course's `RolloutWorker` in lesson 08, are actors";
     they are created "with Ray's own `max_restarts` (`max_num_env_runner_restarts`)"."""
     from ray.rllib.env.env_runner_group import EnvRunnerGroup
 
@@ -359,11 +359,41 @@ def test_lesson_03_preprocessing_is_connectors():
 
 
 # ---------------------------------------------------------------------------------------------
-# 04 sample batches
+# 04 RL primer
 # ---------------------------------------------------------------------------------------------
 
 
-def test_lesson_04_sample_batch_still_exists():
+def test_lesson_04_rl_primer_discount_replay_and_importance_weights():
+    """Claims: the discount is `AlgorithmConfig.training(gamma=...)`, "0.99 by default", and PPO's
+    GAE parameter is `lambda_`; "APPO and IMPALA correct for slightly stale samples with importance
+    weights (V-trace)"; off-policy DQN and SAC store transitions in "`EpisodeReplayBuffer` and its
+    prioritized variant"; the advantages come from "the GAE learner connector (`ConnectorV2`)"."""
+    from ray.rllib.algorithms.appo import APPOConfig
+    from ray.rllib.algorithms.impala import IMPALAConfig
+    from ray.rllib.algorithms.sac import SACConfig
+    from ray.rllib.connectors.learner import GeneralAdvantageEstimation
+    from ray.rllib.utils.replay_buffers import EpisodeReplayBuffer, PrioritizedEpisodeReplayBuffer
+
+    assert "gamma" in inspect.signature(AlgorithmConfig.training).parameters
+    assert AlgorithmConfig().gamma == 0.99
+    assert "lambda_" in inspect.signature(PPOConfig.training).parameters
+    assert PPOConfig().training(gamma=0.9, lambda_=0.8).gamma == 0.9
+    assert IMPALAConfig().vtrace and APPOConfig().vtrace
+    assert issubclass(PrioritizedEpisodeReplayBuffer, EpisodeReplayBuffer)
+    for config in (DQNConfig(), SACConfig()):
+        assert config.replay_buffer_config["type"] in {
+            "EpisodeReplayBuffer",
+            "PrioritizedEpisodeReplayBuffer",
+        }, config.replay_buffer_config
+    assert issubclass(GeneralAdvantageEstimation, ConnectorV2)
+
+
+# ---------------------------------------------------------------------------------------------
+# 05 sample batches
+# ---------------------------------------------------------------------------------------------
+
+
+def test_lesson_05_sample_batch_still_exists():
     """Claims: "`SampleBatch` and `MultiAgentBatch` still exist in `ray.rllib.policy.sample_batch`
     ... with the same column names (`SampleBatch.TERMINATEDS`, `SampleBatch.TRUNCATEDS`)";
     "`discount_cumsum` still lives in `ray.rllib.evaluation.postprocessing`"."""
@@ -377,7 +407,7 @@ def test_lesson_04_sample_batch_still_exists():
     np.testing.assert_allclose(discount_cumsum(np.ones(3), 0.5), [1.75, 1.5, 1.0])
 
 
-def test_lesson_04_env_runners_return_episodes(cartpole_runner):
+def test_lesson_05_env_runners_return_episodes(cartpole_runner):
     """Claims: "The new API stack (the default since Ray 2.40) records experience as episodes:
     `SingleAgentEpisode` and `MultiAgentEpisode` objects, which an `EnvRunner` returns from
     `sample()`. An episode keeps its observations (one more than its actions ...), its
@@ -402,11 +432,11 @@ def test_lesson_04_env_runners_return_episodes(cartpole_runner):
     assert continued and all(e.t_started == unfinished[e.id_] for e in continued)
 
 
-def test_lesson_04_and_12_gae_is_a_learner_connector(cartpole_runner):
+def test_lesson_05_and_13_gae_is_a_learner_connector(cartpole_runner):
     """Claims: "the `Learner` turns episodes into a training batch through a learner `ConnectorV2`
     pipeline; for PPO, the GAE connector computes the value predictions with the `RLModule`,
     bootstraps truncated and unfinished episodes from the value of their last observation, and adds
-    `advantages` and `value_targets`"; lesson 12: "GAE is a `ConnectorV2` piece of the learner
+    `advantages` and `value_targets`"; lesson 13: "GAE is a `ConnectorV2` piece of the learner
     pipeline (`GeneralAdvantageEstimation`)"."""
     from ray.rllib.connectors.learner import GeneralAdvantageEstimation
 
@@ -448,11 +478,11 @@ def test_lesson_04_and_12_gae_is_a_learner_connector(cartpole_runner):
 
 
 # ---------------------------------------------------------------------------------------------
-# 05 models
+# 06 models
 # ---------------------------------------------------------------------------------------------
 
 
-def test_lesson_05_rl_module_forward_methods(cartpole_runner):
+def test_lesson_06_rl_module_forward_methods(cartpole_runner):
     """Claims: "A `TorchRLModule` holds the networks and has three forward methods,
     `forward_inference` ..., `forward_exploration` ... and `forward_train` ..., each returning a
     dict with `"action_dist_inputs"`. The value function is the `ValueFunctionAPI`'s
@@ -472,7 +502,7 @@ def test_lesson_05_rl_module_forward_methods(cartpole_runner):
         assert module.compute_values(batch).shape == (3,)
 
 
-def test_lesson_05_custom_modules_and_model_config():
+def test_lesson_06_custom_modules_and_model_config():
     """Claims: "Custom models become custom RLModules, passed as `AlgorithmConfig.rl_module(
     rl_module_spec=RLModuleSpec(module_class=..., model_config={...}))`"; "`MODEL_DEFAULTS` →
     `DefaultModelConfig`, a dataclass with the same core keys ..., set with
@@ -509,7 +539,7 @@ def test_lesson_05_custom_modules_and_model_config():
     assert 8 in linear_widths and 256 not in linear_widths
 
 
-def test_lesson_05_catalog_connectors_and_distributions():
+def test_lesson_06_catalog_connectors_and_distributions():
     """Claims: "a `Catalog` (e.g. `PPOCatalog`) builds the encoder and heads of the default
     RLModules and picks their action distribution classes"; "`FlattenObservations` and
     `MeanStdFilter`, configured with `AlgorithmConfig.env_runners(env_to_module_connector=...)`";
@@ -559,7 +589,7 @@ def test_lesson_05_catalog_connectors_and_distributions():
         assert callable(getattr(RLModule, f"get_{name}_action_dist_cls"))
 
 
-def test_lesson_05_use_lstm():
+def test_lesson_06_use_lstm():
     """Claims: "`use_lstm` is `DefaultModelConfig(use_lstm=True)`: the default encoder becomes an
     LSTM, and a connector (`AddTimeDimToBatchAndZeroPad`) cuts and zero-pads the training batch into
     sequences"."""
@@ -576,11 +606,11 @@ def test_lesson_05_use_lstm():
 
 
 # ---------------------------------------------------------------------------------------------
-# 06 policies
+# 07 policies
 # ---------------------------------------------------------------------------------------------
 
 
-def test_lesson_06_loss_lives_in_a_learner():
+def test_lesson_07_loss_lives_in_a_learner():
     """Claims: "a `Learner` holds the loss (`compute_loss_for_module`) and the optimizer
     (`configure_optimizers_for_module`)"; "You subclass a Learner (say, `PPOTorchLearner`) and
     override `compute_loss_for_module`, then pass it with
@@ -604,7 +634,7 @@ def test_lesson_06_loss_lives_in_a_learner():
     assert "compute_loss_for_module" in vars(VPGTorchLearner)
 
 
-def test_lesson_06_env_runner_acts_with_the_module(cartpole_runner, monkeypatch):
+def test_lesson_07_env_runner_acts_with_the_module(cartpole_runner, monkeypatch):
     """Claims: "Acting happens in the `EnvRunner` ..., which calls the RLModule's
     `forward_exploration` or `forward_inference`"."""
     calls = []
@@ -624,7 +654,7 @@ def test_lesson_06_env_runner_acts_with_the_module(cartpole_runner, monkeypatch)
     assert set(calls) == {"forward_inference"}
 
 
-def test_lesson_06_state_of_every_component(cartpole_runner):
+def test_lesson_07_state_of_every_component(cartpole_runner):
     """Claims: "every component has `get_state`/`set_state`; ... checkpoints include the optimizer
     state"."""
     from ray.rllib.core import COMPONENT_OPTIMIZER
@@ -640,11 +670,11 @@ def test_lesson_06_state_of_every_component(cartpole_runner):
 
 
 # ---------------------------------------------------------------------------------------------
-# 07 rollout workers
+# 08 rollout workers
 # ---------------------------------------------------------------------------------------------
 
 
-def test_lesson_07_env_runner_group_and_its_config():
+def test_lesson_08_env_runner_group_and_its_config():
     """Claims: "the rollout worker is an `EnvRunner` (`SingleAgentEnvRunner`, stepping a gymnasium
     vector env, or `MultiAgentEnvRunner`, RLlib's `VectorMultiAgentEnv`), the `WorkerSet` is an
     `EnvRunnerGroup`, configured with
@@ -655,7 +685,7 @@ def test_lesson_07_env_runner_group_and_its_config():
     from ray.rllib.env.vector.vector_multi_agent_env import VectorMultiAgentEnv
 
     assert inspect.isclass(EnvRunnerGroup) and inspect.isclass(VectorMultiAgentEnv)
-    # Lesson 03's test checks the single-agent runner's gymnasium vector env, lesson 16's the
+    # Lesson 03's test checks the single-agent runner's gymnasium vector env, lesson 17's the
     # multi-agent runner's VectorMultiAgentEnv.
     config = AlgorithmConfig().env_runners(
         num_env_runners=2,
@@ -670,11 +700,11 @@ def test_lesson_07_env_runner_group_and_its_config():
 
 
 # ---------------------------------------------------------------------------------------------
-# 08 exploration
+# 09 exploration
 # ---------------------------------------------------------------------------------------------
 
 
-def test_lesson_08_old_stack_exploration_classes():
+def test_lesson_09_old_stack_exploration_classes():
     """Claims: "In the old API stack ... RLlib still has exactly these classes in
     `ray.rllib.utils.exploration` and the `"exploration_config"` key"."""
     from ray.rllib.utils import exploration
@@ -693,7 +723,7 @@ def test_lesson_08_old_stack_exploration_classes():
     assert "exploration_config" in inspect.signature(AlgorithmConfig.env_runners).parameters
 
 
-def test_lesson_08_module_to_env_connector_samples_the_action(cartpole_runner):
+def test_lesson_09_module_to_env_connector_samples_the_action(cartpole_runner):
     """Claims: "The new API stack has no `Exploration` objects. An `RLModule` has two forward
     passes, `forward_exploration` ... and `forward_inference` .... Each returns action-distribution
     inputs; the module-to-env connector pipeline (`ConnectorV2`) then samples from the distribution,
@@ -718,7 +748,7 @@ def test_lesson_08_module_to_env_connector_samples_the_action(cartpole_runner):
     assert batch["actions"].tolist() == [1, 0], "explore=False takes the most likely action"
 
 
-def test_lesson_08_dqn_epsilon_lives_in_its_module():
+def test_lesson_09_dqn_epsilon_lives_in_its_module():
     """Claims: "Epsilon-greedy for DQN lives in the DQN `RLModule`
     (`DQNConfig.training(epsilon=...)`), annealed with a schedule keyed on the global timestep;
     custom exploration is a custom `RLModule._forward_exploration` or a connector piece. `"explore":
@@ -739,12 +769,12 @@ def test_lesson_08_dqn_epsilon_lives_in_its_module():
 
 
 # ---------------------------------------------------------------------------------------------
-# 09 callbacks
+# 10 callbacks
 # ---------------------------------------------------------------------------------------------
 
 
 class PoleAngleCallback(RLlibCallback):
-    """Lesson 09's pole-angle metric on the new API stack."""
+    """Lesson 10's pole-angle metric on the new API stack."""
 
     def on_episode_step(self, *, episode, **kwargs):
         angle = abs(float(episode.get_observations(-1)[2]))
@@ -773,7 +803,7 @@ class HookRecorder(RLlibCallback):
         self.calls.append("on_train_result")
 
 
-def test_lesson_09_callbacks_of_today():
+def test_lesson_10_callbacks_of_today():
     """Claims: "`DefaultCallbacks` was renamed `RLlibCallback` (`ray.rllib.callbacks.callbacks`);
     you set it with `AlgorithmConfig.callbacks(MyCallbacks)`, or a list of classes"; the episode
     hooks "(`on_episode_start/step/end`, plus `on_episode_created`) run in the `EnvRunner` and
@@ -804,12 +834,12 @@ def test_lesson_09_callbacks_of_today():
 
 
 # ---------------------------------------------------------------------------------------------
-# 10 execution plans
+# 11 execution plans
 # ---------------------------------------------------------------------------------------------
 
 
 class MyA2C(Algorithm):
-    """Lesson 10's `MyA2C.training_step`, as the section prints it."""
+    """Lesson 11's `MyA2C.training_step`, as the section prints it."""
 
     def training_step(self):
         # ParallelRollouts + ConcatBatches: sample on the EnvRunners until the batch is full.
@@ -835,7 +865,7 @@ class MyA2C(Algorithm):
         self.env_runner_group.sync_weights(from_worker_or_learner_group=self.learner_group)
 
 
-def test_lesson_10_training_step_replaces_the_plan():
+def test_lesson_11_training_step_replaces_the_plan():
     """Claims: "Today an `Algorithm` ... implements `training_step()`" (compare "RLlib's
     `PPO.training_step` in `ray/rllib/algorithms/ppo/ppo.py`"); "`StandardMetricsReporting` ...
     became the algorithm's `MetricsLogger` (`self.metrics.log_value`, `log_time`, `aggregate`);
@@ -882,7 +912,7 @@ def test_lesson_10_training_step_replaces_the_plan():
 
 
 @pytest.mark.slow
-def test_lesson_10_my_a2c_training_step_runs(ray_session):
+def test_lesson_11_my_a2c_training_step_runs(ray_session):
     """The section's `MyA2C.training_step` trains: one `train()` samples, updates the Learner
     (PPO's loss with one epoch over the whole batch: the ratio is 1, so the gradient is A2C's)
     and sends the new weights back to the EnvRunner."""
@@ -909,13 +939,13 @@ def test_lesson_10_my_a2c_training_step_runs(ray_session):
 
 
 # ---------------------------------------------------------------------------------------------
-# The shared PPO of lessons 09, 11, 12 and 13 (slow: needs Ray)
+# The shared PPO of lessons 10, 12, 13 and 14 (slow: needs Ray)
 # ---------------------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
 def trained_ppo(ray_session):
-    """Lesson 11's snippet with lesson 12's keywords, 11's evaluation and 09's callbacks, trained
+    """Lesson 12's snippet with lesson 13's keywords, 12's evaluation and 10's callbacks, trained
     for one iteration. `num_env_runners=0` (the snippet has 1): sampling stays in this process,
     which saves starting an actor and lets the callbacks record into this process."""
     HookRecorder.calls.clear()
@@ -946,7 +976,7 @@ def trained_ppo(ray_session):
 
 
 @pytest.mark.slow
-def test_lesson_09_callbacks_log_metrics_in_a_real_run(trained_ppo):
+def test_lesson_10_callbacks_log_metrics_in_a_real_run(trained_ppo):
     """Claims: "Custom metrics are logged with `metrics_logger.log_value("pole_angle", value,
     reduce="mean")`"; "`on_postprocess_trajectory` and `on_learn_on_batch` belong to the old stack"
     (never called here); a list of callback classes runs them all."""
@@ -958,7 +988,7 @@ def test_lesson_09_callbacks_log_metrics_in_a_real_run(trained_ppo):
 
 
 @pytest.mark.slow
-def test_lesson_11_snippet_trains_saves_and_restores(trained_ppo, tmp_path):
+def test_lesson_12_snippet_trains_saves_and_restores(trained_ppo, tmp_path):
     """`config.build_algo()`, `algo.train()` ("metrics under
     `result["env_runners"]["episode_return_mean"]`"), `algo.save_to_path()` ("a folder;
     `Algorithm.from_checkpoint(path)` rebuilds it"); "Evaluation is `.evaluation(...)`";
@@ -1000,10 +1030,10 @@ def test_lesson_11_snippet_trains_saves_and_restores(trained_ppo, tmp_path):
 
 
 @pytest.mark.slow
-def test_lesson_11_and_13_module_acts_without_the_algorithm(trained_ppo, tmp_path):
+def test_lesson_12_and_14_module_acts_without_the_algorithm(trained_ppo, tmp_path):
     """Claims: "today you get the module with `algo.get_module()` and call
     `forward_inference({"obs": batch})`, then pick the action from the returned distribution
-    inputs"; lesson 13: "`RLModule`s can be loaded alone from a checkpoint's subfolder to act
+    inputs"; lesson 14: "`RLModule`s can be loaded alone from a checkpoint's subfolder to act
     without an algorithm"."""
     from ray.rllib.core import (
         COMPONENT_LEARNER,
@@ -1030,7 +1060,7 @@ def test_lesson_11_and_13_module_acts_without_the_algorithm(trained_ppo, tmp_pat
         )
 
 
-def test_lesson_11_config_typos_and_what_is_gone():
+def test_lesson_12_config_typos_and_what_is_gone():
     """Claims: "A typo in a config method's keyword is a Python `TypeError`"; "`build_trainer`,
     `with_updates` and execution plans are gone"; "`compute_single_action` is deprecated with the
     old API stack"; "The `rllib` command line ... is no longer installed with Ray 2.60"."""
@@ -1060,11 +1090,11 @@ def test_lesson_11_config_typos_and_what_is_gone():
 
 
 # ---------------------------------------------------------------------------------------------
-# 12 algorithms
+# 13 algorithms
 # ---------------------------------------------------------------------------------------------
 
 
-def test_lesson_12_config_classes_and_keywords():
+def test_lesson_13_config_classes_and_keywords():
     """Claims: "`PPOConfig().environment("CartPole-v1").env_runners(num_env_runners=0,
     num_envs_per_env_runner=8).training(lr=1e-3, lambda_=0.95, train_batch_size_per_learner=2000,
     minibatch_size=256, num_epochs=10, clip_param=0.3, kl_coeff=0.2, kl_target=0.01)`";
@@ -1112,7 +1142,7 @@ def test_lesson_12_config_classes_and_keywords():
     assert "n_step" in inspect.signature(EpisodeReplayBuffer.sample).parameters
 
 
-def test_lesson_12_which_algorithms_ship_and_where_the_loss_lives():
+def test_lesson_13_which_algorithms_ship_and_where_the_loss_lives():
     """Claims: "PG, A2C and A3C ... no longer ship with it; PPO, DQN, SAC, APPO, IMPALA and
     DreamerV3 still do"; "`PPOTorchLearner.compute_loss_for_module` holds the clipped surrogate, and
     the KL coefficient is updated in `PPOLearner.after_gradient_based_update`"; "the execution plan
@@ -1149,8 +1179,8 @@ def test_lesson_12_which_algorithms_ship_and_where_the_loss_lives():
 
 
 @pytest.mark.slow
-def test_lesson_12_ppo_keywords_train(trained_ppo):
-    """PPO with lesson 12's training keywords trains (the shared `trained_ppo` uses them)."""
+def test_lesson_13_ppo_keywords_train(trained_ppo):
+    """PPO with lesson 13's training keywords trains (the shared `trained_ppo` uses them)."""
     algo, result = trained_ppo
     assert (algo.config.clip_param, algo.config.kl_target) == (0.3, 0.01)
     learner_stats = result[LEARNER_RESULTS]["default_policy"]
@@ -1158,8 +1188,8 @@ def test_lesson_12_ppo_keywords_train(trained_ppo):
 
 
 @pytest.mark.slow
-def test_lesson_12_dqn_keywords_train(ray_session):
-    """DQN with lesson 12's keywords and a prioritized episode replay buffer trains."""
+def test_lesson_13_dqn_keywords_train(ray_session):
+    """DQN with lesson 13's keywords and a prioritized episode replay buffer trains."""
     config = (
         DQNConfig()
         .environment("CartPole-v1")
@@ -1186,11 +1216,11 @@ def test_lesson_12_dqn_keywords_train(ray_session):
 
 
 # ---------------------------------------------------------------------------------------------
-# 13 Tune
+# 14 Tune
 # ---------------------------------------------------------------------------------------------
 
 
-def test_lesson_13_algorithm_is_a_trainable_asking_for_its_actors():
+def test_lesson_14_algorithm_is_a_trainable_asking_for_its_actors():
     """Claims: "`Algorithm` is still a `Trainable`; its resource request counts the `EnvRunner`s ...
     and the `Learner`s"; "`tune.run`, `checkpoint_freq`/`checkpoint_at_end` as keywords and
     `local_dir` are the old spelling; `RunConfig`/`CheckpointConfig` in `ray.tune` and
@@ -1216,7 +1246,7 @@ def test_lesson_13_algorithm_is_a_trainable_asking_for_its_actors():
 
 
 @pytest.mark.slow
-def test_lesson_13_result_keys(trained_ppo):
+def test_lesson_14_result_keys(trained_ppo):
     """Claims: "`episode_reward_mean` is `env_runners/episode_return_mean`, `timesteps_total` is
     `num_env_steps_sampled_lifetime`"."""
     _, result = trained_ppo
@@ -1225,7 +1255,7 @@ def test_lesson_13_result_keys(trained_ppo):
     assert result[NUM_ENV_STEPS_SAMPLED_LIFETIME] >= TINY_BATCH
 
 
-def test_lesson_13_rllib_config_sent_to_course_lib_ppo_says_to_pass_rllib_class():
+def test_lesson_14_rllib_config_sent_to_course_lib_ppo_says_to_pass_rllib_class():
     """Claim: "in a kernel that imported `course_lib.agents` the name means course_lib's trainer
     (the last registration wins), so pass the class"."""
     from ray.tune.registry import get_trainable_cls
@@ -1241,7 +1271,7 @@ def test_lesson_13_rllib_config_sent_to_course_lib_ppo_says_to_pass_rllib_class(
 
 
 @pytest.mark.slow
-def test_lesson_13_tuner_takes_the_config_object(ray_session, tmp_path):
+def test_lesson_14_tuner_takes_the_config_object(ray_session, tmp_path):
     """Claims: "`tune.Tuner(PPO, param_space=PPOConfig().environment("CartPole-v1")
     .training(lr=tune.grid_search([1e-3, 1e-4])), run_config=tune.RunConfig(stop={...})).fit()`";
     "stop criteria and `get_best_result(metric=...)` use these names (nested keys joined with
@@ -1277,11 +1307,11 @@ def test_lesson_13_tuner_takes_the_config_object(ray_session, tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------
-# 14 serving
+# 15 serving
 # ---------------------------------------------------------------------------------------------
 
 
-def test_lesson_14_rllib_serves_rl_modules_with_serve():
+def test_lesson_15_rllib_serves_rl_modules_with_serve():
     """Claims: RLlib's own example is "`ray/rllib/examples/ray_serve/ray_serve_with_rllib.py`
     (deployment in `classes/cartpole_deployment.py`)", "a `@serve.deployment` class whose
     `__call__` reads `{"observation": [...]}` and returns `{"action": ...}`, one request per
@@ -1291,7 +1321,7 @@ def test_lesson_14_rllib_serves_rl_modules_with_serve():
     here: `@serve.deployment`, `serve.run`, `@serve.batch`, `user_config`/`reconfigure`,
     `DeploymentHandle`; production adds `autoscaling_config` ... and `serve deploy`". (The module's
     subfolder, `learner_group/learner/rl_module/default_policy`, is proven by
-    test_lesson_11_and_13_module_acts_without_the_algorithm.)"""
+    test_lesson_12_and_14_module_acts_without_the_algorithm.)"""
     from ray import serve
     from ray.rllib.connectors.env_to_module import MeanStdFilter
     from ray.rllib.connectors.env_to_module.frame_stacking import FrameStackingEnvToModule
@@ -1322,12 +1352,12 @@ def test_lesson_14_rllib_serves_rl_modules_with_serve():
 
 
 # ---------------------------------------------------------------------------------------------
-# 16 multi-agent
+# 17 multi-agent
 # ---------------------------------------------------------------------------------------------
 
 
 def rock_paper_scissors_config():
-    """Lesson 16's game on today's stack: a learned module against a heuristic one."""
+    """Lesson 17's game on today's stack: a learned module against a heuristic one."""
     from ray.rllib.connectors.env_to_module import FlattenObservations
     from ray.rllib.core.rl_module import MultiRLModuleSpec, RLModuleSpec
     from ray.rllib.examples.envs.classes.multi_agent.rock_paper_scissors import RockPaperScissors
@@ -1367,7 +1397,7 @@ def rock_paper_scissors_config():
     )
 
 
-def test_lesson_16_multi_agent_on_the_new_stack():
+def test_lesson_17_multi_agent_on_the_new_stack():
     """Claims: "`MultiAgentEnv` stays, with the same dicts and `"__all__"`; agent ids are listed in
     `possible_agents` and spaces per agent in `observation_spaces`/`action_spaces`"; "The multiagent
     block is `AlgorithmConfig.multi_agent(policies={...}, policy_mapping_fn=lambda agent_id,
@@ -1409,11 +1439,11 @@ def test_lesson_16_multi_agent_on_the_new_stack():
 
 
 # ---------------------------------------------------------------------------------------------
-# 17 capstone
+# 18 capstone
 # ---------------------------------------------------------------------------------------------
 
 
-def test_lesson_17_custom_multi_agent_algorithm_pieces():
+def test_lesson_18_custom_multi_agent_algorithm_pieces():
     """Claims: "a custom algorithm subclasses `Algorithm` (or `PPO`) and overrides
     `training_step()`, which samples with `EnvRunner`s (`synchronous_parallel_sample(...,
     max_agent_steps=...)`), updates the `Learner`s and logs its metrics with `self.metrics`; configs

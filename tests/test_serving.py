@@ -1,4 +1,4 @@
-"""course_lib.serving (lesson 14) and its grader, exercise 14.1.
+"""course_lib.serving (lesson 15) and its grader, exercise 15.1.
 
 The unit tests parse request bodies, restore a tiny PPO checkpoint as a ``ServedPolicy`` and drive
 ``PolicyDeployment``'s class directly, without Ray. The slow tests start real Ray Serve on
@@ -585,7 +585,7 @@ def test_start_serve_keeps_its_port(serve_port):
 
 
 def batched_policy_class():
-    """The solution of exercise 14.1 (solutions/14_serving.ipynb)."""
+    """The solution of exercise 15.1 (solutions/15_serving.ipynb)."""
     from ray import serve
     from starlette.responses import JSONResponse
 
@@ -646,7 +646,7 @@ def grader_app_is_gone():
 def test_grader_accepts_the_solution(trained, serve_port, capsys):
     checks.check_batched_deployment(batched_policy_class(), trained["A"])
     out = capsys.readouterr().out
-    assert "✔ Exercise 14.1 passed" in out
+    assert "✔ Exercise 15.1 passed" in out
     assert "every action matches" in out
     assert grader_app_is_gone()
     assert not serving.port_is_free(serve_port), "the grader used the running Serve"

@@ -261,3 +261,61 @@ def test_bad_action_dicts_say_what_to_fix():
         env.step({"i_0_0": NS})
     with pytest.raises(ValueError, match="not in its action space"):
         env.step({"i_0_0": 2, "i_0_1": NS, "i_1_0": NS, "i_1_1": NS})
+
+
+def test_record_snapshots_copies_the_grid_and_marks_the_all_red_step_after_a_switch():
+    from course_lib.envs.traffic_render import record_snapshots
+
+    env = TrafficGridEnv({"rows": 1, "cols": 2, "arrival_rate": 0.5, "yellow": 1})
+
+    def switch_at_step_5(obs, env):
+        return dict.fromkeys(env.possible_agents, EW if env.time_step >= 4 else NS)
+
+    states = record_snapshots(env, switch_at_step_5, steps=[0, 4, 5, 6, 30], seed=3)
+    assert [s["time_step"] for s in states] == [0, 4, 5, 6, 30]
+    assert states[0]["queues"].sum() == 0
+    assert [s["phase"][0, 0] for s in states] == [NS, NS, EW, EW, EW]
+    assert [bool(s["yellow"][0, 0]) for s in states] == [False, False, True, False, False]
+    # Snapshots are copies: replaying to step 6 gives the picture taken then, not the step-30 grid.
+    replay = record_snapshots(env, switch_at_step_5, steps=[6], seed=3)[0]
+    assert np.array_equal(states[3]["queues"], replay["queues"])
+    assert not np.array_equal(states[3]["queues"], states[4]["queues"])
+    with pytest.raises(ValueError, match="0..200"):
+        record_snapshots(env, switch_at_step_5, steps=[201])
+
+
+def test_draw_grid_draws_a_bar_per_approach_coloured_by_its_light_and_labelled_with_its_queue():
+    from course_lib.envs.traffic_render import BAR_LENGTH, GREEN, RED, draw_grid
+
+    state = {
+        "queues": np.array([[[3, 0, 12, 1], [0, 0, 0, 0]]]),
+        "phase": np.array([[NS, EW]]),
+        "yellow": np.array([[False, True]]),
+        "time_step": 7,
+        "total_waiting": 0,
+    }
+    ax = draw_grid(state, max_queue=8)
+    bars = ax.get_lines()
+    assert len(bars) == 2 * 4
+    colours = [matplotlib.colors.to_hex(bar.get_color()) for bar in bars]
+    # i_0_0 has NS green: N and S bars green, E and W red; i_0_1 is all red (yellow).
+    assert colours[:4] == [GREEN, GREEN, RED, RED] and colours[4:] == [RED] * 4
+    lengths = [np.hypot(*np.ptp(bar.get_xydata(), axis=0)) for bar in bars[:4]]
+    # Queues [3, 0, 12, 1], clipped at max_queue=8 vehicles for the bar (the label stays exact).
+    assert lengths == pytest.approx([BAR_LENGTH * q / 8 for q in (3, 0, 8, 1)])
+    texts = [t.get_text() for t in ax.texts]
+    assert {"NS", "all\nred", "3", "12", "1"} <= set(texts)
+    assert ax.get_title() == "step 7"
+    plt.close("all")
+
+
+def test_plot_episode_frames_draws_one_row_per_controller_on_the_same_traffic():
+    from course_lib.envs.traffic_render import plot_episode_frames
+
+    env = TrafficGridEnv({"rows": 2, "cols": 2, "arrival_rate": 0.3, "episode_length": 40})
+    controllers = {"fixed": FixedTimeController(cycle=10), "longest": LongestQueueController()}
+    fig = plot_episode_frames(env, controllers, steps=[10, 40], seed=5)
+    assert len(fig.axes) == 4
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles[0].startswith("fixed\nstep 10") and titles[3].startswith("longest\nstep 40")
+    plt.close(fig)

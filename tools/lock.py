@@ -100,8 +100,9 @@ def main() -> int:
         "  - pip:",
     ]
     # Ray's extras: Tune runs the course's trainers, Serve the serving lesson, default the
-    # dashboard (init_ray(dashboard=True)), RLlib the "RLlib today" lesson.
-    extras = {"ray": "[tune,serve,default,rllib]"}
+    # dashboard (init_ray(dashboard=True)), RLlib the "RLlib today" lesson; gymnasium's
+    # classic-control brings pygame, which draws CartPole for render_mode="rgb_array".
+    extras = {"ray": "[tune,serve,default,rllib]", "gymnasium": "[classic-control]"}
     lines += [
         f"      - {by_name[canonical(d)][0]}{extras.get(d, '')}=={by_name[canonical(d)][1]}"
         for d in DIRECT

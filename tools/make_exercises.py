@@ -15,8 +15,18 @@ becomes, in exercises/::
         raise NotImplementedError('Exercise 1.1: submit every task first, then call ray.get once.')
 
 The exercise number comes from the nearest markdown heading above the cell that says
-"Exercise N.M". ``# Hint:`` lines right after BEGIN stay in the exercise. Solution blocks belong
-inside function or class bodies, so that the stub only raises when a check cell calls it.
+"Exercise N.M". ``# Hint:`` lines right after BEGIN stay in the exercise: keep them to short
+nudges. A hint that spells out the answer goes in the exercise's markdown, folded away::
+
+    <details><summary>Hint</summary>
+
+    - one `remote_fn.remote(x)` per item, then one `ray.get` on the list.
+
+    </details>
+
+and the stub's message then points to it ("... (a fuller hint is folded in the text above)").
+Solution blocks belong inside function or class bodies, so that the stub only raises when a check
+cell calls it.
 Check cells call a grader: ``checks.check_parallel_map(parallel_map)``.
 
 Usage: ``python tools/make_exercises.py`` (writes) or ``--check`` (exit 1 if exercises/ is stale).
@@ -57,8 +67,15 @@ def has_marker(cell) -> bool:
     )
 
 
-def stub_source(source: str, exercise: str, where: str) -> str:
-    """Replace each BEGIN/END block of one cell with its hint comments and a raise."""
+FOLDED_HINT = "<summary>Hint</summary>"
+FOLDED_HINT_NOTE = " (a fuller hint is folded in the text above)"
+
+
+def stub_source(source: str, exercise: str, where: str, folded_hint: bool = False) -> str:
+    """Replace each BEGIN/END block of one cell with its hint comments and a raise.
+
+    ``folded_hint``: the exercise's markdown holds a folded Hint block; the message says so.
+    """
     out, lines, i = [], source.splitlines(), 0
     while i < len(lines):
         begin = BEGIN.match(lines[i])
@@ -89,6 +106,8 @@ def stub_source(source: str, exercise: str, where: str) -> str:
         message = f"Exercise {exercise}: " + (
             hints[0] if hints else "replace this line with your code."
         )
+        if folded_hint:
+            message += FOLDED_HINT_NOTE
         out.append(f"{indent}raise NotImplementedError({message!r})")
         i = j + 1
     return "\n".join(out)
@@ -97,11 +116,13 @@ def stub_source(source: str, exercise: str, where: str) -> str:
 def make_exercise(solution: nbformat.NotebookNode, name: str) -> nbformat.NotebookNode:
     """The exercise notebook for one solution notebook: stubs instead of solutions, no outputs."""
     exercise = nbformat.from_dict(solution)
-    current, blocks = None, 0
+    current, blocks, folded_hint = None, 0, False
     for index, cell in enumerate(exercise.cells):
         if cell.cell_type == "markdown":
             numbers = EXERCISE_HEADING.findall(cell.source)
-            current = numbers[-1] if numbers else current
+            if numbers:
+                current, folded_hint = numbers[-1], False
+            folded_hint = folded_hint or FOLDED_HINT in cell.source
             continue
         if cell.cell_type != "code":
             continue
@@ -112,7 +133,7 @@ def make_exercise(solution: nbformat.NotebookNode, name: str) -> nbformat.Notebo
                 raise MarkerError(
                     f"{where}: a solution block needs a markdown heading 'Exercise N.M' above it."
                 )
-            cell.source = stub_source(cell.source, current, where)
+            cell.source = stub_source(cell.source, current, where, folded_hint)
             blocks += 1
     if blocks == 0:
         raise MarkerError(

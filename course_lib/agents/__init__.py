@@ -1,7 +1,7 @@
 """Trainers: the config, the training loop, checkpoints, and the algorithms built on them.
 
-``Trainer``/``COMMON_CONFIG``/``build_trainer`` are introduced in notebooks/11_trainers.ipynb;
-the algorithms (``pg``, ``a3c``, ``ppo``, ``dqn``) in notebooks/12_algorithms.ipynb.
+``Trainer``/``COMMON_CONFIG``/``build_trainer`` are introduced in notebooks/12_trainers.ipynb;
+the algorithms (``pg``, ``a3c``, ``ppo``, ``dqn``) in notebooks/13_algorithms.ipynb.
 """
 
 from course_lib.agents.config import COMMON_CONFIG

@@ -11,7 +11,7 @@ Both files are written under temporary names and renamed into place, so a save t
 interrupted never leaves a half-written file for ``restore`` to half-read; and a folder that is
 damaged, incomplete or someone else's (an RLlib checkpoint) is refused with a message that says so.
 
-Introduced in notebooks/11_trainers.ipynb.
+Introduced in notebooks/12_trainers.ipynb.
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ def write_files_atomically(contents: dict[str, bytes | Callable[[BinaryIO], obje
     A rename within one folder is atomic, so a reader sees either the old file or the new one,
     never a half-written one. All files are written before the first rename, so a failure while
     writing (disk full, Ctrl-C) changes nothing; the temporary files are removed. Introduced in
-    notebooks/11_trainers.ipynb.
+    notebooks/12_trainers.ipynb.
     """
     temporary = {}
     try:
@@ -255,7 +255,7 @@ def training_config(checkpoint_dir: str, trainer_cls: type) -> dict:
     those and are left out, as are keys ``trainer_cls`` does not know. A checkpoint saved outside
     a results folder has no params.json: the result is ``{}`` (the trainer's defaults). Raises
     ``ValueError`` when params.json is damaged. Used by ``course-rl rollout`` and
-    ``course_lib.serving`` (notebooks/14_serving.ipynb).
+    ``course_lib.serving`` (notebooks/15_serving.ipynb).
     """
     params = Path(checkpoint_dir).parent / "params.json"
     if not params.is_file():
@@ -279,12 +279,12 @@ def training_config(checkpoint_dir: str, trainer_cls: type) -> dict:
 def rllib_checkpoint_message(checkpoint_dir: str) -> str:
     """Why course_lib refuses an RLlib checkpoint, and how to load it instead.
 
-    Introduced in notebooks/11_trainers.ipynb.
+    Introduced in notebooks/12_trainers.ipynb.
     """
     return (
         f"{checkpoint_dir!r} is an RLlib checkpoint (written by ray.rllib's save_to_path() or "
         "save()), not a course_lib one; course_lib cannot load it. Load it with RLlib itself, "
         "ray.rllib.algorithms.algorithm.Algorithm.from_checkpoint(path) (see "
-        "notebooks/15_rllib_today.ipynb), or pass a folder that a course_lib trainer.save() "
+        "notebooks/16_rllib_today.ipynb), or pass a folder that a course_lib trainer.save() "
         "returned."
     )

@@ -4,7 +4,7 @@ Laid out in the 2021 RLlib tutorial's sections. Each algorithm adds its own keys
 (``ppo.DEFAULT_CONFIG``); a user's config is merged over those defaults (``merge_config``) and
 checked: an unknown key names the closest valid one, a value of the wrong type says which type
 was expected, and ``framework: "tf"`` explains that the course is PyTorch-only.
-Introduced in notebooks/11_trainers.ipynb.
+Introduced in notebooks/12_trainers.ipynb.
 """
 
 from __future__ import annotations
@@ -35,14 +35,14 @@ COMMON_CONFIG: dict[str, Any] = {
     "lr": 1e-4,
     # Env steps per training batch.
     "train_batch_size": 200,
-    # The model of each policy (see MODEL_DEFAULTS, lesson 05).
+    # The model of each policy (see MODEL_DEFAULTS, lesson 06).
     "model": {},
     # Clip the global gradient norm to this value (None: no clipping).
     "grad_clip": None,
     # === Debug Settings ===
     # Level of course_lib's log messages: "DEBUG", "INFO", "WARN" or "ERROR".
     "log_level": "WARN",
-    # A DefaultCallbacks subclass (lesson 09).
+    # A DefaultCallbacks subclass (lesson 10).
     "callbacks": DefaultCallbacks,
     # === Deep Learning Framework Settings ===
     "framework": "torch",
@@ -116,7 +116,7 @@ _ANY_TYPE = {
 def merge_dicts(base: dict, overrides: dict) -> dict:
     """A deep copy of ``base`` with ``overrides`` merged in, recursively for nested dicts.
 
-    Introduced in notebooks/11_trainers.ipynb.
+    Introduced in notebooks/12_trainers.ipynb.
     """
     merged = copy.deepcopy(base)
     for key, value in overrides.items():
@@ -130,7 +130,7 @@ def merge_dicts(base: dict, overrides: dict) -> dict:
 def merge_exploration(default: dict, user: dict | None) -> dict:
     """The user's exploration_config over the default's, unless the user picks another ``type``.
 
-    Introduced in notebooks/08_exploration.ipynb.
+    Introduced in notebooks/09_exploration.ipynb.
     """
     if not user:
         return dict(default)
@@ -145,7 +145,7 @@ def merge_config(base: dict, overrides: dict) -> dict:
     ``exploration_config`` merges only within one exploration type (``merge_exploration``):
     ``{"epsilon_timesteps": 500}`` tunes the default EpsilonGreedy, while ``{"type": "SoftQ"}``
     replaces it, since EpsilonGreedy's settings mean nothing to SoftQ. Trainers use it for the
-    user's config and for ``evaluation_config``. Introduced in notebooks/11_trainers.ipynb.
+    user's config and for ``evaluation_config``. Introduced in notebooks/12_trainers.ipynb.
     """
     merged = merge_dicts(base, {k: v for k, v in overrides.items() if k != "exploration_config"})
     if "exploration_config" in overrides:
@@ -201,7 +201,7 @@ def _check_type(key: str, value, default, where: str = "") -> None:
 def validate_config(config: dict, defaults: dict) -> None:
     """Check a user's config against ``defaults`` (COMMON_CONFIG plus the algorithm's keys).
 
-    Introduced in notebooks/11_trainers.ipynb.
+    Introduced in notebooks/12_trainers.ipynb.
     """
     if not isinstance(config, dict):
         raise TypeError(

@@ -1,6 +1,6 @@
 """Trainers by name ("PG", "A2C", "PPO", "DQN"), for the CLI and for ``tune.run("PPO", ...)``.
 
-Introduced in notebooks/11_trainers.ipynb.
+Introduced in notebooks/12_trainers.ipynb.
 """
 
 from __future__ import annotations

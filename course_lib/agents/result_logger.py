@@ -7,7 +7,7 @@
 
 No file is ever left half-written, even when training is interrupted: params.json is written
 under a temporary name and renamed into place; result.json and progress.csv grow by whole
-records. Introduced in notebooks/11_trainers.ipynb.
+records. Introduced in notebooks/12_trainers.ipynb.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def _json_default(value):
 class ResultLogger:
     """Writes params.json, result.json, progress.csv and TensorBoard events into ``logdir``.
 
-    Introduced in notebooks/11_trainers.ipynb.
+    Introduced in notebooks/12_trainers.ipynb.
     """
 
     def __init__(self, logdir: str, config: dict):

@@ -4,7 +4,7 @@ Every result a trainer logs becomes one point per number in ``events.out.tfevent
 tag ``ray/tune/<flattened key>`` (``ray/tune/info/learner/default_policy/entropy``) at the step
 ``timesteps_total``, as Tune's TensorBoard logger writes them (see ``result_logger.py``).
 ``read_scalars`` reads them back with TensorBoard's own reader, so it sees what the viewer shows.
-Introduced in notebooks/11_trainers.ipynb.
+Introduced in notebooks/12_trainers.ipynb.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def read_scalars(
     ``None`` returns all of them. Every point is kept (TensorBoard's reader would otherwise keep a
     random sample of 10,000 per tag). Values are TensorBoard's 32-bit floats: ``result.json`` holds
     the exact numbers.
-    Introduced in notebooks/11_trainers.ipynb.
+    Introduced in notebooks/12_trainers.ipynb.
     """
     logdir = os.fspath(logdir)
     _require_event_files(logdir)
@@ -67,7 +67,7 @@ def tensorboard_command(logdir: str | os.PathLike) -> str:
     ``make setup``) so that it works without activating the environment, and an absolute
     ``logdir``, so that it works from any folder. ``logdir`` may be one run's folder or a folder of
     runs (``~/ray_results``): TensorBoard finds the runs in its subfolders and draws each as one
-    curve. Introduced in notebooks/11_trainers.ipynb.
+    curve. Introduced in notebooks/12_trainers.ipynb.
     """
     folder = os.path.abspath(os.path.expanduser(os.fspath(logdir)))
     program = shutil.which("tensorboard", path=os.path.dirname(sys.executable)) or "tensorboard"

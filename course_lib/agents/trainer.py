@@ -10,7 +10,7 @@ metadata); ``restore(path)`` loads it. With ``num_workers=0`` and a seed, traini
 is identical to training that never stopped: the checkpoint holds weights, optimizer moments,
 exploration and filter statistics, counters, random-generator states and the running episodes.
 
-Introduced in notebooks/11_trainers.ipynb.
+Introduced in notebooks/12_trainers.ipynb.
 """
 
 from __future__ import annotations
@@ -44,6 +44,19 @@ from course_lib.sample_batch import DEFAULT_POLICY_ID
 from course_lib.seeding import global_rngs_unchanged, seed_global_rngs
 
 logger = logging.getLogger("course_lib")
+_TUNE_TRAINABLE_LOGGER = logging.getLogger("ray.tune.trainable.trainable")
+
+
+@contextlib.contextmanager
+def _logger_level(target: logging.Logger, level: int):
+    """Give ``target`` at least ``level`` for the block, then its own level back."""
+    saved = target.level
+    target.setLevel(max(level, target.getEffectiveLevel()))
+    try:
+        yield
+    finally:
+        target.setLevel(saved)
+
 
 # Evaluation envs are seeded away from the training envs, so they do not replay the same episodes.
 EVALUATION_SEED_OFFSET = 100_000
@@ -65,7 +78,7 @@ def default_execution_plan(workers: WorkerSet, config: dict):
     """The 2021 RLlib tutorial's A2C dataflow: sample in parallel -> concatenate -> one gradient
     step -> report.
 
-    Multi-agent (lesson 16): ``train_batch_size`` counts ``multiagent.count_steps_by`` and only
+    Multi-agent (lesson 17): ``train_batch_size`` counts ``multiagent.count_steps_by`` and only
     ``multiagent.policies_to_train`` learn (None: every policy).
     """
     multiagent = config["multiagent"]
@@ -139,7 +152,7 @@ class Trainer(Trainable):
     """Base trainer; algorithms are made with ``build_trainer`` (see ``trainer_template``).
 
     ``Trainer(config=None, env=None)``: ``env`` may also be given as ``config["env"]``.
-    Introduced in notebooks/11_trainers.ipynb.
+    Introduced in notebooks/12_trainers.ipynb.
     """
 
     _name = "Trainer"
@@ -387,7 +400,11 @@ class Trainer(Trainable):
         # Tune's restore zeroes the counters before load_checkpoint() reads the files.
         counters = {name: getattr(self, name) for name in _TRAINABLE_COUNTERS}
         try:
-            super().restore(checkpoint_path)
+            # Tune's restore logs "Restored on <ip> from checkpoint: ..." at INFO on the "ray.tune"
+            # logger, whose level Ray leaves at INFO unless init_ray(quiet=True) ran. The trainer's
+            # own log_level decides instead, as for course_lib's messages (default WARN: silent).
+            with _logger_level(_TUNE_TRAINABLE_LOGGER, logger.getEffectiveLevel()):
+                super().restore(checkpoint_path)
         except BaseException:
             for name, value in counters.items():
                 setattr(self, name, value)

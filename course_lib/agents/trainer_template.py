@@ -12,7 +12,7 @@ default_policy=MyPolicy)``, then ``tune.run(MyTrainer, config={"env": "CartPole-
    ``get_policy_class(config)`` (or ``default_policy``), then ``execution_plan(workers, config)``;
 3. ``after_init(trainer)``. ``before_evaluate_fn(trainer)`` runs before each evaluation.
 
-Introduced in notebooks/11_trainers.ipynb.
+Introduced in notebooks/12_trainers.ipynb.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def build_trainer(
 
     ``default_config`` must contain every key of ``COMMON_CONFIG`` plus the algorithm's own (start
     from ``dict(COMMON_CONFIG, my_key=...)``); None means ``COMMON_CONFIG``.
-    Introduced in notebooks/11_trainers.ipynb.
+    Introduced in notebooks/12_trainers.ipynb.
     """
     build_args = {k: v for k, v in locals().items() if k != "name"}
     check_builder_arguments(

@@ -6,7 +6,7 @@ failure names the likely mistake. Introduced in notebooks/00_welcome.ipynb ("How
 
 from ._common import CheckFailed
 from .algorithms import check_clipped_surrogate, check_minimal_ppo_loss
-from .capstone import check_map_by_row, check_traffic_plan
+from .capstone import check_traffic_challenge
 from .environments import check_guess_number
 from .execution import check_execution_plan, check_replay_plan
 from .exploration import check_decaying_boltzmann
@@ -15,6 +15,7 @@ from .multi_agent import check_heuristic_policy, check_policy_mapping
 from .policies import check_pg_with_baseline, check_reinforce_loss
 from .ray_actors import check_cartpole_actor, check_pool_map, check_scoreboard
 from .ray_tasks import check_as_completed, check_batched_map, check_parallel_map
+from .rl_primer import check_discounted_returns, check_mc_policy_gradient, check_value_iteration
 from .rllib_today import check_a2c_learner, check_cart_drift_callback, check_ppo_config
 from .rollouts import check_parallel_training_step, check_pole_angle_callbacks
 from .sample_batches import check_discount_cumsum, check_gae
@@ -35,12 +36,13 @@ __all__ = [
     "check_custom_model",
     "check_decaying_boltzmann",
     "check_discount_cumsum",
+    "check_discounted_returns",
     "check_evaluation_loop",
     "check_execution_plan",
     "check_gae",
     "check_guess_number",
     "check_heuristic_policy",
-    "check_map_by_row",
+    "check_mc_policy_gradient",
     "check_minimal_ppo_loss",
     "check_mul",
     "check_parallel_map",
@@ -54,6 +56,7 @@ __all__ = [
     "check_reinforce_loss",
     "check_resume",
     "check_scoreboard",
-    "check_traffic_plan",
+    "check_traffic_challenge",
     "check_tune_search",
+    "check_value_iteration",
 ]

@@ -1,4 +1,4 @@
-"""Graders for notebooks/12_algorithms.ipynb: PPO's clipped surrogate, and a minimal PPO loss built
+"""Graders for notebooks/13_algorithms.ipynb: PPO's clipped surrogate, and a minimal PPO loss built
 on it."""
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def _first_difference(got, want, logp, old_logp, advantages) -> str:
 
 
 def check_clipped_surrogate(clipped_surrogate) -> None:
-    """Exercise 12.1: ``min(r * A, clip(r, 1 - eps, 1 + eps) * A)`` per row, with
+    """Exercise 13.1: ``min(r * A, clip(r, 1 - eps, 1 + eps) * A)`` per row, with
     ``r = exp(logp - old_logp)``."""
     require_callable("check_clipped_surrogate", "clipped_surrogate", clipped_surrogate)
     base_logp, old_logp, advantages = _surrogate_inputs()
@@ -52,26 +52,26 @@ def check_clipped_surrogate(clipped_surrogate) -> None:
         got = clipped_surrogate(logp, old_logp, advantages, clip_param)
         if not isinstance(got, torch.Tensor):
             raise CheckFailed(
-                "12.1",
+                "13.1",
                 "return a torch.Tensor built with torch operations (torch.exp, torch.clamp, "
                 f"torch.min); got {type(got).__name__}.",
             )
         if got.numel() == 1:
             raise CheckFailed(
-                "12.1",
+                "13.1",
                 "you returned one number (a mean or a sum?). Return the surrogate of every row, "
                 "shape (B,): the loss takes the mean later, and the grader compares row by row.",
             )
         if got.shape != advantages.shape:
             raise CheckFailed(
-                "12.1",
+                "13.1",
                 f"expected shape {tuple(advantages.shape)} (one value per row), got "
                 f"{tuple(got.shape)}. Combine the tensors element-wise: "
                 "torch.min(a, b), not min(a) or a.max(dim=...).",
             )
         if not got.requires_grad:
             raise CheckFailed(
-                "12.1",
+                "13.1",
                 "the result carries no gradient back to logp: the loss could not train the policy. "
                 "Do not .detach() it, go through numpy or wrap "
                 "it in torch.no_grad(); use torch ops on logp.",
@@ -79,20 +79,20 @@ def check_clipped_surrogate(clipped_surrogate) -> None:
         want = _reference_surrogate(logp, old_logp, advantages, clip_param)
         if not torch.allclose(got, want, atol=1e-5, rtol=1e-5):
             raise CheckFailed(
-                "12.1",
+                "13.1",
                 _diagnose_surrogate(got.detach(), logp.detach(), old_logp, advantages, clip_param),
             )
         (got_grad,) = torch.autograd.grad(got.sum(), logp)
         (want_grad,) = torch.autograd.grad(want.sum(), logp)
         if not torch.allclose(got_grad, want_grad, atol=1e-5):
             raise CheckFailed(
-                "12.1",
+                "13.1",
                 "the values are right but the gradient with respect to logp is not: part of the "
                 "computation is detached (.detach(), .item() or numpy). Only the clipped branch, "
                 "where the clip is active, should have zero gradient.",
             )
     passed(
-        "12.1",
+        "13.1",
         "the surrogate matches PPO's on every row, inside and outside the clip range, for A > 0 "
         "and A < 0, and its gradient flows to logp.",
     )
@@ -204,7 +204,7 @@ def _ppo_policy_and_batch():
 
 
 def check_minimal_ppo_loss(minimal_ppo_loss) -> None:
-    """Exercise 12.2: ``-mean(clipped surrogate) + vf_loss_coeff * mean((V - value_targets)^2)``."""
+    """Exercise 13.2: ``-mean(clipped surrogate) + vf_loss_coeff * mean((V - value_targets)^2)``."""
     require_callable("check_minimal_ppo_loss", "minimal_ppo_loss", minimal_ppo_loss)
     policy, train_batch = _ppo_policy_and_batch()
     model, config = policy.model, policy.config
@@ -212,13 +212,13 @@ def check_minimal_ppo_loss(minimal_ppo_loss) -> None:
     loss = minimal_ppo_loss(policy, model, policy.dist_class, train_batch)
     if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
         raise CheckFailed(
-            "12.2",
+            "13.2",
             f"the loss must be one number, a 0-d torch tensor (take .mean() of each part); "
             f"got {type(loss).__name__} {tuple(getattr(loss, 'shape', ()))}.",
         )
     if not loss.requires_grad:
         raise CheckFailed(
-            "12.2",
+            "13.2",
             "the loss does not depend on the model's parameters: run model.from_batch(train_batch) "
             "and build logp and the value from its outputs.",
         )
@@ -291,22 +291,22 @@ def check_minimal_ppo_loss(minimal_ppo_loss) -> None:
                 f"= {want.item():.5f} on the check batch, got {got.item():.5f}. "
                 "Pass policy.config['clip_param'] to clipped_surrogate."
             )
-        raise CheckFailed("12.2", hint)
+        raise CheckFailed("13.2", hint)
     value_grads = [g for name, g in grads.items() if name.startswith("value")]
     policy_grads = [g for name, g in grads.items() if not name.startswith("value")]
     if all(g is None or not g.abs().sum() for g in policy_grads):
         raise CheckFailed(
-            "12.2",
+            "13.2",
             "the policy layers get no gradient: compute logp "
             "from the model's output, not from numpy copies.",
         )
     if value_grads and all(g is None or not g.abs().sum() for g in value_grads):
         raise CheckFailed(
-            "12.2",
+            "13.2",
             "the value head gets no gradient: use model.value_function(), not a detached copy.",
         )
     passed(
-        "12.2",
+        "13.2",
         "the loss matches -mean(surrogate) + vf_loss_coeff * vf_loss on the check batch "
         f"({got.item():.4f}), and both the policy and the value head get gradients.",
     )

@@ -1,4 +1,4 @@
-"""Graders for notebooks/10_execution_plans.ipynb: your execution plan runs inside a real trainer.
+"""Graders for notebooks/11_execution_plans.ipynb: your execution plan runs inside a real trainer.
 
 Each grader builds a trainer around your plan with ``build_trainer``, records every sampled batch
 (``on_sample_end``) and every batch a policy learns on (``on_learn_on_batch``), runs a few
@@ -16,7 +16,7 @@ from ._common import CheckFailed, passed, require_callable
 
 RESULT_KEYS = ("episode_reward_mean", "timesteps_total", "timesteps_this_iter", "info", "timers")
 
-# Exercise 10.1: 2 envs x 50 steps = 100 rows per sample; 4 samples make a train batch of 400 rows;
+# Exercise 11.1: 2 envs x 50 steps = 100 rows per sample; 4 samples make a train batch of 400 rows;
 # 3 epochs of 4 minibatches of 100 rows = 12 learn_on_batch calls per train().
 PPO_SIZES = {
     "num_envs_per_worker": 2,
@@ -26,7 +26,7 @@ PPO_SIZES = {
     "num_sgd_iter": 3,
 }
 
-# Exercise 10.2: 4 steps per stored fragment; the buffer is ready after 25 fragments (100 rows);
+# Exercise 11.2: 4 steps per stored fragment; the buffer is ready after 25 fragments (100 rows);
 # from then on, each round stores 4 steps and trains once on 32 replayed rows.
 REPLAY_SIZES = {
     "rollout_fragment_length": 4,
@@ -171,12 +171,12 @@ def _same_values(a: np.ndarray, b: np.ndarray) -> bool:
 
 
 def check_execution_plan(my_plan) -> None:
-    """Exercise 10.1: PPO's plan without the KL update: bulk_sync -> ConcatBatches ->
+    """Exercise 11.1: PPO's plan without the KL update: bulk_sync -> ConcatBatches ->
     StandardizeFields -> TrainOneStep(SGD)."""
     require_callable("check_execution_plan", "my_plan", my_plan)
     from course_lib.agents.ppo import DEFAULT_CONFIG, PPOTorchPolicy
 
-    ex = "10.1"
+    ex = "11.1"
     sizes = PPO_SIZES
     rows_per_sample = sizes["num_envs_per_worker"] * sizes["rollout_fragment_length"]
     minibatches = sizes["train_batch_size"] // sizes["sgd_minibatch_size"]
@@ -302,12 +302,12 @@ def check_execution_plan(my_plan) -> None:
 
 
 def check_replay_plan(replay_plan) -> None:
-    """Exercise 10.2: DQN's plan without priorities: store -> buffer; buffer -> replay ->
+    """Exercise 11.2: DQN's plan without priorities: store -> buffer; buffer -> replay ->
     TrainOneStep; round-robin."""
     require_callable("check_replay_plan", "replay_plan", replay_plan)
     from course_lib.agents.dqn import DEFAULT_CONFIG, DQNTorchPolicy
 
-    ex = "10.2"
+    ex = "11.2"
     sizes = REPLAY_SIZES
     fragment, replay_rows, starts = (
         sizes["rollout_fragment_length"],

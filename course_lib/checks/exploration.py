@@ -1,4 +1,4 @@
-"""Grader for notebooks/08_exploration.ipynb: a custom exploration class chosen by
+"""Grader for notebooks/09_exploration.ipynb: a custom exploration class chosen by
 exploration_config."""
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ def _expected_temperature(t, initial=2.0, final=0.1, steps=1000):
 
 
 def check_decaying_boltzmann(DecayingBoltzmann) -> None:
-    """Exercise 8.1: Boltzmann exploration whose temperature decays linearly with the timestep."""
+    """Exercise 9.1: Boltzmann exploration whose temperature decays linearly with the timestep."""
     from course_lib.exploration import Exploration, from_config
     from course_lib.models import TorchCategorical
 
     if not (isinstance(DecayingBoltzmann, type) and issubclass(DecayingBoltzmann, Exploration)):
         raise CheckFailed(
-            "8.1",
+            "9.1",
             "DecayingBoltzmann should subclass "
             f"course_lib.exploration.Exploration; got {DecayingBoltzmann!r:.60}.",
         )
@@ -55,7 +55,7 @@ def check_decaying_boltzmann(DecayingBoltzmann) -> None:
         freq = np.bincount(actions.numpy(), minlength=3) / len(actions)
         if np.abs(freq - want).max() > 0.02:
             raise CheckFailed(
-                "8.1",
+                "9.1",
                 f"at timestep {t} the temperature should be {temperature:.3f}, so actions should "
                 f"follow {want.round(3)}; yours came out {freq.round(3)}. "
                 "T(t) = initial + min(t / temperature_timesteps, "
@@ -66,25 +66,25 @@ def check_decaying_boltzmann(DecayingBoltzmann) -> None:
         )
         if logp.shape != actions.shape or not torch.allclose(logp, want_logp, atol=1e-4):
             raise CheckFailed(
-                "8.1",
+                "9.1",
                 "logp should be the log-probability of each chosen "
                 "action under softmax(inputs / T), one per row.",
             )
         info_t = explorer.get_info().get("cur_temperature")
         if info_t is None or not math.isclose(info_t, temperature, rel_tol=1e-6):
             raise CheckFailed(
-                "8.1",
+                "9.1",
                 f"get_info() should return {{'cur_temperature': {temperature:.3f}}} "
                 f"after timestep {t}; got {explorer.get_info()}.",
             )
     greedy, _ = explorer.get_exploration_action(action_distribution=dist, timestep=0, explore=False)
     if not (greedy == 0).all():
         raise CheckFailed(
-            "8.1",
+            "9.1",
             "with explore=False return the greedy action (argmax of the inputs) for every row.",
         )
     passed(
-        "8.1",
+        "9.1",
         "the temperature decays from 2.0 to 0.1 over 1000 "
         "steps and actions follow softmax(inputs / T).",
     )

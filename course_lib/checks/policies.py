@@ -1,4 +1,4 @@
-"""Graders for notebooks/06_policies.ipynb: a loss function, and a policy variant via
+"""Graders for notebooks/07_policies.ipynb: a loss function, and a policy variant via
 with_updates."""
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def _batch(seed: int = 0, n: int = 24):
 
 
 def check_reinforce_loss(reinforce_loss) -> None:
-    """Exercise 6.1: ``-mean(logp(actions) * advantages)`` from ``model.from_batch`` and
+    """Exercise 7.1: ``-mean(logp(actions) * advantages)`` from ``model.from_batch`` and
     ``dist_class``."""
     from course_lib.policy import PGTorchPolicy, policy_gradient_loss
 
@@ -51,7 +51,7 @@ def check_reinforce_loss(reinforce_loss) -> None:
     policy = PGTorchPolicy(OBS_SPACE, ACT_SPACE, {"model": {"fcnet_hiddens": [16]}, "seed": 0})
     train_batch = policy._lazy_tensor_dict(policy.postprocess_trajectory(_batch()))
     loss = _call(
-        "6.1",
+        "7.1",
         "reinforce_loss(policy, model, dist_class, train_batch)",
         reinforce_loss,
         policy,
@@ -61,20 +61,20 @@ def check_reinforce_loss(reinforce_loss) -> None:
     )
     if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
         raise CheckFailed(
-            "6.1",
+            "7.1",
             "the loss must be a scalar torch tensor (use .mean()), "
             f"got {type(loss).__name__} {getattr(loss, 'shape', '')}.",
         )
     if not loss.requires_grad:
         raise CheckFailed(
-            "6.1",
+            "7.1",
             "the loss does not depend on the model's parameters: "
             "compute logits with model.from_batch(train_batch).",
         )
     want = policy_gradient_loss(policy, policy.model, policy.dist_class, train_batch)
     if torch.isclose(loss, -want):
         raise CheckFailed(
-            "6.1",
+            "7.1",
             "the sign is flipped: optimizers minimize, so "
             "the loss is MINUS the mean of logp * advantages.",
         )
@@ -82,48 +82,48 @@ def check_reinforce_loss(reinforce_loss) -> None:
     with_rewards = -(dist.logp(train_batch["actions"]) * train_batch["rewards"]).mean()
     if torch.isclose(loss, with_rewards):
         raise CheckFailed(
-            "6.1",
+            "7.1",
             "you weighted logp by each step's reward (the 2021 RLlib tutorial's "
             "version). Use train_batch['advantages'], the reward-to-go.",
         )
     if torch.isclose(loss, want * len(train_batch["actions"])):
         raise CheckFailed(
-            "6.1",
+            "7.1",
             "you summed over the batch; take the mean so the "
             "step size does not grow with the batch size.",
         )
     if not torch.isclose(loss, want, atol=1e-6):
         raise CheckFailed(
-            "6.1", f"expected {want.item():.5f} on the check batch, got {loss.item():.5f}."
+            "7.1", f"expected {want.item():.5f} on the check batch, got {loss.item():.5f}."
         )
-    passed("6.1", f"the loss matches REINFORCE's on the check batch ({loss.item():.4f}).")
+    passed("7.1", f"the loss matches REINFORCE's on the check batch ({loss.item():.4f}).")
 
 
 def check_pg_with_baseline(PGWithBaseline) -> None:
-    """Exercise 6.2: ``PGTorchPolicy.with_updates`` adding a learned value baseline."""
+    """Exercise 7.2: ``PGTorchPolicy.with_updates`` adding a learned value baseline."""
     from course_lib.policy import PGTorchPolicy, policy_gradient_loss
     from course_lib.postprocessing import discount_cumsum
     from course_lib.sample_batch import SampleBatch
 
     if not (isinstance(PGWithBaseline, type) and hasattr(PGWithBaseline, "build_args")):
         raise CheckFailed(
-            "6.2", "PGWithBaseline should be the class returned by PGTorchPolicy.with_updates(...)."
+            "7.2", "PGWithBaseline should be the class returned by PGTorchPolicy.with_updates(...)."
         )
     if PGWithBaseline.__name__ != "PGWithBaseline":
         raise CheckFailed(
-            "6.2",
+            "7.2",
             "pass name='PGWithBaseline' to with_updates; the "
             f"class is called {PGWithBaseline.__name__!r}.",
         )
     if PGTorchPolicy.build_args["loss_fn"] is not policy_gradient_loss:
         raise CheckFailed(
-            "6.2",
+            "7.2",
             "PGTorchPolicy itself changed; with_updates "
             "must return a new class and leave it alone.",
         )
     config = {"model": {"fcnet_hiddens": [16]}, "seed": 0, "gamma": 0.9}
     policy = _call(
-        "6.2",
+        "7.2",
         "PGWithBaseline(obs_space, action_space, config)",
         PGWithBaseline,
         OBS_SPACE,
@@ -131,10 +131,10 @@ def check_pg_with_baseline(PGWithBaseline) -> None:
         config,
     )
     batch = _call(
-        "6.2", "policy.postprocess_trajectory(batch)", policy.postprocess_trajectory, _batch()
+        "7.2", "policy.postprocess_trajectory(batch)", policy.postprocess_trajectory, _batch()
     )
     expect_type(
-        "6.2",
+        "7.2",
         "postprocess_trajectory (your postprocess_fn)",
         batch,
         SampleBatch,
@@ -153,18 +153,18 @@ def check_pg_with_baseline(PGWithBaseline) -> None:
     )
     if not np.allclose(batch["value_targets"], returns, atol=1e-4):
         raise CheckFailed(
-            "6.2",
+            "7.2",
             "value_targets should be the discounted returns, bootstrapped from V(new_obs) where "
             "the piece did not terminate: compute_advantages_by_episode(batch, "
             "gamma, use_gae=False, use_critic=True, value_fn=policy.compute_values).",
         )
     if not np.allclose(batch["advantages"], returns - batch["vf_preds"], atol=1e-4):
         raise CheckFailed(
-            "6.2", "advantages should be returns minus the baseline: value_targets - vf_preds."
+            "7.2", "advantages should be returns minus the baseline: value_targets - vf_preds."
         )
     train_batch = policy._lazy_tensor_dict(batch)
-    loss = _call("6.2", "your loss_fn", policy.loss, policy.model, policy.dist_class, train_batch)
-    expect_type("6.2", "your loss_fn", loss, torch.Tensor, "a scalar torch tensor")
+    loss = _call("7.2", "your loss_fn", policy.loss, policy.model, policy.dist_class, train_batch)
+    expect_type("7.2", "your loss_fn", loss, torch.Tensor, "a scalar torch tensor")
     policy.model.zero_grad()
     loss.backward()
     value_params = [n for n, p in policy.model.named_parameters() if "value" in n or "vf" in n]
@@ -172,7 +172,7 @@ def check_pg_with_baseline(PGWithBaseline) -> None:
         dict(policy.model.named_parameters())[n].grad is None for n in value_params
     ):
         raise CheckFailed(
-            "6.2",
+            "7.2",
             "the value head gets no gradient: add a value loss, e.g. "
             "0.5 * mean((model.value_function() - value_targets) ** 2).",
         )
@@ -180,13 +180,13 @@ def check_pg_with_baseline(PGWithBaseline) -> None:
     vf_part = 0.5 * torch.mean((policy.model.value_function() - train_batch["value_targets"]) ** 2)
     if not torch.isclose(loss, pg_part + vf_part, atol=1e-5):
         raise CheckFailed(
-            "6.2",
+            "7.2",
             "expected loss = policy_gradient_loss + 0.5 * mean((V - value_targets)^2) = "
             f"{(pg_part + vf_part).item():.5f}, got {loss.item():.5f}. Note "
             "that model.value_function() answers for the LAST forward "
             "pass: run model.from_batch(train_batch) before calling it.",
         )
     passed(
-        "6.2",
+        "7.2",
         "PGWithBaseline bootstraps returns, subtracts the baseline, and trains its value head.",
     )

@@ -1,4 +1,4 @@
-"""Graders for notebooks/11_trainers.ipynb: the 2021 RLlib tutorial's evaluation loop, and resuming
+"""Graders for notebooks/12_trainers.ipynb: the 2021 RLlib tutorial's evaluation loop, and resuming
 from a checkpoint."""
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ class _RecordingTrainer:
     def compute_single_action(self, observation, *args, **kwargs):
         if isinstance(observation, tuple):
             raise CheckFailed(
-                "11.1",
+                "12.1",
                 "compute_single_action got a tuple instead of an observation. In gymnasium, "
                 "env.reset() returns (obs, info): unpack it with obs, info = env.reset(seed=seed).",
             )
@@ -86,7 +86,7 @@ def _evaluate_explaining_gym_api(evaluate_episode, trainer, env, seed):
     except ValueError as error:
         if "unpack" in str(error) and "expected 4" in str(error):
             raise CheckFailed(
-                "11.1",
+                "12.1",
                 f"{error}: gymnasium's env.step returns 5 values. Use the 5-tuple: "
                 "obs, reward, terminated, truncated, info = env.step(action).",
             ) from None
@@ -94,7 +94,7 @@ def _evaluate_explaining_gym_api(evaluate_episode, trainer, env, seed):
 
 
 def check_evaluation_loop(evaluate_episode) -> None:
-    """Exercise 11.1: ``evaluate_episode(trainer, env, seed) -> float``, the 2021 RLlib tutorial's
+    """Exercise 12.1: ``evaluate_episode(trainer, env, seed) -> float``, the 2021 RLlib tutorial's
     loop with greedy actions.
 
     A PPO trainer trained for one iteration plays one episode per seed, in CartPole cut at a time
@@ -132,7 +132,7 @@ def check_evaluation_loop(evaluate_episode) -> None:
                 )
                 env, recorder = _watched_env(limit), _RecordingTrainer(trainer)
                 got = call_learner(
-                    "11.1",
+                    "12.1",
                     f"evaluate_episode(trainer, env, seed={seed})",
                     _evaluate_explaining_gym_api,
                     evaluate_episode,
@@ -148,7 +148,7 @@ def check_evaluation_loop(evaluate_episode) -> None:
         finally:
             trainer.stop()
     passed(
-        "11.1",
+        "12.1",
         f"greedy returns for seeds {list(EVALUATION_SEEDS)} match "
         f"the reference loop (episodes cut at {limit} steps).",
     )
@@ -157,25 +157,25 @@ def check_evaluation_loop(evaluate_episode) -> None:
 def _explain_episode(seed, expected, got, env, recorder) -> None:
     if not env.reset_seeds:
         raise CheckFailed(
-            "11.1",
+            "12.1",
             "the env passed in was never reset. Play in "
             "that env: obs, info = env.reset(seed=seed).",
         )
     if env.reset_seeds[0] != seed:
         raise CheckFailed(
-            "11.1",
+            "12.1",
             f"the env was reset with seed={env.reset_seeds[0]!r}, not {seed}. Reset with "
             "env.reset(seed=seed), so that the same seed always plays the same episode.",
         )
     if not recorder.explore_args:
         raise CheckFailed(
-            "11.1",
+            "12.1",
             "choose each action with trainer.compute_single_action(obs, explore=False): it applies "
             "the trainer's observation filter before asking the policy.",
         )
     if any(explore is not False for explore in recorder.explore_args):
         raise CheckFailed(
-            "11.1",
+            "12.1",
             "pass explore=False to compute_single_action: without it the trainer samples actions "
             "as in training, so the same seed gives different "
             "returns. explore=False: the greedy action.",
@@ -183,32 +183,32 @@ def _explain_episode(seed, expected, got, env, recorder) -> None:
     if env.steps_after_end:
         ended_by = env.ended_by or "terminated or truncated"
         raise CheckFailed(
-            "11.1",
+            "12.1",
             f"your loop kept stepping after the episode was {ended_by} (seed {seed}). Stop when "
             "terminated OR truncated: while not (terminated or truncated).",
         )
     if env.ended_by is None:
         raise CheckFailed(
-            "11.1",
+            "12.1",
             "your loop stopped before the episode ended (seed "
             f"{seed}). Play until terminated or truncated.",
         )
     if not isinstance(got, numbers.Real):
         raise CheckFailed(
-            "11.1",
+            "12.1",
             "return the episode's return as one number (a "
             f"float), got {type(got).__name__} {got!r:.60}.",
         )
     if float(got) != float(expected):
         raise CheckFailed(
-            "11.1",
+            "12.1",
             f"seed {seed}: the episode's return should be {expected}, got {got}. Add up every "
             "reward of the episode (episode_reward += reward after each step) and return the sum.",
         )
 
 
 def check_resume(resume) -> None:
-    """Exercise 11.2: ``resume(trainer_cls, config, checkpoint, iterations) -> list of results``,
+    """Exercise 12.2: ``resume(trainer_cls, config, checkpoint, iterations) -> list of results``,
     trainer stopped.
 
     A seeded PG run is trained 2 iterations, saved, and trained 2 more; the learner's resumed run
@@ -249,7 +249,7 @@ def check_resume(resume) -> None:
 
         try:
             results = call_learner(
-                "11.2",
+                "12.2",
                 "resume(trainer_cls, config, checkpoint, iterations)",
                 resume,
                 WatchedPG,
@@ -269,7 +269,7 @@ def check_resume(resume) -> None:
         _require_given_config(built, config)
         _explain_resume(results, expected, built, leftover)
     passed(
-        "11.2",
+        "12.2",
         "the restored run continued at iteration 3 and "
         "repeated the uninterrupted run's results exactly.",
     )
@@ -284,7 +284,7 @@ def _require_given_config(built, config) -> None:
         )
         if changed:
             raise CheckFailed(
-                "11.2",
+                "12.2",
                 f"your trainer's config differs from the one you were given in {changed}. A "
                 "checkpoint continues the run it came from: build the trainer with that run's "
                 "config, trainer_cls(config=config), then restore.",
@@ -294,46 +294,46 @@ def _require_given_config(built, config) -> None:
 def _explain_resume(results, expected, built, leftover) -> None:
     if not built:
         raise CheckFailed(
-            "11.2",
+            "12.2",
             "no trainer was built. Build a fresh one from the class and config you were given: "
             "trainer = trainer_cls(config=config).",
         )
     if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
         raise CheckFailed(
-            "11.2",
+            "12.2",
             "return the list of the dicts that trainer.train() "
             f"returned, got {type(results).__name__}.",
         )
     if len(results) != len(expected):
         raise CheckFailed(
-            "11.2",
+            "12.2",
             f"asked for {len(expected)} iterations, got {len(results)} results. Call "
             "trainer.train() `iterations` times and keep each result.",
         )
     iterations = [r.get("training_iteration") for r in results]
     if iterations == [1, 2]:
         raise CheckFailed(
-            "11.2",
+            "12.2",
             "your trainer started again at iteration 1: call trainer.restore(checkpoint) after "
             "building it and before training.",
         )
     if iterations != [r["training_iteration"] for r in expected]:
         raise CheckFailed(
-            "11.2",
+            "12.2",
             f"the resumed iterations should be {[r['training_iteration'] for r in expected]}, got "
             f"{iterations}. Restore once, then train.",
         )
     for want, have in zip(expected, results, strict=True):
         if have.get("hist_stats", {}).get("episode_reward") != want["hist_stats"]["episode_reward"]:
             raise CheckFailed(
-                "11.2",
+                "12.2",
                 "the resumed run played other episodes than the uninterrupted one. Build the "
                 "trainer with the config you were given (its "
                 "seed included), unchanged, then restore.",
             )
     if leftover:
         raise CheckFailed(
-            "11.2",
+            "12.2",
             "the results are right, but the trainer was left running: call trainer.stop() before "
             "returning. It stops the rollout workers and closes the result files.",
         )

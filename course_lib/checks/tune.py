@@ -1,4 +1,4 @@
-"""Grader for notebooks/13_tune.ipynb: a learning-rate search with Ray Tune.
+"""Grader for notebooks/14_tune.ipynb: a learning-rate search with Ray Tune.
 
 The grader runs the learner's search into a fresh folder and then reads the experiment back from
 disk itself (``tune.ExperimentAnalysis``), so it judges what Tune recorded, not what the function
@@ -60,7 +60,7 @@ def _last_error_line(trial) -> str:
 
 
 def check_tune_search(search_lr) -> None:
-    """Exercise 13.1: grid search over lrs, stop after `iterations`, return the best lr and its
+    """Exercise 14.1: grid search over lrs, stop after `iterations`, return the best lr and its
     checkpoint."""
     require_callable("check_tune_search", "search_lr", search_lr)
     require_ray("check_tune_search")
@@ -75,7 +75,7 @@ def check_tune_search(search_lr) -> None:
         search_error = None
         try:
             returned = call_learner(
-                "13.1",
+                "14.1",
                 "search_lr(storage_path, lrs, iterations)",
                 search_lr,
                 storage,
@@ -93,14 +93,14 @@ def check_tune_search(search_lr) -> None:
             if search_error is not None:
                 raise search_error
             raise CheckFailed(
-                "13.1",
+                "14.1",
                 "nothing was written under the storage_path the check gave you. Pass "
                 "storage_path=storage_path to tune.run (or "
                 "tune.RunConfig); otherwise Tune writes to ~/ray_results.",
             )
         if len(folders) > 1:
             raise CheckFailed(
-                "13.1",
+                "14.1",
                 f"found {len(folders)} experiments under storage_path; run "
                 "one search (one tune.run call) with all the learning rates.",
             )
@@ -113,14 +113,14 @@ def check_tune_search(search_lr) -> None:
             if len(trials) == 1 and isinstance(trial_lrs[0], (list, tuple, dict)):
                 hint = "Your one trial got the whole list as its lr. " + hint
             raise CheckFailed(
-                "13.1",
+                "14.1",
                 f"expected one trial per learning rate {lrs}, found "
                 f"{len(trials)} trial(s) with lr {trial_lrs}. {hint}",
             )
         failed = [trial for trial in trials if trial.status != "TERMINATED"]
         if failed:
             raise CheckFailed(
-                "13.1",
+                "14.1",
                 f"the trial with lr={failed[0].config['lr']} ended as {failed[0].status}, not "
                 f"TERMINATED: {_last_error_line(failed[0]) or 'see its error above'}",
             ) from search_error
@@ -129,7 +129,7 @@ def check_tune_search(search_lr) -> None:
 
         if not (isinstance(returned, (tuple, list)) and len(returned) == 2):
             raise CheckFailed(
-                "13.1", f"return a pair (best_lr, checkpoint_path); got {returned!r:.80}."
+                "14.1", f"return a pair (best_lr, checkpoint_path); got {returned!r:.80}."
             )
         best_lr, checkpoint_path = returned
 
@@ -139,7 +139,7 @@ def check_tune_search(search_lr) -> None:
         }
         if any(n != iterations for n in ran.values()):
             raise CheckFailed(
-                "13.1",
+                "14.1",
                 f"each trial should stop after exactly {iterations} "
                 f"iterations; they ran {ran} (lr: iterations). "
                 'Use stop={"training_iteration": iterations}.',
@@ -152,7 +152,7 @@ def check_tune_search(search_lr) -> None:
         winners = [lr for lr, value in last_reward.items() if value == best_value]
         if not is_real_number(best_lr):
             raise CheckFailed(
-                "13.1",
+                "14.1",
                 f"best_lr should be a number (the best trial's config['lr']); got {best_lr!r:.80}.",
             )
         if not any(math.isclose(best_lr, lr) for lr in winners):
@@ -167,7 +167,7 @@ def check_tune_search(search_lr) -> None:
                     'mode="max" (a higher return is better).'
                 )
             raise CheckFailed(
-                "13.1",
+                "14.1",
                 f"the last episode_reward_mean of each trial was {table}, "
                 f"so the best lr is {winners[0]}, not {best_lr}. {hint}",
             )
@@ -175,13 +175,13 @@ def check_tune_search(search_lr) -> None:
 
         if isinstance(checkpoint_path, tune.Checkpoint):
             raise CheckFailed(
-                "13.1",
+                "14.1",
                 "you returned a ray.tune.Checkpoint; return "
                 "its folder, checkpoint.path (a string).",
             )
         if checkpoint_path is None:
             raise CheckFailed(
-                "13.1",
+                "14.1",
                 "checkpoint_path is None: the best trial has no checkpoint. Pass checkpoint_config="
                 "tune.CheckpointConfig(checkpoint_at_end=True) (the 2021 RLlib tutorial's "
                 "checkpoint_at_end=True does the same), so "
@@ -191,7 +191,7 @@ def check_tune_search(search_lr) -> None:
             checkpoint_path
         ):
             raise CheckFailed(
-                "13.1",
+                "14.1",
                 f"checkpoint_path should be an existing folder; got {checkpoint_path!r:.120}.",
             )
         checkpoint_path = os.fspath(checkpoint_path)
@@ -203,7 +203,7 @@ def check_tune_search(search_lr) -> None:
                 else "no trial of this experiment"
             )
             raise CheckFailed(
-                "13.1",
+                "14.1",
                 f"the checkpoint belongs to {where}, not to the best trial "
                 f"(lr={best_trial.config['lr']}). Ask for the best trial's "
                 "checkpoint: analysis.get_best_checkpoint(best_trial, ...).path.",
@@ -213,7 +213,7 @@ def check_tune_search(search_lr) -> None:
             metadata = load_metadata(checkpoint_path)
         except FileNotFoundError:
             raise CheckFailed(
-                "13.1",
+                "14.1",
                 f"{checkpoint_path} is not a checkpoint folder (no metadata.json in it). Return "
                 "checkpoint.path of the Checkpoint that "
                 "get_best_checkpoint gave you, not the trial folder.",
@@ -229,7 +229,7 @@ def check_tune_search(search_lr) -> None:
     finally:
         shutil.rmtree(storage, ignore_errors=True)
     passed(
-        "13.1",
+        "14.1",
         f"{len(trials)} trials (lr {', '.join(str(lr) for lr in lrs)}), each stopped after "
         f"{iterations} iterations; best lr {best_lr} (last episode_reward_mean {best_value:.1f}), "
         f"and its checkpoint from iteration {restored_iteration} "

@@ -9,7 +9,7 @@
 This module holds the argument parser and ``main()``, which hands each command to its module.
 Run it as ``course-rl ...`` or ``python -m course_lib.cli ...``. A mistake on the command line (bad
 JSON, an unknown algorithm, env or config key, a folder that is not a checkpoint) ends with one
-line on stderr and exit code 2. Introduced in notebooks/11_trainers.ipynb.
+line on stderr and exit code 2. Introduced in notebooks/12_trainers.ipynb.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ __all__ = ["UsageError", "build_parser", "main"]
 def main(argv: list[str] | None = None) -> int:
     """Run ``course-rl`` with ``argv`` (default: the command line); returns the exit code.
 
-    Introduced in notebooks/11_trainers.ipynb.
+    Introduced in notebooks/12_trainers.ipynb.
     """
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The ``course-rl`` parser with its ``train``, ``rollout`` and ``list`` subcommands.
 
-    Introduced in notebooks/11_trainers.ipynb.
+    Introduced in notebooks/12_trainers.ipynb.
     """
     parser = argparse.ArgumentParser(
         prog="course-rl",

@@ -1,6 +1,6 @@
 """``python -m course_lib.cli ...`` runs ``course-rl ...``.
 
-Introduced in notebooks/11_trainers.ipynb.
+Introduced in notebooks/12_trainers.ipynb.
 """
 
 import sys

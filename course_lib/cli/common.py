@@ -2,7 +2,7 @@
 lookup, config checks and tuned-example files.
 
 Every check here runs before Ray starts, so a mistyped option fails in a second, with one line.
-Introduced in notebooks/11_trainers.ipynb.
+Introduced in notebooks/12_trainers.ipynb.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ EXPERIMENT_EXAMPLE = (
 class UsageError(Exception):
     """A mistake on the command line: reported as one line on stderr, exit code 2.
 
-    Introduced in notebooks/11_trainers.ipynb.
+    Introduced in notebooks/12_trainers.ipynb.
     """
 
 

@@ -1,6 +1,6 @@
 """``course-rl list``: the algorithms, one line on each, and the tuned-example files.
 
-Introduced in notebooks/11_trainers.ipynb.
+Introduced in notebooks/12_trainers.ipynb.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from course_lib.cli.common import UsageError, read_experiment_file, tuned_exampl
 def list_command(args: argparse.Namespace) -> int:
     """``course-rl list``: the algorithms (with one line on each) and the tuned-example files.
 
-    Introduced in notebooks/11_trainers.ipynb.
+    Introduced in notebooks/12_trainers.ipynb.
     """
     from course_lib.agents import ALGORITHMS, get_trainer_class
 

@@ -1,7 +1,7 @@
 """``course-rl rollout``: restore a checkpoint in this process and play episodes with its policy.
 
 The 2021 RLlib tutorial's ``rllib rollout``: each finished episode's return is printed, then
-their mean. Introduced in notebooks/11_trainers.ipynb.
+their mean. Introduced in notebooks/12_trainers.ipynb.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ examples:
 def rollout_command(args: argparse.Namespace) -> int:
     """``course-rl rollout``: restore a checkpoint in this process and play episodes with it.
 
-    Introduced in notebooks/11_trainers.ipynb.
+    Introduced in notebooks/12_trainers.ipynb.
     """
     for option in ("episodes", "steps"):
         if getattr(args, option) is not None and getattr(args, option) < 1:

@@ -2,7 +2,7 @@
 
 The results folder gets params.json, result.json, progress.csv, TensorBoard events and
 checkpoints, as with the 2021 RLlib tutorial's ``rllib train``. Introduced in
-notebooks/11_trainers.ipynb.
+notebooks/12_trainers.ipynb.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ tuned-example file (one experiment; command-line options override it):
 def train_command(args: argparse.Namespace) -> int:
     """``course-rl train``: check everything in this process, then run the experiment with Tune.
 
-    Introduced in notebooks/11_trainers.ipynb.
+    Introduced in notebooks/12_trainers.ipynb.
     """
     for option, minimum in (("checkpoint_freq", 0), ("num_cpus", 1)):
         if getattr(args, option) is not None and getattr(args, option) < minimum:

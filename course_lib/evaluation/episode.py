@@ -1,6 +1,6 @@
 """``Episode``: what a rollout worker knows about one running episode, shared with callbacks.
 
-Introduced in notebooks/07_rollout_workers.ipynb; callbacks (notebooks/09_callbacks.ipynb) read
+Introduced in notebooks/08_rollout_workers.ipynb; callbacks (notebooks/10_callbacks.ipynb) read
 and write its ``user_data``, ``hist_data`` and ``custom_metrics``.
 """
 
@@ -23,7 +23,7 @@ class Episode:
     - ``agent_rewards``: ``{(agent_id, policy_id): return}``.
     - ``user_data``: scratch space for callbacks; ``custom_metrics``: ``{name: number}`` averaged
       into results; ``hist_data``: ``{name: list}`` kept whole in ``hist_stats``.
-    Introduced in notebooks/07_rollout_workers.ipynb.
+    Introduced in notebooks/08_rollout_workers.ipynb.
     """
 
     def __init__(self, episode_id: int, env_index: int, policy_for=None):

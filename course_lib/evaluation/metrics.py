@@ -1,7 +1,7 @@
 """Episode metrics: what each finished episode reports, and the summary that lands in results.
 
-Introduced in notebooks/07_rollout_workers.ipynb; custom metrics and hist data come from
-callbacks (notebooks/09_callbacks.ipynb).
+Introduced in notebooks/08_rollout_workers.ipynb; custom metrics and hist data come from
+callbacks (notebooks/10_callbacks.ipynb).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 class RolloutMetrics:
     """The numbers of one finished episode, sent from a worker to the trainer.
 
-    Introduced in notebooks/07_rollout_workers.ipynb.
+    Introduced in notebooks/08_rollout_workers.ipynb.
     """
 
     episode_length: int
@@ -40,7 +40,7 @@ class RolloutMetrics:
 def metrics_to_plain(episode: RolloutMetrics) -> dict:
     """One episode's metrics as plain data for a checkpoint: ``(agent, policy)`` keys as lists.
 
-    Introduced in notebooks/11_trainers.ipynb.
+    Introduced in notebooks/12_trainers.ipynb.
     """
     return {
         **asdict(episode),
@@ -49,7 +49,7 @@ def metrics_to_plain(episode: RolloutMetrics) -> dict:
 
 
 def metrics_from_plain(saved: dict) -> RolloutMetrics:
-    """The inverse of ``metrics_to_plain``. Introduced in notebooks/11_trainers.ipynb."""
+    """The inverse of ``metrics_to_plain``. Introduced in notebooks/12_trainers.ipynb."""
     return RolloutMetrics(
         **{
             **saved,
@@ -64,7 +64,7 @@ def summarize_episodes(episodes: list[RolloutMetrics]) -> dict:
     Custom metrics become ``custom_metrics/<name>_mean/_min/_max``; per-policy returns become
     ``policy_reward_mean/<policy_id>`` (and min/max); ``hist_stats`` keeps the raw lists.
     With no finished episode, the reward statistics are NaN (nothing to average yet).
-    Introduced in notebooks/07_rollout_workers.ipynb.
+    Introduced in notebooks/08_rollout_workers.ipynb.
     """
     rewards = [e.episode_reward for e in episodes]
     lengths = [e.episode_length for e in episodes]
@@ -106,7 +106,7 @@ def collect_episodes(
 ) -> list[RolloutMetrics]:
     """Gather (and clear) the finished-episode metrics of every worker.
 
-    Introduced in notebooks/07_rollout_workers.ipynb.
+    Introduced in notebooks/08_rollout_workers.ipynb.
     """
     episodes = list(local_worker.get_metrics()) if local_worker is not None else []
     if remote_workers:
@@ -120,6 +120,6 @@ def collect_episodes(
 def collect_metrics(local_worker, remote_workers=(), timeout_s: float | None = None) -> dict:
     """``summarize_episodes(collect_episodes(...))``: one call for a trainer's result dict.
 
-    Introduced in notebooks/07_rollout_workers.ipynb.
+    Introduced in notebooks/08_rollout_workers.ipynb.
     """
     return summarize_episodes(collect_episodes(local_worker, remote_workers, timeout_s))

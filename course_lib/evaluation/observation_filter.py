@@ -4,7 +4,7 @@
 ``clip((obs - mean) / std)``. Each worker updates its own copy while sampling; the trainer gathers
 the new statistics from every worker, merges them and sends the result back, so all workers (and
 the policy they train) see observations on the same scale.
-Introduced in notebooks/07_rollout_workers.ipynb.
+Introduced in notebooks/08_rollout_workers.ipynb.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import numpy as np
 class RunningStat:
     """Count, mean and sum of squared deviations of a stream of arrays (Welford's algorithm).
 
-    Introduced in notebooks/07_rollout_workers.ipynb.
+    Introduced in notebooks/08_rollout_workers.ipynb.
     """
 
     def __init__(self, shape):
@@ -55,7 +55,7 @@ class RunningStat:
 
 
 class NoFilter:
-    """Leaves observations as they are. Introduced in notebooks/07_rollout_workers.ipynb."""
+    """Leaves observations as they are. Introduced in notebooks/08_rollout_workers.ipynb."""
 
     def __call__(self, obs, update: bool = True):
         return obs
@@ -77,7 +77,7 @@ class MeanStdFilter:
     """``clip((obs - running_mean) / running_std, -clip, clip)``, float32, with a delta to sync.
 
     ``stats`` is what the filter normalizes with; ``delta`` holds what this worker saw since
-    the last sync. Introduced in notebooks/07_rollout_workers.ipynb.
+    the last sync. Introduced in notebooks/08_rollout_workers.ipynb.
     """
 
     def __init__(self, shape, clip: float = 10.0):
@@ -127,7 +127,7 @@ class MeanStdFilter:
 def make_filter(name: str, observation_space):
     """``"NoFilter"`` or ``"MeanStdFilter"`` (Box observations only) for one observation space.
 
-    Introduced in notebooks/07_rollout_workers.ipynb.
+    Introduced in notebooks/08_rollout_workers.ipynb.
     """
     if name == "NoFilter":
         return NoFilter()

@@ -3,12 +3,12 @@
 A worker owns ``num_envs_per_worker`` envs, its policies (one, unless multi-agent) with their
 observation filters, and one sampler that steps the envs: a ``SingleAgentSampler``
 (single_agent_sampler.py) for a gymnasium env, a ``MultiAgentSampler`` (multi_agent_sampler.py,
-notebooks/16_multi_agent.ipynb) for a ``MultiAgentEnv`` or when
+notebooks/17_multi_agent.ipynb) for a ``MultiAgentEnv`` or when
 ``config["multiagent"]["policies"]`` is set. ``sample()`` returns a ``SampleBatch`` from the
 first and a ``MultiAgentBatch`` from the second.
 
 It works as a plain object (the "local worker" of a trainer) and as a Ray actor
-(``RolloutWorker.as_remote().remote(...)``). Introduced in notebooks/07_rollout_workers.ipynb.
+(``RolloutWorker.as_remote().remote(...)``). Introduced in notebooks/08_rollout_workers.ipynb.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ WORKER_DEFAULTS = {
     # The fast path (vector_sampler.py): the worker's envs as one gymnasium vector env, sampled
     # into column buffers. Feed-forward policies with batch_mode="truncate_episodes" only.
     "vectorize_envs": False,
-    # Lesson 16: {"policies": {pid: (cls, obs_space, act_space, overrides)},
+    # Lesson 17: {"policies": {pid: (cls, obs_space, act_space, overrides)},
     # "policy_mapping_fn": fn, "count_steps_by": "env_steps" or "agent_steps"}
     "multiagent": {},
 }
@@ -60,7 +60,7 @@ class RolloutWorker:
     With a seed, the worker also seeds its process's global random generators (Python, numpy,
     torch) with ``seed + 1000 * worker_index``, unless ``process_seeded=True``: a trainer passes
     that for the workers it builds in its own process, which it has seeded already
-    (see course_lib/seeding.py). Introduced in notebooks/07_rollout_workers.ipynb.
+    (see course_lib/seeding.py). Introduced in notebooks/08_rollout_workers.ipynb.
     """
 
     def __init__(
@@ -215,7 +215,7 @@ class RolloutWorker:
         """Metrics of the episodes finished since the last call (and forget them)."""
         return self.sampler.get_metrics()
 
-    # --- state for checkpoints (lesson 11) ----------------------------------------------------
+    # --- state for checkpoints (lesson 12) ----------------------------------------------------
 
     def get_state(self) -> dict:
         """Policies, filters and, when the sampler can save them, the episodes in progress."""

@@ -1,8 +1,8 @@
 """What the two samplers of a rollout worker share.
 
 A ``RolloutWorker`` holds one sampler: a ``SingleAgentSampler`` for a gymnasium env
-(single_agent_sampler.py, notebooks/07_rollout_workers.ipynb) or a ``MultiAgentSampler`` for a
-``MultiAgentEnv`` (multi_agent_sampler.py, notebooks/16_multi_agent.ipynb). Both step all of the
+(single_agent_sampler.py, notebooks/08_rollout_workers.ipynb) or a ``MultiAgentSampler`` for a
+``MultiAgentEnv`` (multi_agent_sampler.py, notebooks/17_multi_agent.ipynb). Both step all of the
 worker's envs together and answer ``sample()``, ``get_metrics()``, ``get_state()`` and
 ``set_state()``. What they do the same way lives here, in the ``Sampler`` base class:
 
@@ -33,7 +33,7 @@ class Sampler:
     ``env_seeds`` the seed of each one's first reset. ``rng`` draws episode ids; ``metrics`` is
     the list that finished episodes' ``RolloutMetrics`` are appended to, until ``get_metrics``.
     A subclass keeps ``self.slots`` (one per env) and implements ``_start_episode``,
-    ``sample``, ``get_state`` and ``set_state``. Introduced in notebooks/07_rollout_workers.ipynb.
+    ``sample``, ``get_state`` and ``set_state``. Introduced in notebooks/08_rollout_workers.ipynb.
     """
 
     def __init__(self, worker, envs: list, env_seeds: list, *, rng, metrics: list):
@@ -152,7 +152,7 @@ def action_row(actor, action, extra: dict, episode: Episode, agent_index: int) -
 
     ``actor`` is what acted (see ``Sampler.compute_actions``); ``extra`` is its share of the
     policy's extra fetches (``action_logp``, ``vf_preds``, ...).
-    Introduced in notebooks/07_rollout_workers.ipynb.
+    Introduced in notebooks/08_rollout_workers.ipynb.
     """
     row = {
         SampleBatch.OBS: actor.obs,
@@ -177,7 +177,7 @@ def action_row(actor, action, extra: dict, episode: Episode, agent_index: int) -
 def close_row(row: dict, next_obs, terminated: bool, truncated: bool, info) -> dict:
     """Complete an action's row with what followed it; returns the row.
 
-    Introduced in notebooks/07_rollout_workers.ipynb.
+    Introduced in notebooks/08_rollout_workers.ipynb.
     """
     row[SampleBatch.NEXT_OBS] = next_obs
     row[SampleBatch.TERMINATEDS] = terminated
@@ -189,7 +189,7 @@ def close_row(row: dict, next_obs, terminated: bool, truncated: bool, info) -> d
 def rows_to_batch(rows: list[dict]) -> SampleBatch:
     """The rows of one agent's episode piece as columns.
 
-    Introduced in notebooks/07_rollout_workers.ipynb.
+    Introduced in notebooks/08_rollout_workers.ipynb.
     """
     return SampleBatch({key: [row[key] for row in rows] for key in rows[0]})
 

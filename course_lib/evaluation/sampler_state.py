@@ -8,7 +8,7 @@ and the state of its random generator. That covers gymnasium's classic-control e
 wrappers and the course's envs; an env that keeps its state in other objects (a physics engine, a
 socket) is restored only in part, and its episodes after a restore differ.
 
-Introduced in notebooks/11_trainers.ipynb.
+Introduced in notebooks/12_trainers.ipynb.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ _NP_RANDOM = "_np_random"
 def is_plain(value) -> bool:
     """True for data a checkpoint holds without pickling: numbers, strings, arrays, lists, dicts.
 
-    Introduced in notebooks/11_trainers.ipynb.
+    Introduced in notebooks/12_trainers.ipynb.
     """
     if isinstance(value, (bool, int, float, str, type(None), np.generic)):
         return True
@@ -47,7 +47,7 @@ def _layers(env):
 def env_snapshot(env) -> list[dict]:
     """Per wrapper layer: its plain attributes, and its random generator's state.
 
-    Introduced in notebooks/11_trainers.ipynb.
+    Introduced in notebooks/12_trainers.ipynb.
     """
     snapshot = []
     for layer in _layers(env):
@@ -62,7 +62,7 @@ def env_snapshot(env) -> list[dict]:
 def restore_env(env, snapshot: list[dict]) -> None:
     """Put ``env_snapshot``'s attributes back, layer by layer.
 
-    Introduced in notebooks/11_trainers.ipynb.
+    Introduced in notebooks/12_trainers.ipynb.
     """
     layers = _layers(env)
     if len(layers) != len(snapshot):
@@ -82,7 +82,7 @@ def restore_env(env, snapshot: list[dict]) -> None:
 def episode_snapshot(episode: Episode) -> dict:
     """A running episode's counters, rewards and callback data as plain data.
 
-    Introduced in notebooks/11_trainers.ipynb.
+    Introduced in notebooks/12_trainers.ipynb.
     """
     return {
         "episode_id": episode.episode_id,
@@ -102,7 +102,7 @@ def episode_snapshot(episode: Episode) -> dict:
 def restore_episode(saved: dict, policy_for=None) -> Episode:
     """The ``Episode`` that ``episode_snapshot`` saved.
 
-    Introduced in notebooks/11_trainers.ipynb.
+    Introduced in notebooks/12_trainers.ipynb.
     """
     episode = Episode(saved["episode_id"], saved["env_index"], policy_for)
     episode.length, episode.total_reward = saved["length"], saved["total_reward"]

@@ -7,7 +7,7 @@ still running at the end of the fragment is cut there (postprocessing bootstraps
 in the next call, while ``"complete_episodes"`` keeps sampling until every returned episode has
 ended. What it shares with the multi-agent sampler lives in sampler.py.
 
-Introduced in notebooks/07_rollout_workers.ipynb.
+Introduced in notebooks/08_rollout_workers.ipynb.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ class SingleAgentSampler(Sampler):
     Env ``i`` starts from seed ``env_seeds[i]``; episode ids come from ``rng``; finished
     episodes' metrics go to ``metrics`` (see ``Sampler``). ``get_state()`` holds the running
     episodes, so a restored worker continues them exactly.
-    Introduced in notebooks/07_rollout_workers.ipynb.
+    Introduced in notebooks/08_rollout_workers.ipynb.
     """
 
     def __init__(self, worker, envs: list, env_seeds: list, *, rng, metrics: list):
@@ -142,7 +142,7 @@ class SingleAgentSampler(Sampler):
                 steps += pieces[-1].count
         return pieces, steps
 
-    # --- state for checkpoints (lesson 11) ----------------------------------------------------
+    # --- state for checkpoints (lesson 12) ----------------------------------------------------
 
     def get_state(self) -> dict | None:
         """The running episodes (envs included), the episode-id generator and unreported metrics.

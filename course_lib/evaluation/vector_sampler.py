@@ -24,7 +24,7 @@ multi-agent envs. It keeps no ``infos`` (the column holds empty dicts), callback
 ``on_episode_step`` make it call that hook per env and step (slower), and a checkpoint does
 not hold its running episodes: after a restore they start afresh.
 
-Introduced in notebooks/07_rollout_workers.ipynb (the fast path section).
+Introduced in notebooks/08_rollout_workers.ipynb (the fast path section).
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ class VectorSampler(Sampler):
 
     ``vector_env`` holds the worker's ``num_envs_per_worker`` envs; ``seed`` seeds its first
     reset (a ``SyncVectorEnv`` gives env ``i`` the seed ``seed + i``, as the other sampler does).
-    Introduced in notebooks/07_rollout_workers.ipynb.
+    Introduced in notebooks/08_rollout_workers.ipynb.
     """
 
     def __init__(self, worker, vector_env, seed, *, rng, metrics: list):
@@ -235,7 +235,7 @@ class VectorSampler(Sampler):
         super().episode_ended(env_index, env, episode)
         self._ended[episode.episode_id] = episode
 
-    # --- state for checkpoints (lesson 11) ----------------------------------------------------
+    # --- state for checkpoints (lesson 12) ----------------------------------------------------
 
     def get_state(self) -> None:
         """None: a checkpoint does not hold the fast path's running episodes (they restart)."""

@@ -4,7 +4,7 @@ The trainer learns on the local worker's policy and samples with the remote ones
 rounds it broadcasts weights (one ``ray.put`` copy for all workers) and merges the workers'
 observation-filter statistics. With ``recreate_failed_workers`` a worker whose actor died is
 replaced by a fresh one, synced to the current weights.
-Introduced in notebooks/07_rollout_workers.ipynb.
+Introduced in notebooks/08_rollout_workers.ipynb.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ class WorkerSet:
     then run), ``recreate_failed_workers`` (default False), plus everything ``RolloutWorker``
     reads. ``process_seeded=True`` tells the local worker that this process's random generators
     are seeded already (by a trainer); remote workers always seed their own process.
-    Introduced in notebooks/07_rollout_workers.ipynb.
+    Introduced in notebooks/08_rollout_workers.ipynb.
     """
 
     def __init__(

@@ -1,4 +1,4 @@
-"""Execution plans: a trainer's dataflow as a chain of lazy iterators and operators (lesson 10).
+"""Execution plans: a trainer's dataflow as a chain of lazy iterators and operators (lesson 11).
 
 The A2C plan reads::
 
@@ -8,7 +8,7 @@ The A2C plan reads::
     ).for_each(TrainOneStep(workers))
     return StandardMetricsReporting(train_op, workers, config)
 
-Introduced in notebooks/10_execution_plans.ipynb.
+Introduced in notebooks/11_execution_plans.ipynb.
 """
 
 from course_lib.execution.concurrency_ops import Concurrently

@@ -3,7 +3,7 @@
 DQN's plan has two: one stores fresh samples in the replay buffer, the other replays and trains.
 ``Concurrently([store_op, replay_op], mode="round_robin", output_indexes=[1])`` pulls one item
 from each in turn and hands on only the training results. All sub-plans share one MetricsContext.
-Introduced in notebooks/10_execution_plans.ipynb.
+Introduced in notebooks/11_execution_plans.ipynb.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def Concurrently(
       arrive, so the interleaving changes from run to run. The threads stop when this iterator is
       closed or garbage collected.
 
-    ``NextValueNotReady`` items are never yielded. Introduced in notebooks/10_execution_plans.ipynb.
+    ``NextValueNotReady`` items are never yielded. Introduced in notebooks/11_execution_plans.ipynb.
     """
     ops = list(ops)
     if not ops:

@@ -10,7 +10,7 @@ metrics_context.py). Operators read it with ``get_shared_metrics()`` while the p
 source that has nothing to give yet (a replay buffer still filling) yields a
 ``NextValueNotReady()`` instead of blocking; operators pass it through untouched and
 ``Concurrently`` (concurrency_ops.py, built on ``merge_indexed`` here) drops it.
-Introduced in notebooks/10_execution_plans.ipynb.
+Introduced in notebooks/11_execution_plans.ipynb.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ class NextValueNotReady:
 
     Test with ``isinstance(item, NextValueNotReady)``. ``for_each``/``filter``/``combine``/``batch``
     hand it on without calling their function; ``take`` and ``Concurrently`` skip it.
-    Introduced in notebooks/10_execution_plans.ipynb.
+    Introduced in notebooks/11_execution_plans.ipynb.
     """
 
     def __repr__(self) -> str:
@@ -64,7 +64,7 @@ def get_shared_metrics() -> MetricsContext:
     """The MetricsContext of the plan whose iterator is being pulled right now.
 
     Call it inside an operator (e.g. a function given to ``.for_each()``).
-    Introduced in notebooks/10_execution_plans.ipynb.
+    Introduced in notebooks/11_execution_plans.ipynb.
     """
     metrics = _CURRENT_METRICS.get()
     if metrics is None:
@@ -81,7 +81,7 @@ class LocalIterator:
     """A lazy stream of items; every method that returns an iterator shares this one's metrics.
 
     ``base`` is an iterable, or a function returning one (a generator function); it is started on
-    the first ``next()``. Introduced in notebooks/10_execution_plans.ipynb.
+    the first ``next()``. Introduced in notebooks/11_execution_plans.ipynb.
     """
 
     def __init__(
@@ -219,7 +219,7 @@ def merge_indexed(
 
     The shared context is the first iterator's. In round-robin mode a ``NextValueNotReady`` from a
     source is passed on as it is (without an index). Used by ``Concurrently`` and
-    ``LocalIterator.union``. Introduced in notebooks/10_execution_plans.ipynb.
+    ``LocalIterator.union``. Introduced in notebooks/11_execution_plans.ipynb.
     """
     if round_robin_weights is None:
         weights = [1] * len(iterators)
@@ -333,7 +333,7 @@ def gather_sync(
     """Each item is ``[actor.<method_name>(*args) for actor in actors]``, in actor order.
 
     All actors are called at once. ``wait_timer`` names a shared timer for the time spent waiting.
-    Introduced in notebooks/10_execution_plans.ipynb.
+    Introduced in notebooks/11_execution_plans.ipynb.
     """
     import ray
 
@@ -359,7 +359,7 @@ def gather_async(
     ``shared_metrics.current_actor`` is the actor that produced it. That actor's next call is only
     sent when the next item is requested, so whatever the plan sent it in between (new weights)
     reaches it first. ``wait_timer`` names a shared timer for the time spent waiting.
-    Introduced in notebooks/10_execution_plans.ipynb.
+    Introduced in notebooks/11_execution_plans.ipynb.
     """
     import ray
 

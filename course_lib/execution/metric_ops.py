@@ -1,7 +1,7 @@
 """The names of the shared counters and timers, and ``StandardMetricsReporting``, which turns a
 training stream into one result dict per ``trainer.train()``.
 
-Introduced in notebooks/10_execution_plans.ipynb.
+Introduced in notebooks/11_execution_plans.ipynb.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def StandardMetricsReporting(
     Result keys added to the episode summary: ``timesteps_total``, ``timesteps_this_iter``,
     ``agent_timesteps_total``, ``episodes_total``, ``num_healthy_workers``,
     ``info`` (``{"learner": {policy_id: stats}, **counters}``) and ``timers``
-    (``{"<name>_time_ms": ...}``). Introduced in notebooks/10_execution_plans.ipynb.
+    (``{"<name>_time_ms": ...}``). Introduced in notebooks/11_execution_plans.ipynb.
     """
     min_time_s = config.get("min_iter_time_s", 0) or 0
     min_steps = config.get("timesteps_per_iteration", 0) or 0

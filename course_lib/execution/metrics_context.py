@@ -2,7 +2,7 @@
 
 ``LocalIterator`` (local_iterator.py) carries one ``MetricsContext`` through a whole execution
 plan; an operator reaches it with ``get_shared_metrics()`` while the plan pulls it.
-Introduced in notebooks/10_execution_plans.ipynb.
+Introduced in notebooks/11_execution_plans.ipynb.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ class TimerStat:
     """Durations in seconds of the last ``window`` timed sections; ``mean`` averages them.
 
     Use ``timer.push(seconds)`` or ``with timer: ...``.
-    Introduced in notebooks/10_execution_plans.ipynb.
+    Introduced in notebooks/11_execution_plans.ipynb.
     """
 
     def __init__(self, window: int = 20):
@@ -50,7 +50,7 @@ class MetricsContext:
     - ``info``: free-form, e.g. ``info["learner"] = {policy_id: learner_stats}``;
     - ``current_actor``: in async modes, the remote worker that produced the item being processed.
 
-    Introduced in notebooks/10_execution_plans.ipynb.
+    Introduced in notebooks/11_execution_plans.ipynb.
     """
 
     def __init__(self):

@@ -7,7 +7,7 @@ largest possible value so that every weight is at most 1.
 
 Rows live in one preallocated numpy array per column, written round the ring: adding is one
 array assignment per column, sampling one fancy-index per column.
-Introduced in notebooks/10_execution_plans.ipynb.
+Introduced in notebooks/11_execution_plans.ipynb.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ class ReplayBuffer:
     replacement.
 
     Every added SampleBatch must have the same columns.
-    Introduced in notebooks/10_execution_plans.ipynb.
+    Introduced in notebooks/11_execution_plans.ipynb.
     """
 
     def __init__(self, capacity: int, *, seed: int | None = None):
@@ -150,7 +150,7 @@ class PrioritizedReplayBuffer(ReplayBuffer):
     - ``eps``: added to ``|td_error|`` so that no row's priority is 0.
 
     New rows get the largest priority so far (1.0 at first), so each is likely replayed at least
-    once. Introduced in notebooks/10_execution_plans.ipynb.
+    once. Introduced in notebooks/11_execution_plans.ipynb.
     """
 
     def __init__(

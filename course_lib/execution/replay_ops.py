@@ -3,7 +3,7 @@
 DQN's plan stores every fresh batch with ``StoreToReplayBuffer`` in one sub-plan and trains on
 ``Replay(...)`` in another; ``Concurrently`` runs the two side by side. ``Replay`` yields
 ``NextValueNotReady`` until the buffer holds enough rows, so the storing sub-plan is never blocked.
-Introduced in notebooks/10_execution_plans.ipynb.
+Introduced in notebooks/11_execution_plans.ipynb.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def _single_policy_batch(batch) -> SampleBatch:
 class StoreToReplayBuffer:
     """For ``.for_each``: add the batch's rows to ``local_buffer``; returns the batch unchanged.
 
-    Introduced in notebooks/10_execution_plans.ipynb.
+    Introduced in notebooks/11_execution_plans.ipynb.
     """
 
     def __init__(self, *, local_buffer: ReplayBuffer):
@@ -51,7 +51,7 @@ def Replay(
     ``local_buffer``.
 
     Until the buffer holds ``max(learning_starts, replay_batch_size)`` rows it yields
-    ``NextValueNotReady()``. Introduced in notebooks/10_execution_plans.ipynb.
+    ``NextValueNotReady()``. Introduced in notebooks/11_execution_plans.ipynb.
     """
     require_whole_number(replay_batch_size, "replay_batch_size", minimum=1)
     if not is_whole_number(learning_starts) or learning_starts < 0:
@@ -82,7 +82,7 @@ class UpdatePriorities:
     the rows ``batch["batch_indexes"]`` get priority ``(|td_error| + eps) ** alpha`` in
     ``local_buffer``. ``prioritized_replay_eps`` replaces the buffer's ``eps`` when given. Does
     nothing for a uniform ``ReplayBuffer``. Returns the item unchanged.
-    Introduced in notebooks/10_execution_plans.ipynb.
+    Introduced in notebooks/11_execution_plans.ipynb.
     """
 
     def __init__(self, local_buffer: ReplayBuffer, prioritized_replay_eps: float | None = None):

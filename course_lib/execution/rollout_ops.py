@@ -3,7 +3,7 @@
 
 The sources (``ParallelRollouts``, ``AsyncGradients``) return LocalIterators and count the env
 steps they sample; the others are callables for ``.for_each`` or ``.combine``.
-Introduced in notebooks/10_execution_plans.ipynb.
+Introduced in notebooks/11_execution_plans.ipynb.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def ParallelRollouts(workers, *, mode: str = "bulk_sync", num_async: int = 1) ->
     - ``"raw"``: each item is the list of one round's per-worker batches, not concatenated.
 
     With no remote workers every mode samples the local worker (``"raw"``: a list of one batch).
-    Introduced in notebooks/10_execution_plans.ipynb.
+    Introduced in notebooks/11_execution_plans.ipynb.
     """
     if mode not in ROLLOUT_MODES:
         raise ValueError(f"Unknown ParallelRollouts mode {mode!r}; use one of {ROLLOUT_MODES}.")
@@ -107,7 +107,7 @@ def AsyncGradients(workers) -> LocalIterator:
     Every remote worker samples and computes gradients in its own process, again and again; items
     come in the order they finish, with ``shared_metrics.current_actor`` the worker that sent it.
     Counts the sampled steps and records ``info["learner"]["default_policy"]``. With no remote
-    workers the local worker does it. Introduced in notebooks/10_execution_plans.ipynb.
+    workers the local worker does it. Introduced in notebooks/11_execution_plans.ipynb.
     """
     remotes = workers.remote_workers()
     if remotes:
@@ -143,7 +143,7 @@ class ConcatBatches:
     ``[one batch]``.
 
     Returns ``[]`` while collecting. ``count_steps_by``: ``"env_steps"`` or ``"agent_steps"``
-    (they differ only for MultiAgentBatches). Introduced in notebooks/10_execution_plans.ipynb.
+    (they differ only for MultiAgentBatches). Introduced in notebooks/11_execution_plans.ipynb.
     """
 
     def __init__(self, min_batch_size: int, count_steps_by: str = "env_steps"):
@@ -181,7 +181,7 @@ class SelectExperiences:
     """For ``.for_each``: keep only the given policies' batches of a MultiAgentBatch (a SampleBatch
     passes).
 
-    Introduced in notebooks/10_execution_plans.ipynb.
+    Introduced in notebooks/11_execution_plans.ipynb.
     """
 
     def __init__(self, policy_ids: list[str]):
@@ -204,7 +204,7 @@ class StandardizeFields:
 
     Per policy batch for a MultiAgentBatch; a policy batch with none of the fields (a heuristic
     policy's, which postprocessing leaves alone) passes unchanged. Returns a new batch; the input
-    keeps its values. Introduced in notebooks/10_execution_plans.ipynb.
+    keeps its values. Introduced in notebooks/11_execution_plans.ipynb.
     """
 
     def __init__(self, fields: list[str]):

@@ -4,7 +4,7 @@ A binary tree over ``capacity`` leaves (rounded up to a power of two) stored in 
 ``i`` has children ``2i`` and ``2i + 1``, the root is node 1, leaf ``k`` is node ``capacity + k``.
 Each inner node holds ``op`` of its children, so the root holds the sum (or min) of all leaves.
 Updates and queries take arrays of indexes and touch one tree level per numpy operation.
-Introduced in notebooks/10_execution_plans.ipynb.
+Introduced in notebooks/11_execution_plans.ipynb.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from course_lib.validation import is_whole_number
 class SegmentTree:
     """Leaves ``tree[k]`` for ``k < capacity``, and ``op`` over all of them at the root.
 
-    Introduced in notebooks/10_execution_plans.ipynb.
+    Introduced in notebooks/11_execution_plans.ipynb.
     """
 
     def __init__(self, capacity: int, op, neutral: float):

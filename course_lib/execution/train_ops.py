@@ -3,7 +3,7 @@
 
 Each is a callable for ``.for_each``. They learn on the local worker's policies, record learner
 statistics in ``info["learner"][policy_id]``, count trained steps, and send the new weights to
-the remote workers. Introduced in notebooks/10_execution_plans.ipynb.
+the remote workers. Introduced in notebooks/11_execution_plans.ipynb.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ class TrainOneStep:
 
     Then sends the weights to the remote workers with
     ``global_vars={"timestep": num_steps_sampled}``.
-    Introduced in notebooks/10_execution_plans.ipynb.
+    Introduced in notebooks/11_execution_plans.ipynb.
     """
 
     def __init__(
@@ -161,7 +161,7 @@ class ComputeGradients:
     """For ``.for_each``: a batch in, ``(gradients, env_steps)`` out, computed on the local worker.
 
     The weights do not change (``ApplyGradients`` does that).
-    Introduced in notebooks/10_execution_plans.ipynb.
+    Introduced in notebooks/11_execution_plans.ipynb.
     """
 
     def __init__(self, workers):
@@ -181,7 +181,7 @@ class ApplyGradients:
     ``update_all=True``: to every remote worker. ``update_all=False`` (A3C): only to the worker that
     computed the gradients, ``shared_metrics.current_actor`` (use it after ``AsyncGradients``); the
     others keep sampling with their own, older weights. Counts the steps as trained.
-    Introduced in notebooks/10_execution_plans.ipynb.
+    Introduced in notebooks/11_execution_plans.ipynb.
     """
 
     def __init__(self, workers, *, update_all: bool = True):
@@ -220,7 +220,7 @@ class UpdateTargetNetwork:
     Steps are sampled steps, or trained steps with ``by_steps_trained=True``. Only policies in
     ``policies`` (default: all) that have ``update_target`` are updated. Records the step count in
     ``counters["last_target_update_ts"]`` and counts ``counters["num_target_updates"]``. Returns
-    the item unchanged. Introduced in notebooks/10_execution_plans.ipynb.
+    the item unchanged. Introduced in notebooks/11_execution_plans.ipynb.
     """
 
     def __init__(

@@ -1,4 +1,4 @@
-"""Exploration: how a policy turns its action distribution into the actions it takes (lesson 08).
+"""Exploration: how a policy turns its action distribution into the actions it takes (lesson 09).
 
 A policy's ``"exploration_config"`` picks the strategy and its arguments::
 
@@ -16,7 +16,7 @@ A policy's ``"exploration_config"`` picks the strategy and its arguments::
     OrnsteinUhlenbeckNoise   deterministic action + correlated noise (DDPG)
     Random                   uniformly random actions
 
-Introduced in notebooks/08_exploration.ipynb.
+Introduced in notebooks/09_exploration.ipynb.
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def from_config(
     ``Exploration`` subclass, or a dotted path ``"package.module.ClassName"``. Other keys are
     constructor arguments; unknown ones raise a TypeError that lists the valid ones.
 
-    Introduced in notebooks/08_exploration.ipynb.
+    Introduced in notebooks/09_exploration.ipynb.
     """
     if not isinstance(exploration_config, dict) or "type" not in exploration_config:
         raise ValueError(
@@ -107,7 +107,7 @@ def from_config(
 def resolve_exploration_class(exploration_type) -> type[Exploration]:
     """The Exploration subclass named by a class, a built-in name, or a dotted import path.
 
-    Introduced in notebooks/08_exploration.ipynb.
+    Introduced in notebooks/09_exploration.ipynb.
     """
     if isinstance(exploration_type, str):
         if "." in exploration_type:
@@ -156,7 +156,7 @@ def exploration_arguments(cls: type[Exploration]) -> list[str]:
     """The constructor arguments an exploration_config may set for ``cls``, following ``**kwargs``
     up the MRO.
 
-    Introduced in notebooks/08_exploration.ipynb.
+    Introduced in notebooks/09_exploration.ipynb.
     """
     names: list[str] = []
     for klass in cls.__mro__:
@@ -177,7 +177,7 @@ def exploration_arguments(cls: type[Exploration]) -> list[str]:
 def check_exploration_kwargs(cls: type[Exploration], kwargs: dict) -> None:
     """Raise a TypeError naming the valid arguments if ``kwargs`` has one ``cls`` does not take.
 
-    Introduced in notebooks/08_exploration.ipynb.
+    Introduced in notebooks/09_exploration.ipynb.
     """
     valid = exploration_arguments(cls)
     for key in kwargs:

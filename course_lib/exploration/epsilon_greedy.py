@@ -3,7 +3,7 @@
 
 The distribution inputs are read as Q-values (or logits): the greedy action is their argmax.
 Epsilon follows a schedule of the timestep, by default a straight line from ``initial_epsilon``
-to ``final_epsilon`` over ``epsilon_timesteps`` steps. Introduced in notebooks/08_exploration.ipynb.
+to ``final_epsilon`` over ``epsilon_timesteps`` steps. Introduced in notebooks/09_exploration.ipynb.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ class EpsilonGreedy(Exploration):
     linear annealing. logp is the behaviour's: ``log(epsilon / n + (1 - epsilon) * [a is greedy])``;
     0 with ``explore=False``, which always returns the argmax.
 
-    Introduced in notebooks/08_exploration.ipynb.
+    Introduced in notebooks/09_exploration.ipynb.
     """
 
     def __init__(

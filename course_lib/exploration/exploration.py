@@ -8,7 +8,7 @@ noise to a deterministic action. ``TorchPolicy.compute_actions`` calls::
         action_distribution=action_dist, timestep=policy.global_timestep, explore=explore)
 
 ``explore=False`` (evaluation) always means "the policy's best guess": argmax or the mean.
-Introduced in notebooks/08_exploration.ipynb.
+Introduced in notebooks/09_exploration.ipynb.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ class Exploration:
     so ``get_state``/``set_state`` restore every scheduled value; subclasses with more state (the
     OU noise) extend both methods.
 
-    Introduced in notebooks/08_exploration.ipynb.
+    Introduced in notebooks/09_exploration.ipynb.
     """
 
     def __init__(
@@ -108,6 +108,6 @@ class Exploration:
 def zero_logp(actions: torch.Tensor) -> torch.Tensor:
     """Zeros ``(B,)`` on the actions' device: the logp we report when it is not defined (or 0).
 
-    Introduced in notebooks/08_exploration.ipynb.
+    Introduced in notebooks/09_exploration.ipynb.
     """
     return torch.zeros(actions.shape[0], device=actions.device)

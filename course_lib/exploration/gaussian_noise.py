@@ -5,7 +5,7 @@ A deterministic policy (DDPG, TD3) always returns the same action for a state, s
 perturbing that action: ``a = clip(mu(s) + scale(t) * noise, low, high)``. ``AdditiveNoise`` holds
 what every such strategy shares (a warm-up of uniform random actions, the scale schedule, clipping
 to the Box); ``GaussianNoise`` draws independent ``N(0, stddev)`` noise for every row and dimension.
-Introduced in notebooks/08_exploration.ipynb.
+Introduced in notebooks/09_exploration.ipynb.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ class AdditiveNoise(Exploration):
     logp is always 0: clipping puts probability mass on the bounds, so the behaviour has no
     density there, and the algorithms that use this exploration (DDPG, TD3) never read logp.
 
-    Introduced in notebooks/08_exploration.ipynb.
+    Introduced in notebooks/09_exploration.ipynb.
     """
 
     def __init__(
@@ -107,7 +107,7 @@ class GaussianNoise(AdditiveNoise):
     """``a = clip(mu(s) + scale(t) * N(0, stddev), low, high)``, independent noise per row and
     dimension.
 
-    Arguments as in ``AdditiveNoise`` plus ``stddev``. Introduced in notebooks/08_exploration.ipynb.
+    Arguments as in ``AdditiveNoise`` plus ``stddev``. Introduced in notebooks/09_exploration.ipynb.
     """
 
     def __init__(self, action_space, *, stddev: float = 0.1, **kwargs):

@@ -8,7 +8,7 @@ drifts back towards 0 but remembers where it was:
     x <- x + theta * (0 - x) + sigma * N(0, 1)        (one step per call, per action dimension)
 
 and the action is ``clip(mu(s) + scale(t) * base_scale * x * (high - low), low, high)``.
-Introduced in notebooks/08_exploration.ipynb.
+Introduced in notebooks/09_exploration.ipynb.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ class OrnsteinUhlenbeckNoise(AdditiveNoise):
     infinite bound use a range of 1 instead of ``high - low``. Other arguments as in
     ``AdditiveNoise``.
 
-    Introduced in notebooks/08_exploration.ipynb.
+    Introduced in notebooks/09_exploration.ipynb.
     """
 
     def __init__(

@@ -7,7 +7,7 @@ Instead of annealing one epsilon over time, N workers explore at N fixed levels 
 
 The local worker (index 0) only evaluates when there are remote workers, so it acts greedily
 (epsilon 0). Without remote workers (``num_workers=0``) the local worker samples, and this is
-plain ``EpsilonGreedy`` with its annealing schedule. Introduced in notebooks/08_exploration.ipynb.
+plain ``EpsilonGreedy`` with its annealing schedule. Introduced in notebooks/09_exploration.ipynb.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ APEX_ALPHA = 7.0
 def apex_epsilon(worker_index: int, num_workers: int) -> float:
     """Ape-X epsilon of remote worker ``worker_index`` (1..num_workers) out of ``num_workers``.
 
-    Introduced in notebooks/08_exploration.ipynb.
+    Introduced in notebooks/09_exploration.ipynb.
     """
     if not 1 <= worker_index <= num_workers:
         raise ValueError(
@@ -39,7 +39,7 @@ class PerWorkerEpsilonGreedy(EpsilonGreedy):
 
     Takes ``EpsilonGreedy``'s arguments; they only matter when ``num_workers=0``.
 
-    Introduced in notebooks/08_exploration.ipynb.
+    Introduced in notebooks/09_exploration.ipynb.
     """
 
     def __init__(self, action_space, **kwargs):

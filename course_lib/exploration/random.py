@@ -5,7 +5,7 @@ distributions use: ``Discrete`` -> ``(B,)`` int64, ``MultiDiscrete`` -> ``(B, k)
 ``(B, d)`` float32 with ``d = prod(shape)`` (flattened, like ``TorchDiagGaussian``). Randomness
 comes from torch's global generator, which the trainer or worker seeds (course_lib/seeding.py).
 
-Introduced in notebooks/08_exploration.ipynb.
+Introduced in notebooks/09_exploration.ipynb.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from course_lib.exploration.exploration import Exploration, zero_logp
 def check_random_actions_supported(action_space: spaces.Space, who: str) -> None:
     """Raise a clear error if ``random_actions`` cannot draw uniform actions from ``action_space``.
 
-    Introduced in notebooks/08_exploration.ipynb.
+    Introduced in notebooks/09_exploration.ipynb.
     """
     if isinstance(action_space, (spaces.Discrete, spaces.MultiDiscrete)):
         return
@@ -41,7 +41,7 @@ def check_random_actions_supported(action_space: spaces.Space, who: str) -> None
 def box_bounds(action_space: spaces.Box, device) -> tuple[torch.Tensor, torch.Tensor]:
     """``(low, high)`` of a Box as flat float32 tensors ``(d,)``, matching flattened Box actions.
 
-    Introduced in notebooks/08_exploration.ipynb.
+    Introduced in notebooks/09_exploration.ipynb.
     """
     low = torch.as_tensor(np.asarray(action_space.low, np.float32).reshape(-1), device=device)
     high = torch.as_tensor(np.asarray(action_space.high, np.float32).reshape(-1), device=device)
@@ -55,7 +55,7 @@ def random_actions(
     ``(B,)``.
 
     Discrete(n): logp = -log n; MultiDiscrete(nvec): -sum(log nvec); Box: -sum(log(high - low)).
-    Introduced in notebooks/08_exploration.ipynb.
+    Introduced in notebooks/09_exploration.ipynb.
     """
     check_random_actions_supported(action_space, "random_actions")
     if isinstance(action_space, spaces.Discrete):
@@ -82,7 +82,7 @@ class Random(Exploration):
     A baseline ("how well does chance do?") and the way to fill a replay buffer before learning.
     logp is the uniform distribution's (see ``random_actions``); 0 when not exploring.
 
-    Introduced in notebooks/08_exploration.ipynb.
+    Introduced in notebooks/09_exploration.ipynb.
     """
 
     def __init__(self, action_space, **kwargs):

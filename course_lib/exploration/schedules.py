@@ -9,7 +9,7 @@ recompute every value after a restore.
     PiecewiseSchedule([(0, 1.0), (1000, 0.1)])     straight lines between the endpoints
     ExponentialSchedule(1000, decay_rate=0.1)      x0.1 every 1000 steps
 
-Introduced in notebooks/08_exploration.ipynb.
+Introduced in notebooks/09_exploration.ipynb.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ class Schedule:
     """Base class: ``value(t)`` is the scheduled number at timestep ``t``; ``schedule(t)`` is the
     same.
 
-    Subclasses implement ``value``. Introduced in notebooks/08_exploration.ipynb.
+    Subclasses implement ``value``. Introduced in notebooks/09_exploration.ipynb.
     """
 
     def value(self, t: float) -> float:
@@ -52,7 +52,7 @@ class Schedule:
 class ConstantSchedule(Schedule):
     """The same ``value`` at every timestep.
 
-    Introduced in notebooks/08_exploration.ipynb.
+    Introduced in notebooks/09_exploration.ipynb.
     """
 
     def __init__(self, value: float):
@@ -71,7 +71,7 @@ class LinearSchedule(Schedule):
 
     ``value(t) = initial_p + min(t / schedule_timesteps, 1) * (final_p - initial_p)``; e.g. epsilon
     annealed from 1.0 to 0.05 over the first 10,000 steps.
-    Introduced in notebooks/08_exploration.ipynb.
+    Introduced in notebooks/09_exploration.ipynb.
     """
 
     def __init__(self, schedule_timesteps: int, final_p: float, initial_p: float = 1.0):
@@ -98,7 +98,7 @@ class PiecewiseSchedule(Schedule):
     """Straight lines between ``endpoints`` ``[(t0, v0), (t1, v1), ...]`` (t strictly increasing).
 
     Outside ``[t0, t_last]`` the value is ``outside_value``; if that is None, asking for such a t is
-    an error (so a schedule that ran out is noticed). Introduced in notebooks/08_exploration.ipynb.
+    an error (so a schedule that ran out is noticed). Introduced in notebooks/09_exploration.ipynb.
     """
 
     def __init__(self, endpoints: list[tuple[float, float]], outside_value: float | None = None):
@@ -149,7 +149,7 @@ class ExponentialSchedule(Schedule):
     """Exponential decay: ``initial_p * decay_rate ** (t / schedule_timesteps)``.
 
     With ``decay_rate=0.1`` the value shrinks tenfold every ``schedule_timesteps`` steps, and keeps
-    shrinking after that. Introduced in notebooks/08_exploration.ipynb.
+    shrinking after that. Introduced in notebooks/09_exploration.ipynb.
     """
 
     def __init__(self, schedule_timesteps: int, initial_p: float = 1.0, decay_rate: float = 0.1):
@@ -179,7 +179,7 @@ def make_schedule(spec: Any) -> Schedule:
     """A Schedule from a config value: a number (constant), a Schedule, or a dict with ``"type"``.
 
     ``make_schedule({"type": "LinearSchedule", "schedule_timesteps": 1000, "final_p": 0.1})``: the
-    other keys are the class's constructor arguments. Introduced in notebooks/08_exploration.ipynb.
+    other keys are the class's constructor arguments. Introduced in notebooks/09_exploration.ipynb.
     """
     if isinstance(spec, Schedule):
         return spec

@@ -2,7 +2,7 @@
 
 ``P(a) = softmax(Q(s, .) / temperature)[a]``: a high temperature is close to uniform, a low one
 close to greedy. Unlike epsilon-greedy, a nearly-as-good action is tried far more often than a bad
-one. Introduced in notebooks/08_exploration.ipynb.
+one. Introduced in notebooks/09_exploration.ipynb.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ class SoftQ(Exploration):
     For ``Discrete`` action spaces; inputs ``(B, n)``, actions ``(B,)`` int64. logp is the
     Boltzmann distribution's ``log_softmax(inputs / temperature)[a]``; 0 with ``explore=False``.
 
-    Introduced in notebooks/08_exploration.ipynb.
+    Introduced in notebooks/09_exploration.ipynb.
     """
 
     def __init__(self, action_space, *, temperature: float = 1.0, **kwargs):

@@ -3,7 +3,7 @@ default).
 
 The distribution itself is the exploration: a high-entropy policy tries many actions, and learning
 sharpens it. ``random_timesteps`` adds a warm-up of uniformly random actions first.
-Introduced in notebooks/08_exploration.ipynb.
+Introduced in notebooks/09_exploration.ipynb.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ class StochasticSampling(Exploration):
     the uniform distribution's during the random phase; 0 with ``explore=False``, which returns
     ``deterministic_sample()`` (argmax / mean).
 
-    Introduced in notebooks/08_exploration.ipynb.
+    Introduced in notebooks/09_exploration.ipynb.
     """
 
     def __init__(self, action_space, *, random_timesteps: int = 0, **kwargs):

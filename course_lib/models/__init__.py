@@ -6,7 +6,7 @@
         -> model; model(input_dict, state, seq_lens) -> (dist inputs (B, num_outputs), state)
     dist_class(dist_inputs, model).sample() / .logp(actions) / .entropy() / .kl(other)
 
-Introduced in notebooks/05_models.ipynb.
+Introduced in notebooks/06_models.ipynb.
 """
 
 from course_lib.models.action_dist import (

@@ -7,7 +7,7 @@ The model outputs ``inputs`` of shape ``(B, num_outputs)``; a distribution class
 model needs. Write your own by subclassing ``ActionDistribution`` (the 2021 RLlib tutorial's
 ``MyActionDist``).
 
-Introduced in notebooks/05_models.ipynb.
+Introduced in notebooks/06_models.ipynb.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ class ActionDistribution:
     ``logp``, ``entropy`` and ``kl``, and store the action they return from ``sample()`` and
     ``deterministic_sample()`` in ``self.last_sample`` so that ``sampled_action_logp()`` works.
 
-    Introduced in notebooks/05_models.ipynb.
+    Introduced in notebooks/06_models.ipynb.
     """
 
     def __init__(self, inputs, model=None):
@@ -93,7 +93,7 @@ class TorchDistributionWrapper(ActionDistribution):
     Subclasses build ``self.dist`` (whose ``log_prob``/``entropy`` return one value per row) and
     implement ``deterministic_sample``; sampling, logp, entropy and KL come from torch.
 
-    Introduced in notebooks/05_models.ipynb.
+    Introduced in notebooks/06_models.ipynb.
     """
 
     dist: torch.distributions.Distribution
@@ -120,7 +120,7 @@ class TorchCategorical(TorchDistributionWrapper):
     """Categorical over ``Discrete(n)`` actions; ``inputs`` are logits ``(B, n)``; actions ``(B,)``
     int64.
 
-    Introduced in notebooks/05_models.ipynb.
+    Introduced in notebooks/06_models.ipynb.
     """
 
     def __init__(self, inputs, model=None):
@@ -172,7 +172,7 @@ class TorchMultiCategorical(ActionDistribution):
     Actions are ``(B, len(nvec))`` int64; ``logp``, ``entropy`` and ``kl`` are sums over components.
     The catalog returns ``functools.partial(TorchMultiCategorical, input_lens=nvec)``.
 
-    Introduced in notebooks/05_models.ipynb.
+    Introduced in notebooks/06_models.ipynb.
     """
 
     def __init__(self, inputs, model=None, input_lens=None):
@@ -223,7 +223,7 @@ class TorchDiagGaussian(TorchDistributionWrapper):
     and ``kl`` sum over the d dimensions. Samples are not clipped to the Box: that is the policy's
     job.
 
-    Introduced in notebooks/05_models.ipynb.
+    Introduced in notebooks/06_models.ipynb.
     """
 
     def __init__(self, inputs, model=None):
@@ -251,7 +251,7 @@ class TorchDeterministic(ActionDistribution):
 
     For deterministic policies (DDPG-style), chosen with ``dist_type="deterministic"``.
 
-    Introduced in notebooks/05_models.ipynb.
+    Introduced in notebooks/06_models.ipynb.
     """
 
     @staticmethod

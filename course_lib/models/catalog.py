@@ -12,7 +12,7 @@ tutorial:
 Registrations live in the process that made them. Ray workers are other processes, so before a
 config travels to them, ``resolve_custom_names`` swaps the names for the registered classes.
 
-Introduced in notebooks/05_models.ipynb.
+Introduced in notebooks/06_models.ipynb.
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ def _constructor_kwargs_check(model_class: type, kwargs: dict) -> None:
 class ModelCatalog:
     """Registry and factory of preprocessors, models and action distributions (all class-level).
 
-    Introduced in notebooks/05_models.ipynb.
+    Introduced in notebooks/06_models.ipynb.
     """
 
     _custom_models: dict[str, type] = {}

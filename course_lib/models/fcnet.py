@@ -5,7 +5,7 @@ orthogonal weights and zero biases; gain sqrt(2) for hidden layers, 1.0 for the 
 0.01 for the logits layer, so that the initial logits are close to 0: a near-uniform Categorical,
 or a Gaussian with mean near 0, which is what exploration at the start of training needs.
 
-Introduced in notebooks/05_models.ipynb.
+Introduced in notebooks/06_models.ipynb.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ _ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "linear": None, None: None}
 def orthogonal_linear(in_size: int, out_size: int, gain: float) -> nn.Linear:
     """An ``nn.Linear(in_size, out_size)`` with orthogonal weights of the given gain and zero bias.
 
-    Introduced in notebooks/05_models.ipynb.
+    Introduced in notebooks/06_models.ipynb.
     """
     layer = nn.Linear(in_size, out_size)
     nn.init.orthogonal_(layer.weight, gain=gain)
@@ -39,7 +39,7 @@ def mlp(in_size: int, hiddens: list[int], activation: str | None) -> nn.Sequenti
     """Hidden layers ``in_size -> hiddens[0] -> ... -> hiddens[-1]``, each followed by
     ``activation``.
 
-    An empty ``hiddens`` gives the identity. Introduced in notebooks/05_models.ipynb.
+    An empty ``hiddens`` gives the identity. Introduced in notebooks/06_models.ipynb.
     """
     if activation not in _ACTIVATIONS:
         raise ValueError(
@@ -62,7 +62,7 @@ class FreeLogStdLayer(nn.Module):
     Output ``(B, n)`` = ``[mean, log_std]``; the log-std does not depend on the input and starts at
     0 (std 1).
 
-    Introduced in notebooks/05_models.ipynb.
+    Introduced in notebooks/06_models.ipynb.
     """
 
     def __init__(self, in_size: int, num_outputs: int):
@@ -83,7 +83,7 @@ class FreeLogStdLayer(nn.Module):
 def logits_layer(in_size: int, num_outputs: int, free_log_std: bool) -> nn.Module:
     """The last layer of a policy head: ``(B, in_size) -> (B, num_outputs)``, small init.
 
-    Introduced in notebooks/05_models.ipynb.
+    Introduced in notebooks/06_models.ipynb.
     """
     if free_log_std:
         return FreeLogStdLayer(in_size, num_outputs)
@@ -98,7 +98,7 @@ class FullyConnectedNetwork(TorchModelV2):
     ``num_outputs=None`` there is no logits layer and no value head: the model returns its last
     hidden features and sets ``self.num_outputs`` to their size (how LSTMWrapper uses it).
 
-    Introduced in notebooks/05_models.ipynb.
+    Introduced in notebooks/06_models.ipynb.
     """
 
     def __init__(self, obs_space, action_space, num_outputs, model_config, name):

@@ -11,7 +11,7 @@ The LSTM runs on packed sequences, so each sequence stops at its own length: pad
 change the state that is returned, and carrying that state into the next call continues the
 sequence exactly. Outputs on padding rows are meaningless; mask them out of the loss.
 
-Introduced in notebooks/05_models.ipynb.
+Introduced in notebooks/06_models.ipynb.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def encode_actions(actions: torch.Tensor, action_space: spaces.Space) -> torch.T
     """Actions ``(B, ...)`` -> float features ``(B, A)``: one-hot for (Multi)Discrete, flattened for
     Box.
 
-    ``A`` is ``get_preprocessor(action_space).size``. Introduced in notebooks/05_models.ipynb.
+    ``A`` is ``get_preprocessor(action_space).size``. Introduced in notebooks/06_models.ipynb.
     """
     batch_size = actions.shape[0]
     if isinstance(action_space, spaces.Discrete):
@@ -72,7 +72,7 @@ class LSTMWrapper(TorchModelV2):
     - returns logits ``(num_seqs * T, num_outputs)`` and ``[h, c]`` after each sequence's last real
       step.
 
-    Introduced in notebooks/05_models.ipynb.
+    Introduced in notebooks/06_models.ipynb.
     """
 
     def __init__(

@@ -3,7 +3,7 @@
 Every key below is read by some part of ``course_lib.models`` (or, for ``max_seq_len``, by the
 policy when it cuts a batch into sequences); there is no key that nothing reads.
 
-Introduced in notebooks/05_models.ipynb.
+Introduced in notebooks/06_models.ipynb.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def merge_model_config(model_config: Mapping | None) -> dict:
     Raises ValueError for an unknown key, naming the closest valid one, and for
     ``custom_preprocessor``, which (as in RLlib since 2021) is replaced by environment wrappers.
 
-    Introduced in notebooks/05_models.ipynb.
+    Introduced in notebooks/06_models.ipynb.
     """
     model_config = {} if model_config is None else model_config
     if not isinstance(model_config, Mapping):

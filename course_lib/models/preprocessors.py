@@ -11,7 +11,7 @@
 The policy preprocesses observations before they reach the model, so models always see
 ``(B, size)`` float tensors. To preprocess differently, wrap the environment (notebook 03).
 
-Introduced in notebooks/05_models.ipynb.
+Introduced in notebooks/06_models.ipynb.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ class Preprocessor:
     Subclasses implement ``transform`` (one observation) or ``transform_batch`` (many); each
     defaults to the other. ``observation_space`` is the flat ``Box`` the outputs live in.
 
-    Introduced in notebooks/05_models.ipynb.
+    Introduced in notebooks/06_models.ipynb.
     """
 
     def __init__(self, space: spaces.Space):
@@ -62,7 +62,7 @@ class Preprocessor:
 class OneHotPreprocessor(Preprocessor):
     """``Discrete(n)`` -> one-hot vectors of shape ``(n,)``.
 
-    Introduced in notebooks/05_models.ipynb.
+    Introduced in notebooks/06_models.ipynb.
     """
 
     def _bounds(self):
@@ -85,7 +85,7 @@ class MultiDiscretePreprocessor(Preprocessor):
     """``MultiDiscrete(nvec)`` -> the one-hot of each component, concatenated: shape
     ``(sum(nvec),)``.
 
-    Introduced in notebooks/05_models.ipynb.
+    Introduced in notebooks/06_models.ipynb.
     """
 
     def __init__(self, space: spaces.MultiDiscrete):
@@ -116,7 +116,7 @@ class FlattenPreprocessor(Preprocessor):
     """``Box`` of any shape (images included) or ``MultiBinary`` -> flattened float32 of shape
     ``(prod(shape),)``.
 
-    Introduced in notebooks/05_models.ipynb.
+    Introduced in notebooks/06_models.ipynb.
     """
 
     def _bounds(self):
@@ -140,14 +140,14 @@ class FlattenPreprocessor(Preprocessor):
 class NoPreprocessor(FlattenPreprocessor):
     """1-D ``Box``: observations pass through unchanged, as float32 of shape ``(n,)``.
 
-    Introduced in notebooks/05_models.ipynb.
+    Introduced in notebooks/06_models.ipynb.
     """
 
 
 class TupleFlatteningPreprocessor(Preprocessor):
     """``Tuple`` -> the flat vectors of its components, concatenated in order.
 
-    Introduced in notebooks/05_models.ipynb.
+    Introduced in notebooks/06_models.ipynb.
     """
 
     def __init__(self, space: spaces.Tuple):
@@ -172,7 +172,7 @@ class TupleFlatteningPreprocessor(Preprocessor):
 class DictFlatteningPreprocessor(Preprocessor):
     """``Dict`` -> the flat vectors of its values, concatenated in sorted key order (recursively).
 
-    Introduced in notebooks/05_models.ipynb.
+    Introduced in notebooks/06_models.ipynb.
     """
 
     def __init__(self, space: spaces.Dict):
@@ -214,7 +214,7 @@ def get_preprocessor(space: spaces.Space) -> Preprocessor:
     Raises TypeError for spaces the course does not flatten (e.g. ``Text``, ``Graph``,
     ``Sequence``).
 
-    Introduced in notebooks/05_models.ipynb.
+    Introduced in notebooks/06_models.ipynb.
     """
     if isinstance(space, spaces.Box):
         return NoPreprocessor(space) if len(space.shape) == 1 else FlattenPreprocessor(space)

@@ -10,7 +10,7 @@ padded rows into ``(num_seqs, T, ...)`` with ``add_time_dimension``; the loss ig
 Example: episodes [a a a a b] with max_seq_len 3 -> sequences [a a a] [a 0 0] [b 0 0], seq_lens [3,
 1, 1].
 
-Introduced in notebooks/05_models.ipynb.
+Introduced in notebooks/06_models.ipynb.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def chop_into_sequences(
         after); each initial state has ``num_seqs`` rows (the state at the first step of each
         sequence); ``seq_lens`` is int32 ``(num_seqs,)``.
 
-    Introduced in notebooks/05_models.ipynb.
+    Introduced in notebooks/06_models.ipynb.
     """
     if int(max_seq_len) < 1:
         raise ValueError(f"max_seq_len must be at least 1, got {max_seq_len!r}.")
@@ -92,7 +92,7 @@ def pad_batch_to_sequences(batch: Mapping, max_seq_len: int) -> dict:
     (or ``"agent_index"``, if present) changes, or where ``"t"`` (if present) does not go up by one.
     Returns a plain dict, since its columns no longer all have the same number of rows.
 
-    Introduced in notebooks/05_models.ipynb.
+    Introduced in notebooks/06_models.ipynb.
     """
     if "eps_id" not in batch:
         raise KeyError(
@@ -130,7 +130,7 @@ def add_time_dimension(padded_inputs: torch.Tensor, seq_lens) -> torch.Tensor:
     T is the padded length, ``rows // num_seqs``: ``max_seq_len`` for a batch from
     ``chop_into_sequences``, 1 for single-step inference (``seq_lens = ones(B)``).
 
-    Introduced in notebooks/05_models.ipynb.
+    Introduced in notebooks/06_models.ipynb.
     """
     num_seqs = len(seq_lens)
     rows = padded_inputs.shape[0]
@@ -153,7 +153,7 @@ def sequence_mask(seq_lens, max_len: int | None = None) -> torch.Tensor:
     batch from ``chop_into_sequences``. Flatten it to mask a per-row loss:
     ``mask = sequence_mask(batch["seq_lens"], T).reshape(-1)``.
 
-    Introduced in notebooks/05_models.ipynb.
+    Introduced in notebooks/06_models.ipynb.
     """
     seq_lens = torch.as_tensor(seq_lens, dtype=torch.int64)
     max_len = int(seq_lens.max()) if max_len is None else int(max_len)

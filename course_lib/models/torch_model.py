@@ -5,7 +5,7 @@ A model maps ``input_dict["obs"]`` (already preprocessed to ``(B, obs_size)``) a
 ``(B, num_outputs)`` action-distribution inputs, and remembers what it needs to answer
 ``value_function()`` for that same batch.
 
-Introduced in notebooks/05_models.ipynb.
+Introduced in notebooks/06_models.ipynb.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def to_tensor(value, device=None, dtype=None) -> torch.Tensor:
     """``torch.as_tensor`` that also accepts lists of arrays; keeps tensors that are already right
     as they are.
 
-    Introduced in notebooks/05_models.ipynb.
+    Introduced in notebooks/06_models.ipynb.
     """
     if isinstance(value, (list, tuple)) and value and isinstance(value[0], np.ndarray):
         value = np.stack(value)
@@ -49,7 +49,7 @@ class TorchModelV2(torch.nn.Module):
     - ``seq_lens``: int tensor ``(num_seqs,)`` for recurrent models, else ``None``.
     - returns ``outputs`` ``(B, num_outputs)`` and the list of next states.
 
-    Introduced in notebooks/05_models.ipynb.
+    Introduced in notebooks/06_models.ipynb.
     """
 
     def __init__(
@@ -115,7 +115,7 @@ class TorchModelV2(torch.nn.Module):
         ``(num_seqs,)``; the other columns must be padded to ``num_seqs * T`` rows, as
         ``pad_batch_to_sequences`` produces.
 
-        Introduced in notebooks/05_models.ipynb.
+        Introduced in notebooks/06_models.ipynb.
         """
         device = self._device()
         input_dict = {"obs": train_batch["obs"], "is_training": is_training}

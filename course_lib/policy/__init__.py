@@ -1,4 +1,4 @@
-"""Policies: how an agent acts and learns (lesson 06). PyTorch only."""
+"""Policies: how an agent acts and learns (lesson 07). PyTorch only."""
 
 from course_lib.policy.heuristics import AlwaysSameHeuristic, BeatLastHeuristic, HeuristicPolicy
 from course_lib.policy.pg import PGTorchPolicy, policy_gradient_loss

@@ -4,7 +4,7 @@ The 2021 RLlib tutorial's ``policy_gradient_loss`` multiplies log-probabilities 
 each step; on CartPole every reward is 1, so that loss cannot tell good actions from bad ones.
 REINFORCE weights each log-probability by the discounted return from that step on (the
 reward-to-go), which the postprocessing function adds as the ``advantages`` column.
-Introduced in notebooks/06_policies.ipynb.
+Introduced in notebooks/07_policies.ipynb.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 A policy owns a model and a loss; rollout workers call ``compute_actions`` and
 ``postprocess_trajectory``, the trainer calls ``learn_on_batch``, and weights travel between them
-with ``get_weights``/``set_weights``. Introduced in notebooks/06_policies.ipynb.
+with ``get_weights``/``set_weights``. Introduced in notebooks/07_policies.ipynb.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import numpy as np
 from course_lib.models.catalog import check_framework
 from course_lib.sample_batch import SampleBatch
 
-# The settings every policy reads; a trainer's config (lesson 11) is a superset of these.
+# The settings every policy reads; a trainer's config (lesson 12) is a superset of these.
 POLICY_DEFAULTS: dict[str, Any] = {
     "framework": "torch",
     "gamma": 0.99,
@@ -22,7 +22,7 @@ POLICY_DEFAULTS: dict[str, Any] = {
     "grad_clip": None,
     "model": {},
     "explore": True,
-    # How actions are chosen from the action distribution (lesson 08): a class name and its
+    # How actions are chosen from the action distribution (lesson 09): a class name and its
     # arguments.
     "exploration_config": {"type": "StochasticSampling"},
     # Where this policy runs: a trainer passes them, and per-worker exploration reads them.
@@ -42,7 +42,7 @@ class Policy:
     ``obs_batch`` is ``(B, *obs_shape)``; actions come back as ``(B, *action_shape)``; recurrent
     state is a list of arrays ``(B, *state_shape)``.
 
-    Introduced in notebooks/06_policies.ipynb.
+    Introduced in notebooks/07_policies.ipynb.
     """
 
     def __init__(self, observation_space, action_space, config: dict | None = None):

@@ -4,7 +4,7 @@ The 2021 RLlib tutorial's recipe: ``MyPolicy = build_policy("MyPolicy", loss_fn=
 ``MyPolicy.with_updates(name=..., loss_fn=...)`` for a variant. Each hook becomes one method of
 the new ``TorchPolicy`` subclass; ``show(TorchPolicy)`` shows where that method is called, and
 ``show(MyPolicy)`` shows the ``build_policy`` call and the functions the class was built from.
-Introduced in notebooks/06_policies.ipynb.
+Introduced in notebooks/07_policies.ipynb.
 
 Hook signatures (every one optional but ``loss_fn``), and the method each one becomes:
 
@@ -62,7 +62,7 @@ def adopt_caller_module(cls: type, depth: int = 2) -> type:
     ``depth`` counts frames up from here: 2 is whoever called the function that calls this one.
     Also records that caller's place as ``cls.built_at = (filename, line)``, which ``show(cls)``
     uses to display the builder call. Part of build_policy, introduced in
-    notebooks/06_policies.ipynb.
+    notebooks/07_policies.ipynb.
     """
     caller = sys._getframe(depth)
     cls.__module__ = caller.f_globals.get("__name__", cls.__module__)
@@ -73,7 +73,7 @@ def adopt_caller_module(cls: type, depth: int = 2) -> type:
 def check_builder_arguments(builder: str, name, arguments: dict, hooks, example: str) -> None:
     """The checks ``build_policy`` and ``build_trainer`` share: a class name and callable hooks.
 
-    Part of build_policy, introduced in notebooks/06_policies.ipynb.
+    Part of build_policy, introduced in notebooks/07_policies.ipynb.
     """
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"{builder} needs a class name such as {example!r}, got {name!r}.")
@@ -91,7 +91,7 @@ def name_built_class(cls: type, name: str, doc: str) -> None:
     Tracebacks and ``show`` then say ``PPOTorchPolicy.loss``, not
     ``build_policy.<locals>.BuiltPolicy.loss``, and pickle finds the class under ``name``.
     Functions the class only holds (a user's execution plan) keep their own names.
-    Part of build_policy, introduced in notebooks/06_policies.ipynb.
+    Part of build_policy, introduced in notebooks/07_policies.ipynb.
     """
     written_here = cls.__qualname__ + "."
     for attribute, value in vars(cls).items():
@@ -123,7 +123,7 @@ def build_policy(
     ``loss_fn=None`` makes a policy that acts but cannot learn (e.g. a fixed heuristic).
     The class has ``with_updates(**overrides)``, which builds a new class from the same
     arguments with some replaced; the original class is left unchanged.
-    Introduced in notebooks/06_policies.ipynb.
+    Introduced in notebooks/07_policies.ipynb.
     """
     build_args = {k: v for k, v in locals().items() if k != "name"}
     check_builder_arguments("build_policy", name, build_args, HOOKS, "MyTorchPolicy")
@@ -208,7 +208,7 @@ def build_policy(
 
 def check_update_arguments(cls, overrides: dict) -> None:
     """Refuse a ``with_updates`` argument that the class's builder does not take, naming the
-    closest one. Introduced in notebooks/06_policies.ipynb."""
+    closest one. Introduced in notebooks/07_policies.ipynb."""
     allowed = ("name", *cls.build_args)
     for key in overrides:
         if key not in allowed:
@@ -221,7 +221,7 @@ def check_update_arguments(cls, overrides: dict) -> None:
 def build_torch_policy(*args, **kwargs) -> type[TorchPolicy]:
     """The 2021 RLlib tutorial's name for ``build_policy`` (the course has only the torch flavour).
 
-    Introduced in notebooks/06_policies.ipynb.
+    Introduced in notebooks/07_policies.ipynb.
     """
     return adopt_caller_module(build_policy(*args, **kwargs))
 
@@ -229,7 +229,7 @@ def build_torch_policy(*args, **kwargs) -> type[TorchPolicy]:
 def build_tf_policy(*args, **kwargs):
     """Not available: the course is PyTorch-only. The error says what to use instead.
 
-    Introduced in notebooks/06_policies.ipynb.
+    Introduced in notebooks/07_policies.ipynb.
     """
     raise NotImplementedError(
         "build_tf_policy is not available: course_lib is PyTorch-only. Use build_policy (or its "

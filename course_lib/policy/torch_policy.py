@@ -9,7 +9,7 @@ The flow of one call:
   -> backward -> optional gradient clipping -> optimizer step.
 
 Subclass it and implement ``loss``, or let ``build_policy`` do that from a loss function.
-Introduced in notebooks/06_policies.ipynb.
+Introduced in notebooks/07_policies.ipynb.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ SEQ_LENS = "seq_lens"
 def state_key(index: int, kind: str = "in") -> str:
     """Column name of recurrent state ``index``: ``state_in_0``, ``state_out_1``, ...
 
-    Introduced in notebooks/06_policies.ipynb.
+    Introduced in notebooks/07_policies.ipynb.
     """
     return f"state_{kind}_{index}"
 
@@ -40,7 +40,7 @@ def state_key(index: int, kind: str = "in") -> str:
 def masked_mean(values: torch.Tensor, train_batch: dict) -> torch.Tensor:
     """Mean over the rows that hold real timesteps (recurrent batches are padded to max_seq_len).
 
-    Introduced in notebooks/06_policies.ipynb.
+    Introduced in notebooks/07_policies.ipynb.
     """
     mask = train_batch.get(LOSS_MASK)
     return values.mean() if mask is None else values[mask].mean()
@@ -51,7 +51,7 @@ def policy_device(config: dict) -> torch.device:
 
     The local worker (``worker_index`` 0, in the trainer's process) has ``num_gpus``; each
     remote worker (a Ray actor) has ``num_gpus_per_worker``. Introduced in
-    notebooks/06_policies.ipynb.
+    notebooks/07_policies.ipynb.
     """
     own_gpus = config["num_gpus"] if config["worker_index"] == 0 else config["num_gpus_per_worker"]
     return torch.device("cuda" if own_gpus and torch.cuda.is_available() else "cpu")
@@ -63,7 +63,7 @@ class TorchPolicy(Policy):
     Override ``loss`` (required to learn), and optionally ``make_model``, ``make_optimizer``,
     ``stats``, ``extra_action_out`` and ``postprocess_trajectory``.
 
-    Introduced in notebooks/06_policies.ipynb.
+    Introduced in notebooks/07_policies.ipynb.
     """
 
     # Set by build_policy when a policy replaces the model -> distribution -> sample path.
@@ -123,7 +123,7 @@ class TorchPolicy(Policy):
     def exploration_action(self, action_dist, explore: bool, timestep: int):
         """``(actions, logp)`` as ``self.exploration`` chooses them (``"exploration_config"``).
 
-        Lesson 08 teaches the exploration classes.
+        Lesson 09 teaches the exploration classes.
         """
         return self.exploration.get_exploration_action(
             action_distribution=action_dist, timestep=timestep, explore=explore

@@ -2,8 +2,8 @@
 
 Every round the rollout workers sample in parallel, the batches are concatenated, and the
 actor-critic policy takes one gradient step on the whole batch before the new weights go back
-to the workers (``default_execution_plan``, shown in notebooks/10_execution_plans.ipynb).
-Introduced in notebooks/12_algorithms.ipynb.
+to the workers (``default_execution_plan``, shown in notebooks/11_execution_plans.ipynb).
+Introduced in notebooks/13_algorithms.ipynb.
 """
 
 from __future__ import annotations

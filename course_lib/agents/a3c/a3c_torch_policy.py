@@ -4,7 +4,7 @@ Each step's log-probability is weighted by its advantage ``A_t`` (how much bette
 than the critic expected), the critic regresses onto the value targets, and an entropy bonus
 keeps the policy from becoming deterministic too early. A2C and A3C share this policy; they
 differ only in how the trainer applies its gradients (synchronously or asynchronously).
-Introduced in notebooks/12_algorithms.ipynb.
+Introduced in notebooks/13_algorithms.ipynb.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ def get_default_config() -> dict:
     """A2C's defaults: ``DEFAULT_CONFIG`` in a2c.py, the one dict the trainer uses too.
 
     Imported when called, not at the top of this file, because a2c.py imports this module to
-    build ``A2CTrainer``. Introduced in notebooks/12_algorithms.ipynb.
+    build ``A2CTrainer``. Introduced in notebooks/13_algorithms.ipynb.
     """
     from course_lib.agents.a3c.a2c import DEFAULT_CONFIG
 
@@ -52,7 +52,7 @@ def vf_explained_var(values: torch.Tensor, train_batch: dict) -> torch.Tensor:
 
     ``values`` V and ``train_batch["value_targets"]`` R are (B,). Returns a 0-d tensor, clamped at
     -1 so that a bad early critic does not swamp a plot.
-    Introduced in notebooks/12_algorithms.ipynb.
+    Introduced in notebooks/13_algorithms.ipynb.
     """
 
     def variance(x):
@@ -79,7 +79,7 @@ def actor_critic_loss(policy, model, dist_class, train_batch):
     ``value_targets`` (B,); ``logp``, ``V`` and ``H`` are (B,). Means skip the padding rows of
     recurrent batches (``masked_mean``). With ``use_critic=False`` vf_loss is 0.
     The pieces are kept on ``policy.loss_stats`` for ``a3c_stats``.
-    Introduced in notebooks/12_algorithms.ipynb.
+    Introduced in notebooks/13_algorithms.ipynb.
     """
     logits, _ = model.from_batch(train_batch)
     action_dist = dist_class(logits, model)

@@ -1,6 +1,6 @@
 """DQN (deep Q-network with double Q, dueling heads, n-step returns and prioritized replay).
 
-Introduced in notebooks/12_algorithms.ipynb.
+Introduced in notebooks/13_algorithms.ipynb.
 """
 
 from course_lib.agents.dqn.dqn import DEFAULT_CONFIG, DQNTrainer

@@ -3,7 +3,7 @@
 Two dataflows run side by side (``Concurrently``): one samples and stores transitions in the
 replay buffer; the other replays minibatches, trains on them, updates priorities and, every
 ``target_network_update_freq`` sampled steps, copies the online network into the target.
-Introduced in notebooks/12_algorithms.ipynb.
+Introduced in notebooks/13_algorithms.ipynb.
 """
 
 from __future__ import annotations

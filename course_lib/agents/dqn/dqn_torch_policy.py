@@ -4,7 +4,7 @@ The model outputs one Q-value per action; they are the "distribution inputs" tha
 ``EpsilonGreedy`` reads, so acting is argmax Q (or, with probability epsilon, a random action).
 Learning regresses Q(s, a) onto ``r + discount * max_a' Q_target(s', a')``, where the target
 network is a frozen copy of the Q-network that the trainer refreshes with ``update_target``.
-Introduced in notebooks/12_algorithms.ipynb.
+Introduced in notebooks/13_algorithms.ipynb.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def get_default_config() -> dict:
     """DQN's defaults: ``DEFAULT_CONFIG`` in dqn.py, the one dict the trainer uses too.
 
     Imported when called, not at the top of this file, because dqn.py imports this module to
-    build ``DQNTrainer``. Introduced in notebooks/12_algorithms.ipynb.
+    build ``DQNTrainer``. Introduced in notebooks/13_algorithms.ipynb.
     """
     from course_lib.agents.dqn.dqn import DEFAULT_CONFIG
 
@@ -55,7 +55,7 @@ class DQNTorchModel(TorchModelV2):
     and a linear layer to one output per action. With ``dueling=True`` there are two such streams,
     the advantages ``A (B, n_actions)`` and the state value ``V (B, 1)``, combined as
     ``Q = V + A - mean_a(A)``: subtracting the mean makes the split into V and A unique.
-    Introduced in notebooks/12_algorithms.ipynb.
+    Introduced in notebooks/13_algorithms.ipynb.
     """
 
     def __init__(
@@ -132,7 +132,7 @@ def adjust_nstep(batch: SampleBatch, n_step: int, gamma: float) -> SampleBatch:
     is bootstrapped and the discount does not matter; but a piece cut by a time limit or by the
     end of the rollout fragment still bootstraps from ``new_obs``, which is only m steps ahead,
     so its value must be discounted by gamma^m, not gamma^n. With ``n_step=1`` only ``discounts``
-    (= gamma) is added. Introduced in notebooks/12_algorithms.ipynb.
+    (= gamma) is added. Introduced in notebooks/13_algorithms.ipynb.
     """
     # A numpy integer counts too: n_step may come from a numpy array of settings.
     if not (is_whole_number(n_step) or isinstance(n_step, np.integer)) or n_step < 1:
@@ -184,7 +184,7 @@ def dqn_loss(policy, model, dist_class, train_batch):
     ``actions``, ``rewards``, ``terminateds``, ``discounts``, ``weights`` (B,); Q-values
     (B, n_actions).
     ``td_error`` (B,) is kept on ``policy.td_error`` for prioritized replay.
-    Introduced in notebooks/12_algorithms.ipynb.
+    Introduced in notebooks/13_algorithms.ipynb.
     """
     if DISCOUNTS not in train_batch:
         raise KeyError(
@@ -238,7 +238,7 @@ class TargetNetworkMixin:
 
     It is part of ``get_state()`` (a resumed run computes the same targets) but not of
     ``get_weights()``: rollout workers only act, with the online network.
-    Introduced in notebooks/12_algorithms.ipynb.
+    Introduced in notebooks/13_algorithms.ipynb.
     """
 
     def update_target(self, tau: float | None = None) -> None:
@@ -291,7 +291,7 @@ def flush_denormals():
     A value that small moves no weight (it is far below a float32 weight's last bit), so flushing
     it does not change what is learned: the tuned example's seeds end with bit-identical weights
     with and without it. TensorFlow runs its CPU kernels this way by default. Introduced in
-    notebooks/12_algorithms.ipynb.
+    notebooks/13_algorithms.ipynb.
     """
     was_flushing = denormals_flushed()
     torch.set_flush_denormal(True)  # False (and no change) on CPUs that cannot flush

@@ -1,4 +1,4 @@
-"""Vanilla policy gradient (REINFORCE). Introduced in notebooks/12_algorithms.ipynb."""
+"""Vanilla policy gradient (REINFORCE). Introduced in notebooks/13_algorithms.ipynb."""
 
 from course_lib.agents.pg.pg import DEFAULT_CONFIG, PGTrainer
 from course_lib.policy.pg import PGTorchPolicy

@@ -1,6 +1,6 @@
-"""PG: REINFORCE with reward-to-go (the policy of lesson 06) in the default execution plan.
+"""PG: REINFORCE with reward-to-go (the policy of lesson 07) in the default execution plan.
 
-Introduced in notebooks/12_algorithms.ipynb.
+Introduced in notebooks/13_algorithms.ipynb.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""PPO (proximal policy optimisation). Introduced in notebooks/12_algorithms.ipynb."""
+"""PPO (proximal policy optimisation). Introduced in notebooks/13_algorithms.ipynb."""
 
 from course_lib.agents.ppo.ppo import DEFAULT_CONFIG, PPOTrainer
 from course_lib.agents.ppo.ppo_torch_policy import PPOTorchPolicy

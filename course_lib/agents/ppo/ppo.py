@@ -2,7 +2,7 @@
 
 The execution plan adds three steps to A2C's: standardise the advantages over the whole batch,
 run ``num_sgd_iter`` epochs of minibatches of ``sgd_minibatch_size`` rows, then adapt the KL
-coefficient from the KL the learner measured. Introduced in notebooks/12_algorithms.ipynb.
+coefficient from the KL the learner measured. Introduced in notebooks/13_algorithms.ipynb.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 PPO reuses each sampled batch for several SGD passes. The policy that collected the batch (its
 ``action_logp`` and ``action_dist_inputs`` columns) stays fixed; the clipped probability ratio
 and the KL penalty keep the updated policy close to it, so the reused advantages stay valid.
-Introduced in notebooks/12_algorithms.ipynb.
+Introduced in notebooks/13_algorithms.ipynb.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ def get_default_config() -> dict:
     """PPO's defaults: ``DEFAULT_CONFIG`` in ppo.py, the one dict the trainer uses too.
 
     Imported when called, not at the top of this file, because ppo.py imports this module to
-    build ``PPOTrainer``. Introduced in notebooks/12_algorithms.ipynb.
+    build ``PPOTrainer``. Introduced in notebooks/13_algorithms.ipynb.
     """
     from course_lib.agents.ppo.ppo import DEFAULT_CONFIG
 
@@ -31,7 +31,7 @@ class KLCoeffMixin:
     """The adaptive KL coefficient ``policy.kl_coeff``, changed by ``update_kl`` after SGD rounds.
 
     ``kl_coeff`` is part of ``get_state()``, so a restored policy penalises the KL exactly as the
-    saved one did. Introduced in notebooks/12_algorithms.ipynb.
+    saved one did. Introduced in notebooks/13_algorithms.ipynb.
     """
 
     def update_kl(self, sampled_kl: float) -> float:
@@ -81,7 +81,7 @@ def ppo_surrogate_loss(policy, model, dist_class, train_batch):
 
     Shapes: ``logp``, ``action_logp``, ``advantages``, ``value_targets``, ``vf_preds`` (B,);
     ``action_dist_inputs`` (B, num_outputs). Means skip recurrent padding (``masked_mean``).
-    Introduced in notebooks/12_algorithms.ipynb.
+    Introduced in notebooks/13_algorithms.ipynb.
     """
     config = policy.config
     logits, _ = model.from_batch(train_batch)
