@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from course_lib.agents import ALGORITHMS
 from course_lib.cli import UsageError, main
 from course_lib.cli.train import _check_cpus, _stop_criteria
 
@@ -155,7 +156,7 @@ def test_unknown_algorithm_exits_2_with_the_closest_name_and_no_traceback(tmp_pa
     assert run.returncode == 2
     assert run.stderr.strip() == (
         "course-rl train: error: Unknown algorithm 'PPX'. Did you mean 'PPO'? "
-        "Available: PG, A2C, PPO, DQN."
+        f"Available: {', '.join(ALGORITHMS)}."
     )
     assert not (tmp_path / "results").exists()  # stopped before Ray and Tune started
 
@@ -242,6 +243,6 @@ def test_list_shows_algorithms_and_tuned_examples(tmp_path, monkeypatch, capsys)
     monkeypatch.chdir(tmp_path)
     assert main(["list"]) == 0
     out = capsys.readouterr().out
-    for name in ("PG", "A2C", "PPO", "DQN"):
+    for name in ("PG", "A2C", "PPO", "DQN", "DDPG", "TD3", "SAC", "MARWIL", "BC"):
         assert re.search(rf"^  {name} +\S", out, re.M)
     assert re.search(r"cartpole-pg\.yaml +PG on CartPole-v1", out)

@@ -54,11 +54,17 @@ COMMON_CONFIG: dict[str, Any] = {
     # Evaluate every this many train() calls (None: never).
     "evaluation_interval": None,
     "evaluation_num_episodes": 10,
-    # Overrides for the evaluation workers, e.g. {"explore": False} (the default).
-    "evaluation_config": {"explore": False},
+    # Overrides for the evaluation workers. The default acts greedily, in the real env (also when
+    # training reads recorded "input"), and records nothing.
+    "evaluation_config": {"explore": False, "input": "sampler", "output": None},
     # Extra rollout workers for evaluation; 0 evaluates in the trainer's process.
     "evaluation_num_workers": 0,
     # === Advanced Rollout Settings ===
+    # Box actions: the policy acts in [-1, 1] and the sampler maps its actions onto the env's
+    # bounds before env.step (course_lib/evaluation/env_actions.py, lesson 15).
+    "normalize_actions": True,
+    # Clip the policy's actions into the env's Box bounds before env.step (when not normalizing).
+    "clip_actions": False,
     # "NoFilter" or "MeanStdFilter" (running mean/std normalisation of Box observations).
     "observation_filter": "NoFilter",
     # One seed makes a run reproducible: torch, numpy, Python and every env are seeded from it.
@@ -81,6 +87,22 @@ COMMON_CONFIG: dict[str, Any] = {
     "num_cpus_per_worker": 1.0,
     "num_gpus_per_worker": 0.0,
     "num_cpus_for_driver": 1.0,
+    # === Offline Datasets (lesson 16) ===
+    # Where rollout workers get batches: "sampler" (their envs), a folder / file / glob / list of
+    # JSON files written with "output", or a mix with weights, {"sampler": 0.5, "/data": 0.5}.
+    "input": "sampler",
+    # Estimate the new policy's return from recorded input: "is" (importance sampling), "wis"
+    # (weighted). Needs the behaviour's "action_prob" column; skipped when "input" is "sampler".
+    "input_evaluation": ["is", "wis"],
+    # Run the policy's postprocessing (returns, advantages) on recorded batches, episode by
+    # episode, as if they had just been sampled.
+    "postprocess_inputs": False,
+    # A folder to write every sampled batch to, one JSON line per batch (None: write nothing).
+    "output": None,
+    # Columns written as zlib-compressed base64 bytes instead of readable lists.
+    "output_compress_columns": ["obs", "new_obs"],
+    # Start a new output file once the current one is this many bytes.
+    "output_max_file_size": 64 * 1024 * 1024,
     # === Settings for Multi-Agent Environments ===
     "multiagent": {
         # {policy_id: (policy_cls or None, obs_space, act_space, config overrides)}
@@ -110,6 +132,7 @@ _ANY_TYPE = {
     "exploration_config",
     "model",
     "evaluation_config",
+    "input",
 }
 
 

@@ -1,4 +1,4 @@
-"""Trainers by name ("PG", "A2C", "PPO", "DQN"), for the CLI and for ``tune.run("PPO", ...)``.
+"""Trainers by name ("PG", "PPO", "DQN", "SAC", ...), for the CLI and ``tune.run("PPO", ...)``.
 
 Introduced in notebooks/12_trainers.ipynb.
 """
@@ -10,13 +10,18 @@ import importlib
 from course_lib.envs.registry import share_envs_with_tune
 from course_lib.validation import did_you_mean
 
-# name -> (module, class). Importing course_lib.agents imports all four (to register them with
-# Tune).
+# name -> (module, class). Importing course_lib.agents imports all of them (to register them
+# with Tune).
 ALGORITHMS = {
     "PG": ("course_lib.agents.pg", "PGTrainer"),
     "A2C": ("course_lib.agents.a3c", "A2CTrainer"),
     "PPO": ("course_lib.agents.ppo", "PPOTrainer"),
     "DQN": ("course_lib.agents.dqn", "DQNTrainer"),
+    "DDPG": ("course_lib.agents.ddpg.ddpg", "DDPGTrainer"),
+    "TD3": ("course_lib.agents.ddpg.td3", "TD3Trainer"),
+    "SAC": ("course_lib.agents.sac", "SACTrainer"),
+    "MARWIL": ("course_lib.agents.marwil.marwil", "MARWILTrainer"),
+    "BC": ("course_lib.agents.marwil.bc", "BCTrainer"),
 }
 
 

@@ -33,6 +33,7 @@ from course_lib.agents.result_logger import ResultLogger
 from course_lib.callbacks import make_callbacks
 from course_lib.envs import EnvContext, get_env_creator
 from course_lib.evaluation import WorkerSet, collect_episodes, summarize_episodes
+from course_lib.evaluation.env_actions import to_env_actions
 from course_lib.execution import (
     ConcatBatches,
     ParallelRollouts,
@@ -346,15 +347,19 @@ class Trainer(Trainable):
         """The action for one raw observation (through the observation filter, without updating it).
 
         Returns the action, or ``(action, state_out, extra_fetches)`` when ``state`` is given
-        (recurrent policies) or ``full_fetch=True``.
+        (recurrent policies) or ``full_fetch=True``. The action is ready for ``env.step``: a
+        Box action is mapped onto the env's bounds as ``normalize_actions``/``clip_actions``
+        say, as the rollout workers do (lesson 15).
         """
         _check_single_observation(observation, self.get_policy(policy_id).observation_space)
         worker = self.workers.local_worker()
         if self.config["observation_filter"] != "NoFilter":
             observation = worker.filters[policy_id](np.asarray(observation)[None], update=False)[0]
-        action, state_out, extra = self.get_policy(policy_id).compute_single_action(
+        policy = self.get_policy(policy_id)
+        action, state_out, extra = policy.compute_single_action(
             observation, state, prev_action=prev_action, prev_reward=prev_reward, explore=explore
         )
+        action = to_env_actions([action], policy, self.config)[0]
         if state is not None or full_fetch:
             return action, state_out, extra
         return action

@@ -25,9 +25,9 @@ def list_command(args: argparse.Namespace) -> int:
         try:
             trainer_module = sys.modules[get_trainer_class(name).__module__]
         except (ImportError, AttributeError) as error:
-            print(f"  {name:<5} (not available: {error})")
+            print(f"  {name:<6} (not available: {error})")
             continue
-        print(f"  {name:<5} {_summary(sys.modules[package].__doc__ or trainer_module.__doc__)}")
+        print(f"  {name:<6} {_summary(sys.modules[package].__doc__ or trainer_module.__doc__)}")
     for folder in tuned_example_folders():
         files = sorted(folder.glob("*.y*ml"))
         print(f"\nTuned examples in {folder} (course-rl train -f FILE):")

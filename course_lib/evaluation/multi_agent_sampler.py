@@ -200,12 +200,13 @@ class MultiAgentSampler(Sampler):
         for pid, who in requests.items():
             agents = [self.slots[index].agents[agent_id] for index, agent_id in who]
             actions, state_outs, extra = self.compute_actions(pid, agents)
+            env_actions = self.env_actions(pid, actions)
             for k, ((index, agent_id), agent) in enumerate(zip(who, agents, strict=True)):
                 agent_extra = {key: value[k] for key, value in extra.items()}
                 episode = self.slots[index].episode
                 agent.open_row = action_row(agent, actions[k], agent_extra, episode, agent.index)
                 agent.state = [s[k] for s in state_outs]
-                action_dicts[index][agent_id] = actions[k]
+                action_dicts[index][agent_id] = env_actions[k]
         for index, (slot, action_dict) in enumerate(zip(self.slots, action_dicts, strict=True)):
             self._step_env(index, slot, action_dict)
         return sum(len(who) for who in requests.values())

@@ -7,6 +7,7 @@ says which of them each agent of an episode acts with. Introduced in notebooks/1
 
 from __future__ import annotations
 
+from course_lib.evaluation.env_actions import policy_action_space
 from course_lib.sample_batch import DEFAULT_POLICY_ID
 
 
@@ -23,8 +24,10 @@ def build_policy_map(env, default_policy_class, policy_config: dict, worker) -> 
 
     Each entry is ``(policy_cls or None, obs_space or None, act_space or None, config_overrides)``:
     None picks the trainer's policy class and the env's spaces for the agents mapped to that
-    policy. The policies are built in the order of the entries and draw their initial weights
-    one after the other from the process's random stream, so no two start alike.
+    policy. With ``normalize_actions`` a float Box action space becomes ``[-1, 1]`` for the
+    policy, and ``policy.env_action_space`` keeps the env's (see env_actions.py). The policies
+    are built in the order of the entries and draw their initial weights one after the other
+    from the process's random stream, so no two start alike.
     Introduced in notebooks/17_multi_agent.ipynb.
     """
     multiagent = policy_config.get("multiagent") or {}
@@ -40,9 +43,13 @@ def build_policy_map(env, default_policy_class, policy_config: dict, worker) -> 
         policy_cls, obs_space, act_space, overrides = spec
         obs_space = obs_space or _space_for(env, pid, "observation", mapping_fn, worker)
         act_space = act_space or _space_for(env, pid, "action", mapping_fn, worker)
-        policy_map[pid] = (policy_cls or default_policy_class)(
-            obs_space, act_space, _policy_config(policy_config, overrides or {})
+        config = _policy_config(policy_config, overrides or {})
+        policy = (policy_cls or default_policy_class)(
+            obs_space, policy_action_space(act_space, config), config
         )
+        # The sampler maps the policy's actions onto these bounds (env_actions.py).
+        policy.env_action_space = act_space
+        policy_map[pid] = policy
     return policy_map
 
 

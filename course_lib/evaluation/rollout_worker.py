@@ -25,6 +25,12 @@ from course_lib.evaluation.observation_filter import make_filter
 from course_lib.evaluation.policy_map import build_policy_map
 from course_lib.evaluation.single_agent_sampler import SingleAgentSampler
 from course_lib.evaluation.vector_sampler import VectorSampler, make_vector_env
+from course_lib.offline.input_reader import (
+    make_input_reader,
+    make_output_writer,
+    uses_sampler_only,
+)
+from course_lib.offline.off_policy_estimator import make_estimators
 from course_lib.sample_batch import DEFAULT_POLICY_ID, MultiAgentBatch, SampleBatch
 from course_lib.seeding import seed_global_rngs
 from course_lib.validation import require_whole_number
@@ -39,9 +45,21 @@ WORKER_DEFAULTS = {
     "seed": None,
     "callbacks": None,
     "explore": True,
+    # Box actions: act in [-1, 1] and unsquash onto the env's bounds / clip into them
+    # (env_actions.py, notebooks/15_continuous_control.ipynb).
+    "normalize_actions": True,
+    "clip_actions": False,
     # The fast path (vector_sampler.py): the worker's envs as one gymnasium vector env, sampled
     # into column buffers. Feed-forward policies with batch_mode="truncate_episodes" only.
     "vectorize_envs": False,
+    # Offline datasets (course_lib/offline/, notebooks/16_offline_rl.ipynb): where sample() gets
+    # its batches, what it estimates from recorded ones, and where it writes them.
+    "input": "sampler",
+    "input_evaluation": ["is", "wis"],
+    "postprocess_inputs": False,
+    "output": None,
+    "output_compress_columns": ["obs", "new_obs"],
+    "output_max_file_size": 64 * 1024 * 1024,
     # Lesson 17: {"policies": {pid: (cls, obs_space, act_space, overrides)},
     # "policy_mapping_fn": fn, "count_steps_by": "env_steps" or "agent_steps"}
     "multiagent": {},
@@ -128,6 +146,14 @@ class RolloutWorker:
             self.sampler = sampler_class(self, self.envs, env_seeds, rng=rng, metrics=[])
         if vectorize or not self.envs:
             spaces_from.close()
+        self.input_reader = make_input_reader(self.config, self, self._sample_envs, worker_seed)
+        self.output_writer = make_output_writer(self.config, worker_index)
+        self.reward_estimators = (
+            []
+            if uses_sampler_only(self.config)
+            else make_estimators(self.config["input_evaluation"], default_policy)
+        )
+        self._off_policy_estimates: list = []
 
     def _make_env(self, vector_index: int):
         context = EnvContext(
@@ -198,11 +224,21 @@ class RolloutWorker:
     # --- sampling -----------------------------------------------------------------------------
 
     def sample(self) -> SampleBatch | MultiAgentBatch:
-        """``rollout_fragment_length`` steps in every env, postprocessed, from the sampler.
+        """The next batch from ``"input"``: by default ``rollout_fragment_length`` steps in every
+        env, postprocessed, from the sampler; or batches recorded in files (lesson 16).
 
         A ``SampleBatch``, or in multi-agent mode a ``MultiAgentBatch`` with one SampleBatch
-        per policy.
+        per policy. With ``"output"`` set, the batch is also written there; recorded input is
+        also scored by the ``"input_evaluation"`` estimators (``get_off_policy_estimates``).
         """
+        batch = self.input_reader.next()
+        if self.output_writer is not None:
+            self.output_writer.write(batch)
+        for estimator in self.reward_estimators:
+            self._off_policy_estimates.extend(estimator.estimate(batch))
+        return batch
+
+    def _sample_envs(self) -> SampleBatch | MultiAgentBatch:
         if not self.envs:
             raise RuntimeError(
                 f"Rollout worker {self.worker_index} has no environments: with num_workers > 0 "
@@ -214,6 +250,11 @@ class RolloutWorker:
     def get_metrics(self) -> list[RolloutMetrics]:
         """Metrics of the episodes finished since the last call (and forget them)."""
         return self.sampler.get_metrics()
+
+    def get_off_policy_estimates(self) -> list:
+        """Off-policy estimates of the batches read since the last call (and forget them)."""
+        estimates, self._off_policy_estimates = self._off_policy_estimates, []
+        return estimates
 
     # --- state for checkpoints (lesson 12) ----------------------------------------------------
 
@@ -247,3 +288,5 @@ class RolloutWorker:
     def stop(self) -> None:
         for env in self.envs:
             env.close()
+        if self.output_writer is not None:
+            self.output_writer.close()

@@ -6,7 +6,8 @@ A ``RolloutWorker`` holds one sampler: a ``SingleAgentSampler`` for a gymnasium 
 worker's envs together and answer ``sample()``, ``get_metrics()``, ``get_state()`` and
 ``set_state()``. What they do the same way lives here, in the ``Sampler`` base class:
 
-- the observation filter between the env and the policy (``filter_observation``);
+- the observation filter between the env and the policy (``filter_observation``), and the
+  map from the policy's actions to the env's bounds (``env_actions``);
 - one batched forward pass for many actors: the envs of a single-agent worker, or all the agents
   that one policy controls (``compute_actions``);
 - the rows of a trajectory: ``action_row`` when an agent acts, ``close_row`` when its next
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from course_lib.evaluation.env_actions import to_env_actions
 from course_lib.evaluation.episode import Episode
 from course_lib.evaluation.metrics import RolloutMetrics
 from course_lib.sample_batch import SampleBatch
@@ -89,6 +91,12 @@ class Sampler:
         return self.policy_map[policy_id].compute_actions(
             obs_batch, state_batches, explore=self.config["explore"], **prev
         )
+
+    def env_actions(self, policy_id: str, actions):
+        """What ``env.step`` receives for a batch of the policy's ``actions``: unsquashed or
+        clipped to the env's bounds as ``normalize_actions``/``clip_actions`` say
+        (env_actions.py). The batch keeps the policy's own actions."""
+        return to_env_actions(actions, self.policy_map[policy_id], self.config)
 
     # --- episodes -----------------------------------------------------------------------------
 

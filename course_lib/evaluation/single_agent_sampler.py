@@ -84,14 +84,21 @@ class SingleAgentSampler(Sampler):
         """Step every env ``num_steps`` times: one forward pass for all envs, then each env."""
         for _ in range(num_steps):
             actions, state_outs, extra = self.compute_actions(DEFAULT_POLICY_ID, self.slots)
+            env_actions = self.env_actions(DEFAULT_POLICY_ID, actions)
             for index, slot in enumerate(self.slots):
                 state_out = [s[index] for s in state_outs]
                 env_extra = {key: value[index] for key, value in extra.items()}
-                self._step_env(index, slot, actions[index], state_out, env_extra)
+                self._step_env(
+                    index, slot, actions[index], env_actions[index], state_out, env_extra
+                )
 
-    def _step_env(self, index: int, slot: _EnvSlot, action, state_out: list, extra: dict):
-        """One step of one env: its row, the episode's counters and hooks, the end if it ended."""
-        raw_obs, reward, terminated, truncated, info = slot.env.step(action)
+    def _step_env(
+        self, index: int, slot: _EnvSlot, action, env_action, state_out: list, extra: dict
+    ):
+        """One step of one env: its row, the episode's counters and hooks, the end if it ended.
+
+        ``env_action`` is what the env receives; the row keeps the policy's ``action``."""
+        raw_obs, reward, terminated, truncated, info = slot.env.step(env_action)
         reward = float(reward)
         next_obs = self.filter_observation(DEFAULT_POLICY_ID, raw_obs)
         row = action_row(slot, action, extra, slot.episode, agent_index=0)

@@ -164,7 +164,9 @@ class VectorSampler(Sampler):
             "prev_rewards": self._prev_rewards.copy(),
             **extra,
         }
-        raw_obs, rewards, terminateds, truncateds, _ = self.vector_env.step(actions)
+        raw_obs, rewards, terminateds, truncateds, _ = self.vector_env.step(
+            self.env_actions(DEFAULT_POLICY_ID, actions)
+        )
         rewards = np.asarray(rewards, np.float64)
         obs = self.filters[DEFAULT_POLICY_ID](raw_obs)
         step.update(

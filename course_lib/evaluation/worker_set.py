@@ -10,6 +10,7 @@ Introduced in notebooks/08_rollout_workers.ipynb.
 from __future__ import annotations
 
 from course_lib.evaluation.rollout_worker import RolloutWorker
+from course_lib.offline.input_reader import absolute_paths
 from course_lib.sample_batch import MultiAgentBatch, SampleBatch
 from course_lib.validation import require_whole_number
 
@@ -36,7 +37,7 @@ class WorkerSet:
     ):
         require_whole_number(num_workers, "num_workers", minimum=0)
         self._env_creator, self._policy_class = env_creator, policy_class
-        self._config = dict(trainer_config or {})
+        self._config = absolute_paths(trainer_config or {})
         self.num_workers = num_workers
         # The local worker only needs envs when it samples itself (num_workers == 0).
         self._local = RolloutWorker(

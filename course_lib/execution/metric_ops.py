@@ -12,6 +12,11 @@ from collections import deque
 
 from course_lib.evaluation.metrics import collect_episodes, summarize_episodes
 from course_lib.execution.local_iterator import LocalIterator, NextValueNotReady
+from course_lib.offline.input_reader import uses_sampler_only
+from course_lib.offline.off_policy_estimator import (
+    collect_off_policy_estimates,
+    summarize_estimates,
+)
 
 # Counters in ``MetricsContext.counters``.
 STEPS_SAMPLED_COUNTER = "num_steps_sampled"
@@ -49,7 +54,8 @@ def StandardMetricsReporting(
     Result keys added to the episode summary: ``timesteps_total``, ``timesteps_this_iter``,
     ``agent_timesteps_total``, ``episodes_total``, ``num_healthy_workers``,
     ``info`` (``{"learner": {policy_id: stats}, **counters}``) and ``timers``
-    (``{"<name>_time_ms": ...}``). Introduced in notebooks/11_execution_plans.ipynb.
+    (``{"<name>_time_ms": ...}``); with recorded ``"input"`` and ``"input_evaluation"``, also
+    ``off_policy_estimator`` (lesson 16). Introduced in notebooks/11_execution_plans.ipynb.
     """
     min_time_s = config.get("min_iter_time_s", 0) or 0
     min_steps = config.get("timesteps_per_iteration", 0) or 0
@@ -94,6 +100,13 @@ def StandardMetricsReporting(
                     for name, timer in metrics.timers.items()
                 },
             )
+            if not uses_sampler_only(config) and config.get("input_evaluation"):
+                estimates = collect_off_policy_estimates(
+                    workers.local_worker(),
+                    selected_workers or workers.remote_workers(),
+                    timeout_s=config.get("collect_metrics_timeout", 180),
+                )
+                result["off_policy_estimator"] = summarize_estimates(estimates)
             yield result
 
     return train_op._derive(results, "StandardMetricsReporting")

@@ -16,6 +16,7 @@ from course_lib.models.action_dist import (
     TorchDiagGaussian,
     TorchDistributionWrapper,
     TorchMultiCategorical,
+    TorchSquashedGaussian,
 )
 from course_lib.models.catalog import ModelCatalog
 from course_lib.models.fcnet import FullyConnectedNetwork
@@ -57,6 +58,7 @@ __all__ = [
     "TorchDistributionWrapper",
     "TorchModelV2",
     "TorchMultiCategorical",
+    "TorchSquashedGaussian",
     "TupleFlatteningPreprocessor",
     "add_time_dimension",
     "chop_into_sequences",

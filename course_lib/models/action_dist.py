@@ -277,3 +277,95 @@ class TorchDeterministic(ActionDistribution):
     def kl(self, other: TorchDeterministic) -> torch.Tensor:
         self._check_same_type(other)
         return self._zeros()
+
+
+class TorchSquashedGaussian(ActionDistribution):
+    """A Gaussian squashed by tanh into the Box ``[low, high]``: SAC's policy distribution.
+
+    ``inputs`` ``(B, 2d)`` = ``[mean, log_std]`` of ``u ~ N(mean, std)``; the action is
+    ``a = low + (tanh(u) + 1) * (high - low) / 2``, so every sample lies inside the bounds and
+    no clipping is needed. Its density follows from the change of variables ``u -> a``:
+
+        log p(a) = log N(u; mean, std) - sum_i log(1 - tanh(u_i)^2)
+                                       - sum_i log((high_i - low_i) / 2)
+
+    with ``log(1 - tanh(u)^2) = 2 * (log 2 - u - softplus(-2u))``, which stays finite where
+    ``tanh(u)`` rounds to +-1 (``|u|`` above ~9 in float32). ``sample()`` is reparameterized
+    (``rsample``: gradients flow from the action back to ``mean`` and ``log_std``, which SAC's
+    actor loss needs) and remembers ``u``, so ``sampled_action_logp()`` never inverts tanh.
+    ``logp(actions)`` of given actions inverts it with ``atanh``, clipped just inside +-1.
+    There is no closed form for the entropy or the KL of two such distributions.
+    ``low``/``high`` are floats or ``(d,)`` arrays; the catalog passes the action space's
+    (``dist_type="squashed_gaussian"``). Introduced in notebooks/15_continuous_control.ipynb.
+    """
+
+    # atanh(1 - 1e-6) ~ 7.25: actions on a bound count as just inside it.
+    EPSILON = 1e-6
+
+    def __init__(self, inputs, model=None, low=-1.0, high=1.0):
+        super().__init__(inputs, model)
+        mean, log_std = torch.chunk(self.inputs, 2, dim=-1)
+        self.mean, self.log_std = mean, log_std
+        self.normal = Normal(mean, log_std.exp())
+        self.low = torch.as_tensor(low, dtype=torch.float32, device=self.inputs.device)
+        self.high = torch.as_tensor(high, dtype=torch.float32, device=self.inputs.device)
+        if not bool(torch.all(torch.isfinite(self.low) & torch.isfinite(self.high))) or not bool(
+            torch.all(self.low < self.high)
+        ):
+            raise ValueError(
+                "TorchSquashedGaussian squashes into [low, high] and needs finite bounds with "
+                f"low < high, got low={low!r}, high={high!r}. For an unbounded Box action space "
+                "use TorchDiagGaussian."
+            )
+        self.last_u = None
+
+    @staticmethod
+    def required_model_output_shape(action_space, model_config) -> int:
+        _require_space(TorchSquashedGaussian, action_space, spaces.Box)
+        return 2 * int(np.prod(action_space.shape))
+
+    def squash(self, u: torch.Tensor) -> torch.Tensor:
+        """``u (B, d)`` -> action ``(B, d)`` in ``[low, high]``."""
+        return self.low + (torch.tanh(u) + 1.0) * (self.high - self.low) / 2.0
+
+    def unsquash(self, actions: torch.Tensor) -> torch.Tensor:
+        """The inverse of ``squash`` (actions on a bound move EPSILON inside it)."""
+        unit = 2.0 * (actions - self.low) / (self.high - self.low) - 1.0
+        return torch.atanh(unit.clamp(-1.0 + self.EPSILON, 1.0 - self.EPSILON))
+
+    def sample(self) -> torch.Tensor:
+        self.last_u = self.normal.rsample()
+        self.last_sample = self.squash(self.last_u)
+        return self.last_sample
+
+    def deterministic_sample(self) -> torch.Tensor:
+        self.last_u = self.mean
+        self.last_sample = self.squash(self.mean)
+        return self.last_sample
+
+    def logp_of_u(self, u: torch.Tensor) -> torch.Tensor:
+        """``log p(squash(u))`` per row ``(B,)``, computed from the pre-squash ``u (B, d)``."""
+        log_det_tanh = 2.0 * (np.log(2.0) - u - torch.nn.functional.softplus(-2.0 * u))
+        log_half_range = torch.log((self.high - self.low) / 2.0).expand_as(u)
+        return (self.normal.log_prob(u) - log_det_tanh - log_half_range).sum(dim=-1)
+
+    def logp(self, actions) -> torch.Tensor:
+        actions = to_tensor(actions, device=self.inputs.device).float().reshape(self.mean.shape)
+        return self.logp_of_u(self.unsquash(actions))
+
+    def sampled_action_logp(self) -> torch.Tensor:
+        if self.last_u is None:
+            return super().sampled_action_logp()  # raises: nothing was sampled yet
+        return self.logp_of_u(self.last_u)
+
+    def entropy(self) -> torch.Tensor:
+        raise NotImplementedError(
+            "TorchSquashedGaussian has no closed-form entropy; estimate it as "
+            "-sampled_action_logp() of a sample (what SAC does)."
+        )
+
+    def kl(self, other) -> torch.Tensor:
+        raise NotImplementedError(
+            "TorchSquashedGaussian has no closed-form KL divergence; use TorchDiagGaussian for "
+            "algorithms with a KL term (PPO)."
+        )

@@ -30,6 +30,7 @@ from course_lib.models.action_dist import (
     TorchDeterministic,
     TorchDiagGaussian,
     TorchMultiCategorical,
+    TorchSquashedGaussian,
 )
 from course_lib.models.fcnet import FullyConnectedNetwork
 from course_lib.models.lstm import LSTMWrapper
@@ -111,7 +112,8 @@ class ModelCatalog:
         size it needs.
 
         Order of choice: ``model_config["custom_action_dist"]`` (registered name or class), then
-        ``dist_type`` (an ActionDistribution subclass, or ``"deterministic"`` for Box spaces), then
+        ``dist_type`` (an ActionDistribution subclass, or for Box spaces ``"deterministic"`` or
+        ``"squashed_gaussian"``, the latter as a ``functools.partial`` with the Box's bounds), then
         by space: Discrete -> TorchCategorical, MultiDiscrete -> TorchMultiCategorical (as a
         ``functools.partial`` with ``input_lens``), Box -> TorchDiagGaussian.
         """
@@ -127,11 +129,17 @@ class ModelCatalog:
             return dist_class, int(dist_class.required_model_output_shape(action_space, config))
         if dist_type == "deterministic":
             dist_class = TorchDeterministic
+        elif dist_type == "squashed_gaussian":
+            num_outputs = TorchSquashedGaussian.required_model_output_shape(action_space, config)
+            low, high = (
+                np.asarray(b, np.float32).reshape(-1) for b in (action_space.low, action_space.high)
+            )
+            return functools.partial(TorchSquashedGaussian, low=low, high=high), num_outputs
         elif isinstance(dist_type, type) and issubclass(dist_type, ActionDistribution):
             dist_class = dist_type
         elif dist_type is not None:
             raise ValueError(
-                "dist_type must be None, 'deterministic' or an "
+                "dist_type must be None, 'deterministic', 'squashed_gaussian' or an "
                 f"ActionDistribution subclass, got {dist_type!r}."
             )
         elif isinstance(action_space, spaces.Discrete):

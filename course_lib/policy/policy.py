@@ -48,6 +48,9 @@ class Policy:
     def __init__(self, observation_space, action_space, config: dict | None = None):
         self.observation_space = observation_space
         self.action_space = action_space
+        # The env's action space; a rollout worker that normalizes actions sets the env's Box
+        # here and gives the policy [-1, 1] (course_lib/evaluation/env_actions.py).
+        self.env_action_space = action_space
         self.config = {**POLICY_DEFAULTS, **(config or {})}
         check_framework(self.config.get("framework", "torch"))
         # Env steps this policy has acted in; schedules (exploration, lr) read it.

@@ -206,6 +206,24 @@ class TorchPolicy(Policy):
             self.model({SampleBatch.OBS: obs}, state, seq_lens)
             return _numpy(self.model.value_function())
 
+    def compute_log_likelihoods(self, actions, obs_batch) -> np.ndarray:
+        """log pi(a | obs) of the policy's action distribution (no exploration), shape ``(B,)``.
+
+        Off-policy estimation (course_lib/offline/) compares it with the logged behaviour's.
+        Feed-forward policies only. Introduced in notebooks/16_offline_rl.ipynb.
+        """
+        if self.is_recurrent():
+            raise NotImplementedError(
+                "compute_log_likelihoods needs each row's recurrent state; it supports "
+                "feed-forward policies only."
+            )
+        self._set_training(False)
+        with torch.no_grad():
+            dist_inputs, _ = self.model({SampleBatch.OBS: self._obs_tensor(obs_batch)}, [], None)
+            action_dist = self.dist_class(dist_inputs, self.model)
+            actions = torch.as_tensor(np.asarray(actions), device=self.device)
+            return _numpy(action_dist.logp(actions))
+
     def _obs_tensor(self, obs_batch) -> torch.Tensor:
         return torch.as_tensor(self.preprocessor.transform_batch(obs_batch), device=self.device)
 
