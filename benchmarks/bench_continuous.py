@@ -25,6 +25,8 @@ import time
 from collections import deque
 from pathlib import Path
 
+from sb3_missing import SB3_MISSING
+
 try:
     import stable_baselines3
     from stable_baselines3 import SAC
@@ -33,10 +35,7 @@ try:
 except ModuleNotFoundError as error:
     if error.name != "stable_baselines3":
         raise
-    raise SystemExit(
-        "stable-baselines3 is not installed, and this benchmark runs it. `make sb3` installs it "
-        "(the `sb3` extra, pinned in requirements-sb3.lock)."
-    ) from error
+    raise SystemExit(SB3_MISSING) from error
 
 import torch
 import yaml

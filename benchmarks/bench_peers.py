@@ -38,6 +38,8 @@ from dataclasses import dataclass
 from functools import partial
 
 # First, so that without SB3 the script says what to do before it spends seconds on imports.
+from sb3_missing import SB3_MISSING
+
 try:
     import stable_baselines3
     from stable_baselines3 import DQN, PPO
@@ -47,12 +49,7 @@ try:
 except ModuleNotFoundError as error:
     if error.name != "stable_baselines3":
         raise
-    raise SystemExit(
-        "stable-baselines3 is not installed, and this benchmark runs it. `make sb3` installs it "
-        "(the `sb3` extra, pinned in requirements-sb3.lock; `make bench-peers` runs it, then this "
-        "script), or install it yourself: .venv/bin/python -m pip install -c requirements.lock "
-        "-r requirements-sb3.lock"
-    ) from error
+    raise SystemExit(SB3_MISSING) from error
 
 import gymnasium as gym
 import ray
