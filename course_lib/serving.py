@@ -13,7 +13,7 @@ Three layers, each usable on its own:
   ``BackgroundLoad`` send it concurrent requests from threads and measure requests per second
   and latency percentiles.
 
-Introduced in notebooks/15_serving.ipynb.
+Introduced in notebooks/17_serving.ipynb.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from ray import serve
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from course_lib.evaluation.env_actions import to_env_actions
 from course_lib.sample_batch import SampleBatch
 
 DEFAULT_PORT = 8000
@@ -107,6 +108,11 @@ class ServedPolicy:
                 self.policy = trainer.get_policy(policy_id)
                 self._filter = trainer.workers.local_worker().filters[policy_id]
                 self._filtered = trainer.config["observation_filter"] != "NoFilter"
+                # Box actions: answered in the env's units, as rollout workers send them to
+                # env.step (normalize_actions / clip_actions, lesson 15).
+                self._action_config = {
+                    key: trainer.config.get(key) for key in ("normalize_actions", "clip_actions")
+                }
             finally:
                 trainer.stop()
         finally:
@@ -144,8 +150,11 @@ class ServedPolicy:
 
         Each answer is ``{"action", "action_logp"}``, plus ``"value"`` when the policy has a value
         function, all as plain JSON numbers. ``action_logp`` is the log-probability of the chosen
-        (greedy) action under the policy's action distribution: how sure the policy is (0 means
-        certain). The greedy sampler's own log-probability would always be 0.
+        (greedy) action under the policy's action distribution: how sure the policy is (for a
+        discrete action 0 means certain; for a Box action it is a log-density). The greedy
+        sampler's own log-probability would always be 0. A Box action is answered ready for
+        ``env.step``: mapped from the policy's [-1, 1] onto the env's bounds when the checkpoint's
+        config says ``normalize_actions`` (clipped with ``clip_actions``), as rollout workers do.
         """
         obs = np.asarray(observations, dtype=self.observation_space.dtype)
         if self._filtered:
@@ -153,8 +162,9 @@ class ServedPolicy:
         actions, _, fetches = self.policy.compute_actions(obs, explore=False)
         logps = self._logps(actions, fetches)
         values = fetches.get(SampleBatch.VF_PREDS)
+        env_actions = to_env_actions(actions, self.policy, self._action_config)
         answers = []
-        for i, action in enumerate(actions):
+        for i, action in enumerate(env_actions):
             answer = {"action": np.asarray(action).tolist()}
             if logps is not None:
                 answer["action_logp"] = float(logps[i])

@@ -33,7 +33,8 @@ class SourceView:
 
     def _repr_markdown_(self) -> str:
         fence = "````" if "```" in self.code else "```"
-        where = f"<small>{self.path}, lines {self.first_line}-{self.last_line}</small>"
+        lines = f"lines {self.first_line}-{self.last_line}"
+        where = f"<small>{_escape_markdown(self.path)}, {lines}</small>"
         code = f"{fence}python\n{self.code.rstrip()}\n{fence}\n"
         return f"**`{self.qualname}`** &nbsp; {where}\n\n{code}"
 
@@ -41,6 +42,15 @@ class SourceView:
         return f"# {self.title}\n{self.code.rstrip()}"
 
     __str__ = __repr__
+
+
+def _escape_markdown(text: str) -> str:
+    """``text`` with Markdown's inline punctuation backslash-escaped, so that a path such as
+    ``course_lib/__init__.py`` renders as written, not with a bold "init"."""
+    return "".join("\\" + char if char in _MARKDOWN_PUNCTUATION else char for char in text)
+
+
+_MARKDOWN_PUNCTUATION = set("\\`*_{}[]<>()#+!|~")
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ cannot keep teaching a name RLlib is about to drop.
 
 One test function (or a few) per lesson, named `test_lesson_NN_...`, its docstring quoting the
 claim it proves; `test_every_lesson_maps_to_rllib_today_and_is_tested_here` makes sure a new
-lesson's section cannot go untested. Lesson 16 is the RLlib lesson itself: it runs RLlib in its own
+lesson's section cannot go untested. Lesson 18 is the RLlib lesson itself: it runs RLlib in its own
 code cells, so it has no section to check here.
 
 The fast tests need no Ray; the `slow` ones share one Ray instance (conftest's `ray_session`) and
@@ -61,8 +61,8 @@ from ray.rllib.utils.metrics import (
 from course_lib.rllib_today import handle_rllib_deprecations, is_internal_deprecation
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-# Lesson 16 ("RLlib today") runs RLlib in its own code cells instead of ending with a section.
-RLLIB_LESSON = "16"
+# Lesson 18 ("RLlib today") runs RLlib in its own code cells instead of ending with a section.
+RLLIB_LESSON = "18"
 LESSONS = {
     path.name[:2]: path
     for path in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
@@ -685,7 +685,7 @@ def test_lesson_08_env_runner_group_and_its_config():
     from ray.rllib.env.vector.vector_multi_agent_env import VectorMultiAgentEnv
 
     assert inspect.isclass(EnvRunnerGroup) and inspect.isclass(VectorMultiAgentEnv)
-    # Lesson 03's test checks the single-agent runner's gymnasium vector env, lesson 17's the
+    # Lesson 03's test checks the single-agent runner's gymnasium vector env, lesson 19's the
     # multi-agent runner's VectorMultiAgentEnv.
     config = AlgorithmConfig().env_runners(
         num_env_runners=2,
@@ -1307,11 +1307,11 @@ def test_lesson_14_tuner_takes_the_config_object(ray_session, tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------
-# 15 serving
+# 17 serving
 # ---------------------------------------------------------------------------------------------
 
 
-def test_lesson_15_rllib_serves_rl_modules_with_serve():
+def test_lesson_17_rllib_serves_rl_modules_with_serve():
     """Claims: RLlib's own example is "`ray/rllib/examples/ray_serve/ray_serve_with_rllib.py`
     (deployment in `classes/cartpole_deployment.py`)", "a `@serve.deployment` class whose
     `__call__` reads `{"observation": [...]}` and returns `{"action": ...}`, one request per
@@ -1352,12 +1352,12 @@ def test_lesson_15_rllib_serves_rl_modules_with_serve():
 
 
 # ---------------------------------------------------------------------------------------------
-# 17 multi-agent
+# 19 multi-agent
 # ---------------------------------------------------------------------------------------------
 
 
 def rock_paper_scissors_config():
-    """Lesson 17's game on today's stack: a learned module against a heuristic one."""
+    """Lesson 19's game on today's stack: a learned module against a heuristic one."""
     from ray.rllib.connectors.env_to_module import FlattenObservations
     from ray.rllib.core.rl_module import MultiRLModuleSpec, RLModuleSpec
     from ray.rllib.examples.envs.classes.multi_agent.rock_paper_scissors import RockPaperScissors
@@ -1397,7 +1397,7 @@ def rock_paper_scissors_config():
     )
 
 
-def test_lesson_17_multi_agent_on_the_new_stack():
+def test_lesson_19_multi_agent_on_the_new_stack():
     """Claims: "`MultiAgentEnv` stays, with the same dicts and `"__all__"`; agent ids are listed in
     `possible_agents` and spaces per agent in `observation_spaces`/`action_spaces`"; "The multiagent
     block is `AlgorithmConfig.multi_agent(policies={...}, policy_mapping_fn=lambda agent_id,
@@ -1439,11 +1439,11 @@ def test_lesson_17_multi_agent_on_the_new_stack():
 
 
 # ---------------------------------------------------------------------------------------------
-# 18 capstone
+# 20 capstone
 # ---------------------------------------------------------------------------------------------
 
 
-def test_lesson_18_custom_multi_agent_algorithm_pieces():
+def test_lesson_20_custom_multi_agent_algorithm_pieces():
     """Claims: "a custom algorithm subclasses `Algorithm` (or `PPO`) and overrides
     `training_step()`, which samples with `EnvRunner`s (`synchronous_parallel_sample(...,
     max_agent_steps=...)`), updates the `Learner`s and logs its metrics with `self.metrics`; configs

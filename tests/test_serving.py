@@ -1,4 +1,4 @@
-"""course_lib.serving (lesson 15) and its grader, exercise 15.1.
+"""course_lib.serving (lesson 17) and its grader, exercise 17.1.
 
 The unit tests parse request bodies, restore a tiny PPO checkpoint as a ``ServedPolicy`` and drive
 ``PolicyDeployment``'s class directly, without Ray. The slow tests start real Ray Serve on
@@ -258,6 +258,47 @@ def test_action_logp_is_the_greedy_actions_log_probability(trained, served_a):
     assert not np.all(logps == 0), "the greedy sampler's own log-probability is always 0"
     # Greedy = the most likely of CartPole's 2 actions, so its probability is at least 1/2.
     assert np.all(logps >= math.log(0.5) - 1e-6), logps.min()
+
+
+@pytest.mark.parametrize("clip", [False, True])
+def test_served_sac_answers_box_actions_in_the_envs_units(tmp_path, clip):
+    """Pendulum's torque is in [-2, 2]; SAC acts in [-1, 1] (normalize_actions), so the served
+    action is the policy's greedy action mapped onto the bounds, as trainer.compute_single_action
+    and the rollout workers send it to env.step. With normalize_actions off and clip_actions on,
+    the answer is the policy's own action clipped into the bounds."""
+    from course_lib.agents.sac import SACTrainer
+
+    config = {
+        "env": "Pendulum-v1",
+        "seed": 0,
+        "actor_hiddens": [16],
+        "critic_hiddens": [16],
+        "logger_config": {"logdir": str(tmp_path / "logs")},
+    }
+    if clip:
+        config.update(normalize_actions=False, clip_actions=True)
+    trainer = SACTrainer(config=config)
+    try:
+        policy = trainer.get_policy()
+        # Observations with large velocities push the tiny untrained actor's mean away from 0.
+        rng = np.random.default_rng(1)
+        observations = rng.uniform([-1, -1, -8], [1, 1, 8], size=(16, 3)).astype(np.float32)
+        expected = [trainer.compute_single_action(o, explore=False) for o in observations]
+        raw, _, _ = policy.compute_actions(observations, explore=False)
+        checkpoint = trainer.save()
+    finally:
+        trainer.stop()
+    served = serving.ServedPolicy(checkpoint)
+    actions = np.array([answer["action"] for answer in served.act(observations)])
+    assert actions.shape == (16, 1)
+    np.testing.assert_allclose(actions, np.array(expected), rtol=1e-5, atol=1e-6)
+    if clip:
+        np.testing.assert_allclose(actions, np.clip(raw, -2.0, 2.0), rtol=1e-5, atol=1e-6)
+    else:
+        assert np.all(np.abs(raw) <= 1.0)
+        np.testing.assert_allclose(actions, 2.0 * np.asarray(raw), rtol=1e-5, atol=1e-6)
+    assert np.all(np.abs(actions) <= 2.0)
+    assert np.ptp(actions) > 0.01, "every served action is the same: the test would say little"
 
 
 def test_parse_request_uses_the_policys_space(served_a):
@@ -585,7 +626,7 @@ def test_start_serve_keeps_its_port(serve_port):
 
 
 def batched_policy_class():
-    """The solution of exercise 15.1 (solutions/15_serving.ipynb)."""
+    """The solution of exercise 17.1 (solutions/17_serving.ipynb)."""
     from ray import serve
     from starlette.responses import JSONResponse
 
@@ -646,7 +687,7 @@ def grader_app_is_gone():
 def test_grader_accepts_the_solution(trained, serve_port, capsys):
     checks.check_batched_deployment(batched_policy_class(), trained["A"])
     out = capsys.readouterr().out
-    assert "✔ Exercise 15.1 passed" in out
+    assert "✔ Exercise 17.1 passed" in out
     assert "every action matches" in out
     assert grader_app_is_gone()
     assert not serving.port_is_free(serve_port), "the grader used the running Serve"

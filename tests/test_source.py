@@ -39,3 +39,16 @@ def test_show_sees_through_ray_remote():
 def test_show_explains_what_it_cannot_show(obj, message):
     with pytest.raises(TypeError, match=message):
         show(obj)
+
+
+def test_show_writes_file_paths_into_markdown_as_they_are():
+    """A path with underscores (course_lib/__init__.py) renders as written, not as bold "init"."""
+    import mistune
+
+    import course_lib
+
+    view = show(course_lib)
+    assert view.path == "course_lib/__init__.py"
+    rendered = mistune.html(view._repr_markdown_())
+    assert "course_lib/__init__.py, lines 1-" in rendered
+    assert "<strong>init</strong>" not in rendered

@@ -270,6 +270,23 @@ def test_checkpoint_files_load_with_weights_only(tmp_path):
     assert isinstance(restored, np.ndarray) and np.array_equal(restored, np.ones(2))
 
 
+def test_checkpoint_keeps_the_shape_of_every_array(tmp_path):
+    """A 0-d array (SAC's log_alpha) comes back 0-d, not as shape (1,), and a transposed view
+    comes back with its values."""
+    arrays = {
+        "scalar": np.array(0.5, dtype=np.float32),
+        "empty": np.zeros((0, 3)),
+        "transposed": np.arange(6.0).reshape(2, 3).T,
+        "unsigned": np.array([1, 2], dtype=np.uint8),
+    }
+    checkpoint.save_state(str(tmp_path), arrays, {})
+    loaded = checkpoint.load_state(str(tmp_path))
+    for name, array in arrays.items():
+        assert loaded[name].shape == array.shape, name
+        assert loaded[name].dtype == array.dtype, name
+        assert np.array_equal(loaded[name], array), name
+
+
 def test_loading_a_folder_that_is_not_a_checkpoint_says_what_to_pass(tmp_path):
     with pytest.raises(FileNotFoundError, match="not a course_lib checkpoint.*trainer.save"):
         checkpoint.load_metadata(str(tmp_path))

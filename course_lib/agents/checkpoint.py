@@ -48,8 +48,9 @@ def to_storable(value, path: str = "state"):
         if value.dtype == object or value.dtype.kind in "USV":
             return [to_storable(v, f"{path}[]") for v in value.tolist()]
         stored = value.astype(np.int64) if value.dtype.kind == "u" else value
+        # Not np.ascontiguousarray: it turns a 0-d array (SAC's log_alpha) into shape (1,).
         return {
-            _NUMPY: torch.from_numpy(np.ascontiguousarray(stored)).clone(),
+            _NUMPY: torch.from_numpy(np.require(stored, requirements="C")).clone(),
             "dtype": value.dtype.str,
         }
     if isinstance(value, np.generic):
@@ -255,7 +256,7 @@ def training_config(checkpoint_dir: str, trainer_cls: type) -> dict:
     those and are left out, as are keys ``trainer_cls`` does not know. A checkpoint saved outside
     a results folder has no params.json: the result is ``{}`` (the trainer's defaults). Raises
     ``ValueError`` when params.json is damaged. Used by ``course-rl rollout`` and
-    ``course_lib.serving`` (notebooks/15_serving.ipynb).
+    ``course_lib.serving`` (notebooks/17_serving.ipynb).
     """
     params = Path(checkpoint_dir).parent / "params.json"
     if not params.is_file():
@@ -285,6 +286,6 @@ def rllib_checkpoint_message(checkpoint_dir: str) -> str:
         f"{checkpoint_dir!r} is an RLlib checkpoint (written by ray.rllib's save_to_path() or "
         "save()), not a course_lib one; course_lib cannot load it. Load it with RLlib itself, "
         "ray.rllib.algorithms.algorithm.Algorithm.from_checkpoint(path) (see "
-        "notebooks/16_rllib_today.ipynb), or pass a folder that a course_lib trainer.save() "
+        "notebooks/18_rllib_today.ipynb), or pass a folder that a course_lib trainer.save() "
         "returned."
     )

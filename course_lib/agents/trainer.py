@@ -79,7 +79,7 @@ def default_execution_plan(workers: WorkerSet, config: dict):
     """The 2021 RLlib tutorial's A2C dataflow: sample in parallel -> concatenate -> one gradient
     step -> report.
 
-    Multi-agent (lesson 17): ``train_batch_size`` counts ``multiagent.count_steps_by`` and only
+    Multi-agent (lesson 19): ``train_batch_size`` counts ``multiagent.count_steps_by`` and only
     ``multiagent.policies_to_train`` learn (None: every policy).
     """
     multiagent = config["multiagent"]

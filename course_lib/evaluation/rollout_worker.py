@@ -3,7 +3,7 @@
 A worker owns ``num_envs_per_worker`` envs, its policies (one, unless multi-agent) with their
 observation filters, and one sampler that steps the envs: a ``SingleAgentSampler``
 (single_agent_sampler.py) for a gymnasium env, a ``MultiAgentSampler`` (multi_agent_sampler.py,
-notebooks/17_multi_agent.ipynb) for a ``MultiAgentEnv`` or when
+notebooks/19_multi_agent.ipynb) for a ``MultiAgentEnv`` or when
 ``config["multiagent"]["policies"]`` is set. ``sample()`` returns a ``SampleBatch`` from the
 first and a ``MultiAgentBatch`` from the second.
 
@@ -60,7 +60,7 @@ WORKER_DEFAULTS = {
     "output": None,
     "output_compress_columns": ["obs", "new_obs"],
     "output_max_file_size": 64 * 1024 * 1024,
-    # Lesson 17: {"policies": {pid: (cls, obs_space, act_space, overrides)},
+    # Lesson 19: {"policies": {pid: (cls, obs_space, act_space, overrides)},
     # "policy_mapping_fn": fn, "count_steps_by": "env_steps" or "agent_steps"}
     "multiagent": {},
 }
