@@ -10,14 +10,19 @@ KERNEL := course-lib
 SB3_STAMP := $(VENV)/.installed-sb3
 
 .DEFAULT_GOAL := help
-.PHONY: help setup sb3 lab test test-fast notebooks exercises lock bench bench-peers clean
+.PHONY: help setup sb3 lab test test-fast notebooks exercises site slides lock bench bench-peers wheelhouse clean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
 
+# A workshop room without (good) internet: `make wheelhouse` on a connected machine, carry the
+# folder over, then `make setup WHEELHOUSE=path/to/wheelhouse` installs from it alone (no index).
+WHEELHOUSE ?=
+PIP_SOURCE := $(if $(WHEELHOUSE),--no-index --find-links $(abspath $(WHEELHOUSE)))
+
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(PIP_SOURCE) -r requirements.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation --config-settings editable_mode=compat -e .
 	$(BIN)/python -m ipykernel install --user --name $(KERNEL) --display-name "Python (course_lib)" >/dev/null
 	@touch $@
@@ -46,6 +51,14 @@ notebooks: setup ## Re-execute the lessons and solutions in place, storing their
 exercises: setup ## Regenerate exercises/ from solutions/
 	$(BIN)/python tools/make_exercises.py
 
+# Built from the stored outputs (no notebook runs); warnings are errors, so a broken link fails.
+site: setup ## Build the course site (lessons, exercises, API reference, snippets, guide) into build/site/
+	$(BIN)/sphinx-build -W --keep-going -q -b html -c docs . build/site
+	@echo "open build/site/docs/index.html"
+
+slides: setup ## Render one reveal.js slide deck per lesson (its key cells) into build/slides/
+	$(BIN)/python tools/make_slides.py --render build/slides
+
 lock: setup ## Refresh requirements.lock and environment.yml from the installed environment
 	$(BIN)/python tools/lock.py
 
@@ -59,13 +72,21 @@ bench: setup ## Run the benchmarks and print their tables (see BENCHMARKS.md)
 	$(BIN)/python benchmarks/bench_serving.py
 
 $(SB3_STAMP): $(STAMP) requirements-sb3.lock
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -r requirements-sb3.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(PIP_SOURCE) -c requirements.lock -r requirements-sb3.lock
 	@touch $@
 
 sb3: $(SB3_STAMP) ## Add the optional stable-baselines3 (lesson 03's env check, make bench-peers)
 
 bench-peers: setup $(SB3_STAMP) ## course_lib against SB3 and RLlib side by side (installs SB3)
 	$(BIN)/python benchmarks/bench_peers.py
+
+# Wheels for this machine's platform and Python by default; for a room of other laptops pass pip's
+# platform options, e.g. WHEEL_PLATFORM="--platform macosx_11_0_arm64 --python-version 3.11".
+WHEEL_PLATFORM ?=
+wheelhouse: ## Download every locked wheel into wheelhouse/ (offline rooms: make setup WHEELHOUSE=wheelhouse)
+	$(PYTHON) -m pip download --quiet --disable-pip-version-check --only-binary=:all: $(WHEEL_PLATFORM) \
+		-d wheelhouse -r requirements.lock -r requirements-sb3.lock
+	@echo "wheelhouse/: $$(ls wheelhouse | wc -l) wheels, $$(du -sh wheelhouse | cut -f1); copy it, then: make setup WHEELHOUSE=wheelhouse"
 
 clean: ## Remove .venv, caches and results
 	rm -rf $(VENV) .pytest_cache build *.egg-info

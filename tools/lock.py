@@ -42,6 +42,11 @@ DIRECT = [
     "pytest-timeout",
     "ruff",
     "setuptools",
+    "sphinx",
+    "myst-nb",
+    "sphinx-book-theme",
+    "sphinx-copybutton",
+    "playwright",
 ]
 
 

@@ -291,7 +291,7 @@ def check_a2c_learner(learner_class) -> None:
 
 
 def check_cart_drift_callback(callback_class) -> None:
-    """Exercise 18.3: an RLlibCallback that logs |cart position| at each episode's end."""
+    """Exercise 18.3: an RLlibCallback that logs ``|cart position|`` at each episode's end."""
     from ray.rllib.algorithms.ppo import PPOConfig
     from ray.rllib.callbacks.callbacks import RLlibCallback
     from ray.rllib.env.single_agent_env_runner import SingleAgentEnvRunner

@@ -23,6 +23,7 @@ class Episode:
     - ``agent_rewards``: ``{(agent_id, policy_id): return}``.
     - ``user_data``: scratch space for callbacks; ``custom_metrics``: ``{name: number}`` averaged
       into results; ``hist_data``: ``{name: list}`` kept whole in ``hist_stats``.
+
     Introduced in notebooks/08_rollout_workers.ipynb.
     """
 

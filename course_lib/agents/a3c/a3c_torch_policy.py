@@ -68,14 +68,14 @@ def vf_explained_var(values: torch.Tensor, train_batch: dict) -> torch.Tensor:
 def actor_critic_loss(policy, model, dist_class, train_batch):
     """A2C/A3C loss: policy gradient with advantages, critic regression, entropy bonus.
 
-    With ``pi`` the policy, ``V`` the critic, ``A_t`` the advantages and ``R_t`` the value targets:
+    With ``pi`` the policy, ``V`` the critic, ``A_t`` the advantages and ``R_t`` the value targets::
 
         pi_loss  = -mean_t[ log pi(a_t | s_t) * A_t ]
         vf_loss  = 0.5 * mean_t[ (V(s_t) - R_t)^2 ]
         entropy  = mean_t[ H(pi(. | s_t)) ]
         total    = pi_loss + vf_loss_coeff * vf_loss - entropy_coeff * entropy
 
-    Shapes: ``obs`` (B, obs_size), ``actions`` (B, *action_shape), ``advantages`` and
+    Shapes: ``obs`` (B, obs_size), ``actions`` ``(B, *action_shape)``, ``advantages`` and
     ``value_targets`` (B,); ``logp``, ``V`` and ``H`` are (B,). Means skip the padding rows of
     recurrent batches (``masked_mean``). With ``use_critic=False`` vf_loss is 0.
     The pieces are kept on ``policy.loss_stats`` for ``a3c_stats``.

@@ -84,6 +84,7 @@ class DDPGTorchModel(TorchModelV2):
       for SAC (subclass) the inputs of its action distribution.
     - ``q_values(obs, actions)`` and, with ``twin_q``, ``twin_q_values``: ``(B,)`` each, from
       ``actions (B, d)`` in the policy's Box.
+
     ``d = prod(action_space.shape)``. Introduced in notebooks/15_continuous_control.ipynb.
     """
 

@@ -171,7 +171,7 @@ def dqn_loss(policy, model, dist_class, train_batch):
 
     With ``Q`` the online network, ``Q_targ`` the target network, ``d`` the ``discounts``
     column (gamma^m, see ``adjust_nstep``) and ``w`` the ``weights`` column of prioritized
-    replay (1 when absent):
+    replay (1 when absent)::
 
         a*         = argmax_a' Q(s', a')       if double_q  (online net picks,
                      argmax_a' Q_targ(s', a')  otherwise     target net evaluates)

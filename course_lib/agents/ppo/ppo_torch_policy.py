@@ -63,7 +63,7 @@ def ppo_surrogate_loss(policy, model, dist_class, train_batch):
 
     With ``r_t = pi(a_t | s_t) / pi_old(a_t | s_t) = exp(logp - action_logp)``, ``A_t`` the
     advantages, ``R_t`` the value targets, ``V_old`` the ``vf_preds`` recorded while sampling and
-    ``eps = clip_param``, ``c = vf_clip_param``:
+    ``eps = clip_param``, ``c = vf_clip_param``::
 
         surrogate_t = min(A_t * r_t, A_t * clip(r_t, 1 - eps, 1 + eps))
         kl_t        = KL(pi_old(. | s_t) || pi(. | s_t))

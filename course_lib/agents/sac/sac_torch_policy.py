@@ -105,7 +105,7 @@ def sac_loss(policy, model, dist_class, train_batch):
     """Critic, actor and alpha losses, summed for one backward pass (each moves its own part).
 
     With ``alpha = exp(log_alpha)`` (a constant inside the first two), ``a~`` a fresh
-    reparameterized sample of the current actor and ``logp`` its log-density:
+    reparameterized sample of the current actor and ``logp`` its log-density::
 
         soft_q'     = min_i Q_targ_i(s', a~') - alpha * logp(a~'|s')
         y           = r + gamma * (1 - terminated) * soft_q'
