@@ -38,7 +38,11 @@ lab: setup ## Open the course in JupyterLab, starting at lesson 00
 # Extra pytest options, e.g. `make test-fast PYTEST_ARGS=--lf` re-runs only what failed last time.
 PYTEST_ARGS ?=
 
-test: setup $(SB3_STAMP) ## Run everything: unit tests, every lesson (run twice) and solution (nbval), exercises
+# tests/browser drives JupyterLab in Debian's chromium: installed here when missing (needs root and
+# apt); without it those tests fail and say why.
+test: setup $(SB3_STAMP) ## Run everything: unit tests, every lesson (rerun if it starts Ray), solution (nbval), exercise, the site
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium) \
+		|| echo "could not install chromium: tests/browser will fail and say why"
 	$(BIN)/python -m pytest --durations=25 $(PYTEST_ARGS)
 
 # Only tests/ is collected, so nbval never starts a notebook kernel; `make test` still runs all.

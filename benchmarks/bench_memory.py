@@ -1,6 +1,6 @@
 """Peak memory of each lesson notebook: the Jupyter kernel plus every Ray process it started.
 
-Runs each notebook in a fresh kernel (nothing is written back) and samples, every 0.25 s, the
+Runs each notebook in a fresh kernel (nothing is written back) and samples, every 0.5 s, the
 proportional set size (PSS) of the kernel and of all processes of the Ray sessions that appeared
 while it ran. PSS splits shared pages (Ray's shared-memory object store, the libraries every worker
 maps) between the processes that share them, so the sum is what the lesson costs the machine;

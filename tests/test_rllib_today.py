@@ -1307,6 +1307,299 @@ def test_lesson_14_tuner_takes_the_config_object(ray_session, tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------
+# 15 continuous control
+# ---------------------------------------------------------------------------------------------
+
+
+def test_lesson_15_sac_config_defaults_and_names():
+    """Claims: "SAC is `SACConfig` in `ray.rllib.algorithms.sac`, on the new API stack:
+    `SACConfig().environment("Pendulum-v1").training(twin_q=True, tau=0.005,
+    initial_alpha=1.0, target_entropy="auto", actor_lr=..., critic_lr=..., alpha_lr=...)`. Those are
+    its defaults for `twin_q`, `tau`, `initial_alpha` and `target_entropy`; `"auto"` means −|A|";
+    "`entropy_lr` is `alpha_lr` there, `learning_starts` is
+    `num_steps_sampled_before_learning_starts` (1500 by default), and the default replay buffer is
+    a `PrioritizedEpisodeReplayBuffer`"."""
+    from ray.rllib.algorithms.sac import SACConfig
+    from ray.rllib.algorithms.sac.sac_learner import SACLearner
+
+    defaults = SACConfig()
+    assert defaults.enable_rl_module_and_learner and defaults.enable_env_runner_and_connector_v2
+    assert (defaults.twin_q, defaults.tau, defaults.initial_alpha) == (True, 0.005, 1.0)
+    assert defaults.target_entropy == "auto"
+    assert defaults.num_steps_sampled_before_learning_starts == 1500
+    assert defaults.replay_buffer_config["type"] == "PrioritizedEpisodeReplayBuffer"
+
+    config = (
+        SACConfig()
+        .environment("Pendulum-v1")
+        .training(
+            twin_q=True,
+            tau=0.005,
+            initial_alpha=1.0,
+            target_entropy="auto",
+            actor_lr=1e-3,
+            critic_lr=1e-3,
+            alpha_lr=1e-3,
+        )
+    )
+    assert (config.actor_lr, config.critic_lr, config.alpha_lr) == (1e-3, 1e-3, 1e-3)
+    keywords = inspect.signature(SACConfig.training).parameters
+    assert {"alpha_lr", "num_steps_sampled_before_learning_starts"} <= set(keywords)
+    assert not {"entropy_lr", "learning_starts"} & set(keywords)
+    auto = inspect.getsource(SACLearner._get_target_entropy)
+    assert 'target_entropy == "auto"' in auto
+    assert "-np.prod(" in auto and "action_space.shape" in auto
+
+
+def test_lesson_15_sac_loss_lives_in_the_learner():
+    """Claims: "`SACTorchLearner.compute_loss_for_module` builds the same soft target,
+    r + γⁿ(1 − terminated)(Q_targ(s′, a′) − α log π(a′|s′)), with the min over the twin target
+    critics taken in the RLModule's `forward_target`; the critics regress onto it with a Huber loss
+    rather than a squared error"."""
+    from ray.rllib.algorithms.sac.torch.default_sac_torch_rl_module import (
+        DefaultSACTorchRLModule,
+    )
+    from ray.rllib.algorithms.sac.torch.sac_torch_learner import SACTorchLearner
+
+    assert "compute_loss_for_module" in vars(SACTorchLearner)
+    dispatch = inspect.getsource(SACTorchLearner.compute_loss_for_module)
+    assert "_compute_loss_for_module_continuous" in dispatch
+    loss = inspect.getsource(SACTorchLearner._compute_loss_for_module_continuous)
+    assert 'fwd_out["q_target_next"] - alpha.detach() * fwd_out["logp_next_resampled"]' in loss
+    assert "(1.0 - batch[Columns.TERMINATEDS].float())" in loss
+    assert 'config.gamma ** batch["n_step"]' in loss
+    assert "HuberLoss" in loss and "MSELoss" not in loss and "** 2" not in loss
+    target = inspect.getsource(DefaultSACTorchRLModule.forward_target)
+    assert "if self.twin_q:" in target and "torch.min(" in target
+
+
+def test_lesson_15_squashed_gaussian_and_its_deterministic_action():
+    """Claims: "The actor's distribution is `TorchSquashedGaussian`
+    (`ray.rllib.core.distribution.torch.torch_distribution`), which SAC's catalog picks for a Box
+    action space; it squashes into [-1, 1] by default. Its `to_deterministic()` (used with
+    `explore=False`) returns the Gaussian's mean **before** the tanh, where course_lib's
+    `deterministic_sample()` squashes the mean"."""
+    from ray.rllib.algorithms.sac import SACConfig
+    from ray.rllib.connectors.module_to_env import GetActions
+    from ray.rllib.core.distribution.torch.torch_distribution import TorchSquashedGaussian
+
+    from course_lib.models import TorchSquashedGaussian as CourseSquashedGaussian
+
+    module = SACConfig().get_rl_module_spec(env=gym.make("Pendulum-v1")).build()
+    assert module.get_inference_action_dist_cls() is TorchSquashedGaussian
+    assert module.get_exploration_action_dist_cls() is TorchSquashedGaussian
+
+    wide = TorchSquashedGaussian.from_logits(torch.tensor([[3.0, 2.0]] * 1000))
+    samples = wide.sample()
+    assert samples.min() >= -1.0 and samples.max() <= 1.0, "squashed into [-1, 1] by default"
+    mean_before_tanh = torch.tensor([[2.0, 0.0]])
+    rllib_greedy = TorchSquashedGaussian.from_logits(mean_before_tanh).to_deterministic().sample()
+    assert torch.allclose(rllib_greedy, torch.tensor([[2.0]])), "the raw mean, outside [-1, 1]"
+    get_actions = inspect.getsource(GetActions._get_actions)
+    assert "if not explore:" in get_actions and "action_dist.to_deterministic()" in get_actions
+    course_greedy = CourseSquashedGaussian(mean_before_tanh).deterministic_sample()
+    assert torch.allclose(course_greedy, torch.tanh(torch.tensor([[2.0]])))
+
+
+def test_lesson_15_normalize_actions_connector():
+    """Claims: "`normalize_actions=True` and `clip_actions=False` are still the defaults, set with
+    `.environment(normalize_actions=..., clip_actions=...)`; the `NormalizeAndClipActions` piece of
+    the module-to-env `ConnectorV2` pipeline does what `to_env_actions` does here, with the same
+    formula (`ray.rllib.utils.spaces.space_utils.unsquash_action`), and sends a copy to the env as
+    `actions_for_env` while the `actions` column keeps the module's own"."""
+    from ray.rllib.algorithms.sac import SACConfig
+    from ray.rllib.connectors.module_to_env import NormalizeAndClipActions
+    from ray.rllib.core.columns import Columns
+    from ray.rllib.utils.spaces.space_utils import unsquash_action as rllib_unsquash
+
+    from course_lib.evaluation.env_actions import unsquash_action
+
+    for defaults in (AlgorithmConfig(), SACConfig()):
+        assert (defaults.normalize_actions, defaults.clip_actions) == (True, False)
+    config = PPOConfig().environment(normalize_actions=False, clip_actions=True)
+    assert (config.normalize_actions, config.clip_actions) == (False, True)
+
+    assert issubclass(NormalizeAndClipActions, ConnectorV2)
+    box = gym.spaces.Box(-2.0, 2.0, (5,), np.float32)
+    actions = np.array([-1.0, -0.5, 0.0, 0.25, 1.7])
+    assert np.allclose(rllib_unsquash(actions, box), [-2.0, -1.0, 0.0, 0.5, 2.0])
+    assert np.allclose(rllib_unsquash(actions, box), unsquash_action(actions, box))
+
+    assert Columns.ACTIONS_FOR_ENV == "actions_for_env"
+    call = inspect.getsource(NormalizeAndClipActions.__call__)
+    assert "batch[Columns.ACTIONS_FOR_ENV] = copy.deepcopy(batch[Columns.ACTIONS])" in call
+
+
+def test_lesson_15_sac_explores_by_sampling_its_distribution():
+    """Claim: "SAC needs no exploration object: its RLModule's `forward_exploration` returns the
+    same distribution inputs as `forward_inference`, and the `GetActions` connector samples from
+    them while exploring"."""
+    from ray.rllib.algorithms.sac import SACConfig
+    from ray.rllib.connectors.module_to_env import GetActions
+    from ray.rllib.utils.exploration import Exploration
+
+    module = SACConfig().get_rl_module_spec(env=gym.make("Pendulum-v1")).build()
+    assert not any(isinstance(value, Exploration) for value in vars(module).values())
+    batch = {"obs": torch.randn(64, 3)}
+    with torch.no_grad():
+        exploring = module.forward_exploration(batch)
+        inference = module.forward_inference(batch)
+    assert torch.equal(exploring["action_dist_inputs"], inference["action_dist_inputs"])
+
+    inputs = {"action_dist_inputs": exploring["action_dist_inputs"]}
+    sampled = [
+        GetActions()(
+            rl_module=module,
+            batch=dict(inputs),
+            episodes=[SingleAgentEpisode()],
+            explore=True,
+        )["actions"]
+        for _ in range(2)
+    ]
+    assert sampled[0].shape == (64, 1) and not torch.equal(sampled[0], sampled[1])
+
+
+def test_lesson_15_which_continuous_control_algorithms_ship():
+    """Claims: "DDPG and TD3 are no longer part of RLlib"; "`TQCConfig` (truncated quantile
+    critics) and, for offline data, `CQLConfig` both subclass `SACConfig`"."""
+    from ray.rllib.algorithms.cql import CQL, CQLConfig
+    from ray.rllib.algorithms.sac import SACConfig
+    from ray.rllib.algorithms.tqc import TQCConfig
+
+    for gone in ("ddpg", "td3", "apex_ddpg"):
+        assert importlib.util.find_spec(f"ray.rllib.algorithms.{gone}") is None, gone
+    assert issubclass(TQCConfig, SACConfig) and issubclass(CQLConfig, SACConfig)
+    assert "self.offline_data.sample(" in inspect.getsource(CQL.training_step)
+
+
+# ---------------------------------------------------------------------------------------------
+# 16 offline RL
+# ---------------------------------------------------------------------------------------------
+
+
+def test_lesson_16_offline_data_is_read_and_written_through_ray_data():
+    """Claims: "Offline data is configured with `AlgorithmConfig.offline_data(input_=...,
+    output=...)` and read through **Ray Data**: `OfflineData` calls `ray.data.<input_read_method>`
+    on `input_`, by default `"read_parquet"`"; "`input_read_episodes=True` reads whole
+    `SingleAgentEpisode`s; `input_read_sample_batches=True` reads old-stack `SampleBatch` files such
+    as the 2021 JSON format"; "with `output` set, RLlib's `EnvRunnerGroup` uses an
+    `OfflineSingleAgentEnvRunner`, which writes with `output_write_method` (default
+    `"write_parquet"`), as whole episodes by default (`output_write_episodes=True`); multi-agent
+    recording is not supported yet"."""
+    from ray.rllib.env.env_runner_group import EnvRunnerGroup
+    from ray.rllib.offline.offline_data import OfflineData
+    from ray.rllib.offline.offline_env_runner import OfflineSingleAgentEnvRunner
+
+    keywords = inspect.signature(AlgorithmConfig.offline_data).parameters
+    for keyword in (
+        "input_",
+        "output",
+        "input_read_method",
+        "input_read_episodes",
+        "input_read_sample_batches",
+        "output_write_method",
+        "output_write_episodes",
+    ):
+        assert keyword in keywords, keyword
+    config = AlgorithmConfig().offline_data(input_=["/tmp/cartpole-out"], output="/tmp/recorded")
+    assert config.input_ == ["/tmp/cartpole-out"] and config.output == "/tmp/recorded"
+    assert config.input_read_method == "read_parquet" and callable(ray.data.read_json)
+    assert "getattr(ray.data, self.data_read_method)" in inspect.getsource(OfflineData.__init__)
+    assert config.input_read_episodes is False and config.input_read_sample_batches is False
+    doc = " ".join(inspect.getdoc(AlgorithmConfig.offline_data).split())
+    assert "stored in RLlib's old stack `SampleBatch` type" in doc
+    assert "older data recorded with RLlib in JSON line format" in doc
+    assert "`ray.rllib.env.SingleAgentEpisode`" in doc
+    assert config.output_write_method == "write_parquet" and config.output_write_episodes is True
+    assert issubclass(OfflineSingleAgentEnvRunner, SingleAgentEnvRunner)
+    source = inspect.getsource(EnvRunnerGroup)
+    assert (
+        "self.env_runner_cls = OfflineSingleAgentEnvRunner" in source
+        and "if config.output:" in source
+    )
+    assert "Multi-agent recording is not supported, yet." in source
+
+
+def test_lesson_16_marwil_bc_and_the_other_offline_algorithms():
+    """Claims: "`MARWILConfig().training(beta=1.0, vf_coeff=1.0,
+    moving_average_sqd_adv_norm_start=100.0, moving_average_sqd_adv_norm_update_rate=1e-8)` has
+    the defaults used here, and `BCConfig` subclasses it with `beta=0.0` (validation refuses
+    another beta). The loss lives in `MARWILTorchLearner.compute_loss_for_module`. Offline RL also
+    has `CQLConfig` (conservative Q-learning, built on `SACConfig`) and `IQLConfig` (implicit
+    Q-learning)"."""
+    from ray.rllib.algorithms.bc import BCConfig
+    from ray.rllib.algorithms.cql import CQLConfig
+    from ray.rllib.algorithms.iql import IQLConfig
+    from ray.rllib.algorithms.marwil import MARWILConfig
+    from ray.rllib.algorithms.marwil.torch.marwil_torch_learner import MARWILTorchLearner
+    from ray.rllib.algorithms.sac import SACConfig
+
+    from course_lib.agents.marwil import DEFAULT_CONFIG
+
+    defaults = {
+        "beta": 1.0,
+        "vf_coeff": 1.0,
+        "moving_average_sqd_adv_norm_start": 100.0,
+        "moving_average_sqd_adv_norm_update_rate": 1e-8,
+    }
+    config = MARWILConfig()
+    for key, value in defaults.items():
+        assert getattr(config, key) == value == DEFAULT_CONFIG[key], key
+    assert MARWILConfig().training(**defaults).beta == 1.0
+    assert issubclass(BCConfig, MARWILConfig) and BCConfig().beta == 0.0
+    assert "For behavioral cloning, `beta` parameter must be 0.0!" in inspect.getsource(
+        BCConfig.validate
+    )
+    loss = inspect.getsource(MARWILTorchLearner.compute_loss_for_module)
+    assert "torch.exp(" in loss and "config.beta" in loss and "moving_avg_sqd_adv_norms" in loss
+    assert issubclass(CQLConfig, SACConfig)
+    assert "implicit q-learning" in inspect.getsource(
+        importlib.import_module("ray.rllib.algorithms.iql.iql")
+    ).lower() and callable(IQLConfig)
+
+
+def test_lesson_16_off_policy_evaluation_today():
+    """Claims: "The 2021 key `input_evaluation` is deprecated"; "off-policy evaluation runs in
+    `OfflinePolicyEvaluationRunner`s: `.evaluation(offline_evaluation_interval=1,
+    offline_evaluation_type="is")`, where the type is `"eval_loss"` (the default), `"is"` or
+    `"pdis"`"; "`"is"` weighs the undiscounted return by one product of probability ratios over
+    the whole episode, and `"pdis"` weighs each reward by its own step's ratio only"; "The old
+    estimators (`ImportanceSampling`, `WeightedImportanceSampling`, `DirectMethod`,
+    `DoublyRobust` in `ray.rllib.offline.estimators`) remain; they take an old-stack `Policy` and
+    are configured with `off_policy_estimation_methods`"."""
+    from ray._common.deprecation import DEPRECATED_VALUE
+    from ray.rllib.offline.estimators import (
+        DirectMethod,
+        DoublyRobust,
+        ImportanceSampling,
+        WeightedImportanceSampling,
+    )
+    from ray.rllib.offline.offline_policy_evaluation_runner import (
+        OfflinePolicyEvaluationRunner,
+        OfflinePolicyEvaluationTypes,
+    )
+    from ray.rllib.policy.policy import Policy
+
+    assert AlgorithmConfig().input_evaluation == DEPRECATED_VALUE
+    config = AlgorithmConfig().evaluation(
+        offline_evaluation_interval=1, offline_evaluation_type="is"
+    )
+    assert config.offline_evaluation_interval == 1 and config.offline_evaluation_type == "is"
+    assert AlgorithmConfig().offline_evaluation_type == "eval_loss"
+    assert {t.value for t in OfflinePolicyEvaluationTypes} == {"eval_loss", "is", "pdis"}
+    evaluate = inspect.getsource(OfflinePolicyEvaluationRunner._evaluate)
+    assert "weight = torch.prod(" in evaluate and "episode[Columns.REWARDS].sum()" in evaluate
+    assert "torch.dot(weights, episode[Columns.REWARDS])" in evaluate
+    assert "cumprod" not in evaluate and "gamma" not in evaluate
+    for estimator in (ImportanceSampling, WeightedImportanceSampling, DirectMethod, DoublyRobust):
+        policy = inspect.signature(estimator.__init__).parameters["policy"]
+        assert policy.annotation is Policy, estimator
+    assert (
+        "off_policy_estimation_methods" in inspect.signature(AlgorithmConfig.evaluation).parameters
+    )
+
+
+# ---------------------------------------------------------------------------------------------
 # 17 serving
 # ---------------------------------------------------------------------------------------------
 

@@ -7,11 +7,13 @@ failure names the likely mistake. Introduced in notebooks/00_welcome.ipynb ("How
 from ._common import CheckFailed
 from .algorithms import check_clipped_surrogate, check_minimal_ppo_loss
 from .capstone import check_traffic_challenge
+from .continuous import check_sac_critic_target, check_squashed_gaussian_logp
 from .environments import check_guess_number
 from .execution import check_execution_plan, check_replay_plan
 from .exploration import check_decaying_boltzmann
 from .models import check_custom_model
 from .multi_agent import check_heuristic_policy, check_policy_mapping
+from .offline import check_marwil_weights, check_off_policy_estimates
 from .policies import check_pg_with_baseline, check_reinforce_loss
 from .ray_actors import check_cartpole_actor, check_pool_map, check_scoreboard
 from .ray_tasks import check_as_completed, check_batched_map, check_parallel_map
@@ -42,9 +44,11 @@ __all__ = [
     "check_gae",
     "check_guess_number",
     "check_heuristic_policy",
+    "check_marwil_weights",
     "check_mc_policy_gradient",
     "check_minimal_ppo_loss",
     "check_mul",
+    "check_off_policy_estimates",
     "check_parallel_map",
     "check_parallel_training_step",
     "check_pg_with_baseline",
@@ -55,7 +59,9 @@ __all__ = [
     "check_replay_plan",
     "check_reinforce_loss",
     "check_resume",
+    "check_sac_critic_target",
     "check_scoreboard",
+    "check_squashed_gaussian_logp",
     "check_traffic_challenge",
     "check_tune_search",
     "check_value_iteration",

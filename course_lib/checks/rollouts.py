@@ -169,8 +169,8 @@ def check_parallel_training_step(parallel_training_step) -> None:
 
 
 def check_pole_angle_callbacks(PoleAngleCallbacks) -> None:
-    """Exercise 10.1: the 2021 RLlib tutorial's pole-angle metric: mean ``|angle|`` per episode, and the
-    angles as hist data."""
+    """Exercise 10.1: the 2021 RLlib tutorial's pole-angle metric: mean ``|angle|`` per episode,
+    and the angles as hist data."""
     from course_lib.callbacks import DefaultCallbacks
     from course_lib.evaluation import RolloutWorker, collect_episodes
     from course_lib.policy import PGTorchPolicy
