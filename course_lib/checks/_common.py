@@ -73,6 +73,30 @@ def require_actor_class(grader: str, exercise: str, name: str, obj) -> None:
     )
 
 
+def name_known_mistake(exercise: str, got, mistakes, where: str, **tolerance) -> None:
+    """Fail with the message of the first known wrong answer that ``got`` equals, if any.
+
+    ``mistakes``: ``(wrong_answer, message)`` pairs, each the output of a typical slip on the same
+    input; ``where`` starts the message ("on the lesson's six transitions "); ``tolerance`` goes to
+    ``numpy.allclose``. Returns quietly when ``got`` matches none of them.
+    """
+    import numpy as np
+
+    for wrong, message in mistakes:
+        with np.errstate(invalid="ignore"):
+            if np.allclose(got, wrong, **tolerance):
+                raise CheckFailed(exercise, f"{where}{message}")
+
+
+def expect_pair(exercise: str, what: str, value, example: str):
+    """Return ``value`` if it is a pair (a tuple or list of two); otherwise fail as
+    ``expect_type`` does, naming ``example``, e.g. "a pair (is_estimate, wis_estimate)"."""
+    value = expect_type(exercise, what, value, (tuple, list), example)
+    if len(value) != 2:
+        raise CheckFailed(exercise, f"{what} should return {example}; got {len(value)} values.")
+    return value
+
+
 def expect_type(exercise: str, what: str, value, expected, example: str):
     """Return ``value``, what your ``what`` returned, if it is an ``expected``; otherwise fail.
 

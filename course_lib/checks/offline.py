@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import CheckFailed, passed, require_callable
+from ._common import CheckFailed, expect_pair, name_known_mistake, passed, require_callable
 
 # --- Exercise 16.1: IS and WIS from per-step probabilities ---------------------------------------
 
@@ -133,14 +133,7 @@ def _call_estimates(off_policy_estimates, rewards, behaviour, target, gamma):
         [np.array(x) for x in target],
         gamma,
     )
-    if got is None:
-        raise CheckFailed("16.1", f"{what} returned None. Did you forget `return`?")
-    if not isinstance(got, (tuple, list)) or len(got) != 2:
-        raise CheckFailed(
-            "16.1",
-            f"{what} should return a pair (is_estimate, wis_estimate) of numbers; got "
-            f"{type(got).__name__} {got!r:.80}.",
-        )
+    got = expect_pair("16.1", what, got, "a pair (is_estimate, wis_estimate) of numbers")
     try:
         values = tuple(float(np.asarray(v).item()) for v in got)
     except (TypeError, ValueError):
@@ -156,9 +149,8 @@ def _compare(got, rewards, behaviour, target, gamma, case: str) -> None:
     want = _reference_estimates(rewards, behaviour, target, gamma)
     if np.allclose(got, want, rtol=1e-6, atol=1e-9):
         return
-    for wrong, message in _typical_mistakes(rewards, behaviour, target, gamma):
-        if np.allclose(got, wrong, rtol=1e-6, atol=1e-9):
-            raise CheckFailed("16.1", f"on {case}: {message}")
+    mistakes = _typical_mistakes(rewards, behaviour, target, gamma)
+    name_known_mistake("16.1", got, mistakes, f"on {case}: ", rtol=1e-6, atol=1e-9)
     which = "IS" if not np.isclose(got[0], want[0], rtol=1e-6) else "WIS"
     raise CheckFailed(
         "16.1",
@@ -246,14 +238,7 @@ def _weight_mistakes(returns, values, beta, sqd_adv_norm, rate):
 def _call_weights(marwil_weights, returns, values, beta, sqd_adv_norm, rate):
     what = "marwil_weights(returns, values, beta, sqd_adv_norm, rate)"
     got = marwil_weights(np.array(returns), np.array(values), beta, sqd_adv_norm, rate)
-    if got is None:
-        raise CheckFailed("16.2", f"{what} returned None. Did you forget `return`?")
-    if not isinstance(got, (tuple, list)) or len(got) != 2:
-        raise CheckFailed(
-            "16.2",
-            f"{what} should return a pair (weights, new_sqd_adv_norm); got "
-            f"{type(got).__name__} {got!r:.80}.",
-        )
+    got = expect_pair("16.2", what, got, "a pair (weights, new_sqd_adv_norm)")
     weights, new_norm = got
     weights = np.asarray(weights, dtype=np.float64)
     if weights.shape != (len(returns),):
@@ -308,9 +293,8 @@ def check_marwil_weights(marwil_weights) -> None:
             )
         if np.allclose(weights, want_weights, rtol=1e-6):
             continue
-        for wrong, message in _weight_mistakes(returns, values, beta, norm, rate):
-            if np.allclose(weights, wrong, rtol=1e-6):
-                raise CheckFailed("16.2", f"with {case}: {message}")
+        mistakes = _weight_mistakes(returns, values, beta, norm, rate)
+        name_known_mistake("16.2", weights, mistakes, f"with {case}: ", rtol=1e-6)
         first = int(np.flatnonzero(~np.isclose(weights, want_weights, rtol=1e-6))[0])
         raise CheckFailed(
             "16.2",

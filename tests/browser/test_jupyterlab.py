@@ -343,14 +343,15 @@ def test_lesson_09_slider_panel_reads_in_full_and_redraws_the_plot(page, lab, ar
     sliders = panel.locator(".widget-slider")
     expect(sliders).to_have_count(3)
     labels = sliders.locator(".widget-label")
-    assert labels.all_inner_texts() == ["epsilon", "temperature", "noise scale"]
+    # The views fill their labels and readouts a moment after they appear: wait for the text.
+    expect(labels).to_have_text(["epsilon", "temperature", "noise scale"], timeout=30_000)
     for label in labels.all():
         width = label.evaluate("el => ({scroll: el.scrollWidth, client: el.clientWidth})")
         assert 0 < width["scroll"] <= width["client"], f"{label.inner_text()!r} is cut: {width}"
     readouts = sliders.locator(".widget-readout")
-    assert readouts.all_inner_texts() == ["0.30", "0.50", "0.50"]
+    expect(readouts).to_have_text(["0.30", "0.50", "0.50"], timeout=30_000)
     plot = panel.locator(".widget-output img")
-    expect(plot).to_have_count(1)
+    expect(plot).to_have_count(1, timeout=30_000)
     plot_before = plot.get_attribute("src")
     screenshot(panel, artifacts / "09_exploration_panel_before.png")
 
