@@ -63,9 +63,10 @@ def test_without_the_lock_file_only_course_lib_is_checked(tmp_path):
 
 
 def test_a_plain_python_running_the_file_stops_with_one_sentence():
-    # -S: no site-packages, so no course_lib: a kernel from another Python install.
+    # -I -S: no PYTHONPATH, no user or site packages, so no course_lib: a kernel from another
+    # Python install.
     done = subprocess.run(
-        [sys.executable, "-S", str(ROOT / "course_lib" / "kernel_check.py")],
+        [sys.executable, "-I", "-S", str(ROOT / "course_lib" / "kernel_check.py")],
         capture_output=True,
         text=True,
         timeout=60,

@@ -15,6 +15,7 @@ from course_lib.validation import did_you_mean
 ALGORITHMS = {
     "PG": ("course_lib.agents.pg", "PGTrainer"),
     "A2C": ("course_lib.agents.a3c", "A2CTrainer"),
+    "A3C": ("course_lib.agents.a3c.a3c", "A3CTrainer"),
     "PPO": ("course_lib.agents.ppo", "PPOTrainer"),
     "DQN": ("course_lib.agents.dqn", "DQNTrainer"),
     "DDPG": ("course_lib.agents.ddpg.ddpg", "DDPGTrainer"),
