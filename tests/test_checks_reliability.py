@@ -29,6 +29,10 @@ from course_lib.checks._common import LearnerCrashed, LearnerHung
 from course_lib.checks._learner_calls import call_learner
 from course_lib.sample_batch import SampleBatch
 
+# Every test here waits, on purpose, for a hang to hit a grader's time limit or for killed
+# workers to come back (about 60 s in all): `make test` runs them, `make test-fast` does not.
+pytestmark = pytest.mark.slow
+
 # The message must come within the limit plus the time it takes to stop what the code started
 # (cancel tasks, kill actors) on a busy 2-core machine. Without the check it would never come.
 STOP_MARGIN_S = 30.0

@@ -78,7 +78,7 @@ def _add_train_parser(commands) -> None:
         description="Train an algorithm on an env with Ray Tune, printing one line per "
         "iteration;\nat the end, say where the results and checkpoints are.",
     )
-    train.add_argument("--run", help="algorithm: PG, A2C, PPO or DQN (see 'course-rl list')")
+    train.add_argument("--run", help="algorithm name, e.g. PPO (see 'course-rl list' for all)")
     train.add_argument(
         "--env", help="env: a gymnasium id such as CartPole-v1, or a registered course env"
     )
