@@ -59,7 +59,7 @@ def problems(
         return [f"this kernel's Python ({sys.executable}) has no course_lib"]
     found = []
     locations = [Path(p).resolve() for p in (spec.submodule_search_locations or [])]
-    if HERE.name == "course_lib" and locations and HERE not in locations:
+    if locations and HERE not in locations:
         found.append(
             f"this kernel imports course_lib from {locations[0]}, not from this course's {HERE}"
         )

@@ -88,6 +88,36 @@ def name_known_mistake(exercise: str, got, mistakes, where: str, **tolerance) ->
                 raise CheckFailed(exercise, f"{where}{message}")
 
 
+def expect_array(exercise: str, what: str, value, shape: tuple, description: str, hints=None):
+    """``value`` (an array, list or torch tensor) as a float64 numpy array of ``shape``.
+
+    Otherwise fail: a missing ``return``, or the shape, with ``description`` saying what the
+    entries are ("one return per step") and ``hints[wrong_shape]`` added for a typical slip.
+    """
+    import numpy as np
+
+    if value is None:
+        raise CheckFailed(exercise, f"{what} returned None. Did you forget `return`?")
+    if hasattr(value, "detach"):  # a torch tensor
+        value = value.detach().numpy()
+    value = np.asarray(value, dtype=np.float64)
+    if value.shape != tuple(shape):
+        hint = (hints or {}).get(value.shape, "")
+        raise CheckFailed(
+            exercise,
+            f"{what} should return {description}, shape {tuple(shape)}; got shape "
+            f"{value.shape}.{hint}",
+        )
+    return value
+
+
+def first_difference(got, want, **tolerance) -> int:
+    """The index of the first entry where ``got`` and ``want`` differ (``numpy.isclose``)."""
+    import numpy as np
+
+    return int(np.flatnonzero(~np.isclose(got, want, **tolerance))[0])
+
+
 def expect_pair(exercise: str, what: str, value, example: str):
     """Return ``value`` if it is a pair (a tuple or list of two); otherwise fail as
     ``expect_type`` does, naming ``example``, e.g. "a pair (is_estimate, wis_estimate)"."""

@@ -11,7 +11,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ._common import CheckFailed, name_known_mistake, passed, require_callable
+from ._common import (
+    CheckFailed,
+    expect_array,
+    first_difference,
+    name_known_mistake,
+    passed,
+    require_callable,
+)
 
 # --- Exercise 15.1: the SAC critic target ------------------------------------------------------
 
@@ -106,20 +113,12 @@ def _call_sac_target(sac_critic_target, case: str, *args) -> np.ndarray:
     what = "sac_critic_target(rewards, terminateds, next_q1, next_q2, next_logp, alpha, gamma)"
     copies = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
     got = sac_critic_target(*copies)
-    if got is None:
-        raise CheckFailed("15.1", f"{what} returned None. Did you forget `return`?")
-    if isinstance(got, torch.Tensor):
-        got = got.detach().numpy()
-    got = np.asarray(got, dtype=np.float64)
     size = len(args[0])
-    if got.shape != (size,):
-        hint = " Did you keep an extra axis, e.g. (B, 1)?" if got.size == size else ""
-        raise CheckFailed(
-            "15.1",
-            f"on {case} {what} should return one target per transition, shape ({size},); got "
-            f"shape {got.shape}.{hint}",
-        )
-    return got
+    extra_axis = " Did you keep an extra axis, e.g. (B, 1)?"
+    hints = {(size, 1): extra_axis, (1, size): extra_axis}
+    return expect_array(
+        "15.1", f"on {case} {what}", got, (size,), "one target per transition", hints
+    )
 
 
 def check_sac_critic_target(sac_critic_target) -> None:
@@ -131,7 +130,7 @@ def check_sac_critic_target(sac_critic_target) -> None:
     want = _reference_sac_target(*args)
     if not np.allclose(got, want, atol=1e-6):
         name_known_mistake("15.1", got, _sac_target_mistakes(*args), f"on {case} ", atol=1e-6)
-        first = int(np.flatnonzero(~np.isclose(got, want, atol=1e-6))[0])
+        first = first_difference(got, want, atol=1e-6)
         raise CheckFailed(
             "15.1",
             f"on {case} the targets should be {want.round(4).tolist()}; got "
@@ -154,7 +153,7 @@ def check_sac_critic_target(sac_critic_target) -> None:
         got = _call_sac_target(sac_critic_target, case, *args)
         want = _reference_sac_target(*args)
         if not np.allclose(got, want, atol=1e-6):
-            first = int(np.flatnonzero(~np.isclose(got, want, atol=1e-6))[0])
+            first = first_difference(got, want, atol=1e-6)
             raise CheckFailed(
                 "15.1",
                 f"on {case} the targets first differ at row {first}: got {got[first]:.4f}, "
@@ -245,25 +244,18 @@ def _squashed_logp_mistakes(u, mean, log_std, low, high):
 def _call_squashed_logp(squashed_gaussian_logp, case: str, u, mean, log_std, low, high):
     what = "squashed_gaussian_logp(u, mean, log_std, low, high)"
     got = squashed_gaussian_logp(u.copy(), mean.copy(), log_std.copy(), low.copy(), high.copy())
-    if got is None:
-        raise CheckFailed("15.2", f"{what} returned None. Did you forget `return`?")
-    if isinstance(got, torch.Tensor):
-        got = got.detach().numpy()
-    got = np.asarray(got, dtype=np.float64)
-    batch, dims = u.shape
-    if got.shape != (batch,):
-        hint = (
-            " Sum the per-dimension terms over the last axis (.sum(axis=-1)): the action's "
-            "dimensions are independent, so their log-densities add up."
-            if got.shape == u.shape
-            else ""
-        )
-        raise CheckFailed(
-            "15.2",
-            f"on {case} {what} should return one log-density per row, shape ({batch},); got "
-            f"shape {got.shape}.{hint}",
-        )
-    return got
+    not_summed = (
+        " Sum the per-dimension terms over the last axis (.sum(axis=-1)): the action's "
+        "dimensions are independent, so their log-densities add up."
+    )
+    return expect_array(
+        "15.2",
+        f"on {case} {what}",
+        got,
+        (u.shape[0],),
+        "one log-density per row",
+        {u.shape: not_summed},
+    )
 
 
 def _squashed_case(rng, batch, dims, low, high, spread=1.5):
@@ -286,7 +278,7 @@ def _compare_squashed(squashed_gaussian_logp, case: str, args) -> None:
             "the standard deviation np.exp(log_std)?",
         )
     name_known_mistake("15.2", got, _squashed_logp_mistakes(*args), f"on {case} ", atol=1e-5)
-    first = int(np.flatnonzero(~np.isclose(got, want, atol=1e-5))[0])
+    first = first_difference(got, want, atol=1e-5)
     raise CheckFailed(
         "15.2",
         f"on {case} the log-densities first differ at row {first}: got {got[first]:.5f}, "

@@ -5,7 +5,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import CheckFailed, expect_pair, name_known_mistake, passed, require_callable
+from ._common import (
+    CheckFailed,
+    expect_array,
+    expect_pair,
+    first_difference,
+    name_known_mistake,
+    passed,
+    require_callable,
+)
 
 # --- Exercise 16.1: IS and WIS from per-step probabilities ---------------------------------------
 
@@ -240,13 +248,7 @@ def _call_weights(marwil_weights, returns, values, beta, sqd_adv_norm, rate):
     got = marwil_weights(np.array(returns), np.array(values), beta, sqd_adv_norm, rate)
     got = expect_pair("16.2", what, got, "a pair (weights, new_sqd_adv_norm)")
     weights, new_norm = got
-    weights = np.asarray(weights, dtype=np.float64)
-    if weights.shape != (len(returns),):
-        raise CheckFailed(
-            "16.2",
-            f"{what} should return one weight per row, shape ({len(returns)},); got shape "
-            f"{weights.shape}.",
-        )
+    weights = expect_array("16.2", what, weights, (len(returns),), "one weight per row")
     try:
         new_norm = float(np.asarray(new_norm).item())
     except (TypeError, ValueError):
@@ -295,7 +297,7 @@ def check_marwil_weights(marwil_weights) -> None:
             continue
         mistakes = _weight_mistakes(returns, values, beta, norm, rate)
         name_known_mistake("16.2", weights, mistakes, f"with {case}: ", rtol=1e-6)
-        first = int(np.flatnonzero(~np.isclose(weights, want_weights, rtol=1e-6))[0])
+        first = first_difference(weights, want_weights, rtol=1e-6)
         raise CheckFailed(
             "16.2",
             f"with {case} the weights first differ at row {first}: got {weights[first]:.4f}, "

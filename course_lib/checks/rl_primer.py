@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import CheckFailed, passed, require_callable
+from ._common import CheckFailed, expect_array, first_difference, passed, require_callable
 from ._learner_calls import call_learner
 
 # A right value iteration on these MDPs takes milliseconds; the limit only catches a loop whose
@@ -47,16 +47,7 @@ def _returns_discounted_from_episode_start(rewards, terminateds, gamma) -> np.nd
 def _call_returns(discounted_returns, rewards, terminateds, gamma) -> np.ndarray:
     what = f"discounted_returns(rewards, terminateds, gamma={gamma})"
     got = discounted_returns(np.array(rewards, dtype=np.float64), np.array(terminateds), gamma)
-    if got is None:
-        raise CheckFailed("4.1", f"{what} returned None. Did you forget `return`?")
-    got = np.asarray(got, dtype=np.float64)
-    if got.shape != (len(rewards),):
-        raise CheckFailed(
-            "4.1",
-            f"{what} should return one return per step, shape ({len(rewards)},); "
-            f"got shape {got.shape}.",
-        )
-    return got
+    return expect_array("4.1", what, got, (len(rewards),), "one return per step")
 
 
 def check_discounted_returns(discounted_returns) -> None:
@@ -123,7 +114,7 @@ def check_discounted_returns(discounted_returns) -> None:
             got = _call_returns(discounted_returns, rewards, terminateds, gamma)
             want = _reference_returns(rewards, terminateds, gamma)
             if not np.allclose(got, want, atol=1e-6):
-                first = int(np.flatnonzero(~np.isclose(got, want, atol=1e-6))[0])
+                first = first_difference(got, want, atol=1e-6)
                 raise CheckFailed(
                     "4.1",
                     f"on 40 random rewards with {int(terminateds.sum())} episode ends and "
@@ -296,16 +287,9 @@ def _call_gradient(mc_policy_gradient, theta, arm_means, n_samples, seed, baseli
         np.random.default_rng(seed),
         baseline,
     )
-    if got is None:
-        raise CheckFailed("4.3", f"{what} returned None. Did you forget `return`?")
-    got = np.asarray(got, dtype=np.float64)
-    if got.shape != (2,):
-        raise CheckFailed(
-            "4.3",
-            f"{what} should return the gradient with respect to theta, shape (2,), averaged over "
-            f"the samples; got shape {got.shape}.",
-        )
-    return got
+    return expect_array(
+        "4.3", what, got, (2,), "the gradient with respect to theta, averaged over the samples"
+    )
 
 
 def _biased_expectations(theta, arm_means, baseline):
