@@ -1,5 +1,5 @@
 """Ray Serve answering a course_lib policy over HTTP: requests per second and p50/p99 latency at 1,
-8 and 32 concurrent clients, with ``@serve.batch`` on and off (notebooks/17_serving.ipynb).
+8 and 32 concurrent clients, with ``@serve.batch`` on and off (notebooks/18_serving.ipynb).
 
 Two policies, both PPO on CartPole-v1 saved by ``trainer.save()`` and served by
 ``course_lib.serving.serve_policy`` on 127.0.0.1:

@@ -1,4 +1,4 @@
-"""Lesson 20's benchmark: the learned traffic-signal controller against fixed-time and max-pressure.
+"""Lesson 21's benchmark: the learned traffic-signal controller against fixed-time and max-pressure.
 
 The capstone's setup: a 2x2 TrafficGrid, demand 0.3 (north-south) / 0.1 (east-west) vehicles per
 entry lane per step, 200-step episodes, one PPO policy per row of intersections trained for
@@ -6,7 +6,7 @@ entry lane per step, 200-step episodes, one PPO policy per row of intersections 
 Each training seed's policies are evaluated greedily on episodes with seeds 100-104, like the
 baselines. Usage: ``python benchmarks/bench_traffic.py [--seeds 0 1 2 3 4] [--iterations 20]``.
 
-``--challenge`` measures exercise 20.1's reference solution instead: on the challenge's 3x3 grid,
+``--challenge`` measures exercise 21.1's reference solution instead: on the challenge's 3x3 grid,
 one PPO policy shared by all nine intersections, rewards x 0.05, gamma 0.9, lr 1e-3, trained
 within the grader's budget (100,000 agent steps sampled) and evaluated by the grader's own code on
 its held-out seeds; they set the grader's target and margin (course_lib/checks/capstone.py).
@@ -138,7 +138,7 @@ def map_to_shared(agent_id, episode, **kwargs):
 
 
 def challenge_reference(seed: int) -> tuple[float, float, int]:
-    """Exercise 20.1's reference: (held-out mean waiting time, training seconds, agent steps)."""
+    """Exercise 21.1's reference: (held-out mean waiting time, training seconds, agent steps)."""
     from course_lib.checks.capstone import (
         CHALLENGE_BUDGET,
         CHALLENGE_ENV,
@@ -191,7 +191,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--iterations", type=int, default=20)
-    parser.add_argument("--challenge", action="store_true", help="exercise 20.1's reference")
+    parser.add_argument("--challenge", action="store_true", help="exercise 21.1's reference")
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.challenge:

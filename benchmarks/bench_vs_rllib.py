@@ -12,8 +12,8 @@
 
 Usage: ``python benchmarks/bench_vs_rllib.py [--quick] [--seeds 0 1 2] [--rounds 5]``.
 ``--quick`` is a smoke test (under a minute): one seed, tiny caps, few steps.
-Figures and what they mean: BENCHMARKS.md, section "course_lib vs RLlib 2.60"; lesson 18
-(notebooks/18_rllib_today.ipynb) quotes them.
+Figures and what they mean: BENCHMARKS.md, section "course_lib vs RLlib 2.60"; lesson 19
+(notebooks/19_rllib_today.ipynb) quotes them.
 """
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ def rllib_ppo_config_with_course_settings(seed: int):
     """course_lib's tuned example (tuned_examples/ppo-cartpole.yaml) translated to a PPOConfig:
     the same network, batch, minibatch, epochs, lr, lambda and gamma, and 8 envs in the driver.
 
-    The translation is the one lesson 18 teaches (exercise 18.1). RLlib's own defaults stay for
+    The translation is the one lesson 19 teaches (exercise 19.1). RLlib's own defaults stay for
     what the YAML does not set (clip 0.3, vf_loss_coeff 1.0, KL loss with coefficient 0.2).
     """
     from ray.rllib.algorithms.ppo import PPOConfig

@@ -6,7 +6,7 @@ RLlib reports a deprecated spelling by *logging* a line (``ray._common.deprecati
 to show that ``.training(learner_class=...)`` is the old spelling, and its graders use it to refuse
 deprecated spellings. ``quiet_rllib_logs()`` keeps RLlib's notices about itself out of a notebook.
 
-Introduced in notebooks/18_rllib_today.ipynb.
+Introduced in notebooks/19_rllib_today.ipynb.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ _NOTICES = {
 def is_internal_deprecation(message: str) -> bool:
     """Whether a deprecation line is one RLlib logs about its own internals (not the caller's code).
 
-    Introduced in notebooks/18_rllib_today.ipynb.
+    Introduced in notebooks/19_rllib_today.ipynb.
     """
     return any(internal in message for internal in RLLIB_INTERNAL_DEPRECATIONS)
 
@@ -53,7 +53,7 @@ def quiet_rllib_logs() -> None:
     checkpoint (INFO) does not. Safe to call twice; lessons also run it in every Ray worker
     process through ``init_ray(runtime_env={"worker_process_setup_hook": quiet_rllib_logs})``.
 
-    Introduced in notebooks/18_rllib_today.ipynb.
+    Introduced in notebooks/19_rllib_today.ipynb.
     """
     rules = {DEPRECATION_LOGGER: is_internal_deprecation}
     for name, notice in _NOTICES.items():
@@ -88,7 +88,7 @@ def handle_rllib_deprecations(handler: logging.Handler):
     own uses. The handler decides what to keep (``is_internal_deprecation`` tells RLlib's notes
     about itself apart); a handler that raises turns a deprecation into an error.
 
-    Introduced in notebooks/18_rllib_today.ipynb.
+    Introduced in notebooks/19_rllib_today.ipynb.
     """
     from ray.util.debug import reset_log_once
 
@@ -117,7 +117,7 @@ def rllib_deprecations():
             PPOConfig().training(learner_class=MyLearner)
         print(messages)  # ["DeprecationWarning: `config.training(learner_class=..)` ..."]
 
-    Introduced in notebooks/18_rllib_today.ipynb.
+    Introduced in notebooks/19_rllib_today.ipynb.
     """
     with handle_rllib_deprecations(_Collect()) as handler:
         yield handler.messages

@@ -3,7 +3,7 @@
 The game's env (``course_lib.envs.multi_agent.RockPaperScissors``) and its hand-written opponents
 (``course_lib.policy.heuristics``) both follow these rules; keeping them here lets a policy know
 the game without importing the example envs. Moves 0-2 alone are the classic game.
-Introduced in notebooks/19_multi_agent.ipynb.
+Introduced in notebooks/20_multi_agent.ipynb.
 """
 
 from __future__ import annotations
@@ -24,6 +24,6 @@ BEATS = {
 def beats(move, other_move) -> bool:
     """Whether ``move`` beats ``other_move`` in rock-paper-scissors(-lizard-Spock).
 
-    Introduced in notebooks/19_multi_agent.ipynb.
+    Introduced in notebooks/20_multi_agent.ipynb.
     """
     return int(other_move) in BEATS[int(move)]

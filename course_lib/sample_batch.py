@@ -18,7 +18,7 @@ import numpy as np
 
 DEFAULT_POLICY_ID = "default_policy"
 # The two ways to count experience, MultiAgentBatch's env_steps() and agent_steps():
-# config["multiagent"]["count_steps_by"] names one (lesson 19).
+# config["multiagent"]["count_steps_by"] names one (lesson 20).
 STEP_COUNTS = ("env_steps", "agent_steps")
 
 _HEAD_REPR_LIMIT = 60

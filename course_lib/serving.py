@@ -13,7 +13,7 @@ Three layers, each usable on its own:
   ``BackgroundLoad`` send it concurrent requests from threads and measure requests per second
   and latency percentiles.
 
-Introduced in notebooks/17_serving.ipynb.
+Introduced in notebooks/18_serving.ipynb.
 """
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ class ServedPolicy:
                 self._filter = trainer.workers.local_worker().filters[policy_id]
                 self._filtered = trainer.config["observation_filter"] != "NoFilter"
                 # Box actions: answered in the env's units, as rollout workers send them to
-                # env.step (normalize_actions / clip_actions, lesson 15).
+                # env.step (normalize_actions / clip_actions, lesson 16).
                 self._action_config = {
                     key: trainer.config.get(key) for key in ("normalize_actions", "clip_actions")
                 }

@@ -521,7 +521,7 @@ API_CASES = [
     pytest.param(
         lambda trainer, path, tmp: trainer.restore(damaged_copy(path, tmp, make_rllib_component)),
         ValueError,
-        ["is an RLlib checkpoint", "notebooks/18_rllib_today.ipynb"],
+        ["is an RLlib checkpoint", "notebooks/19_rllib_today.ipynb"],
         id="restore-rllib-component-folder",
     ),
     pytest.param(

@@ -1,9 +1,9 @@
-"""Grader of lesson 20's challenge (course_lib/checks/capstone.py): controllers at the reference's
+"""Grader of lesson 21's challenge (course_lib/checks/capstone.py): controllers at the reference's
 level pass, the usual wrong answers fail with a message that says what to do.
 
 Training a real trainer takes about 15 s, so these tests hand the grader stand-in trainers whose
 policies are rules over the observation; the real reference solution is run by the solution
-notebook (solutions/20_custom_multi_agent_trainer.ipynb)."""
+notebook (solutions/21_custom_multi_agent_trainer.ipynb)."""
 
 from __future__ import annotations
 
@@ -80,7 +80,7 @@ def test_a_controller_at_the_longest_queue_level_passes(capsys):
     train = returning(RuleTrainer(longest_queue_rule))
     checks.check_traffic_challenge(train)
     out = capsys.readouterr().out
-    assert "20.1 passed" in out and "held-out" in out
+    assert "21.1 passed" in out and "held-out" in out
     # The grader passed the challenge's grid, budget and seed, and never an evaluation seed.
     ((env_config, budget, seed),) = train.calls
     assert env_config == CHALLENGE_ENV and budget == CHALLENGE_BUDGET == 100_000
@@ -136,7 +136,7 @@ def test_a_mapping_to_an_unknown_policy_names_the_agent():
 
 def test_the_stub_raises_its_not_implemented_error():
     def train_traffic_controller(env_config, max_agent_steps, seed):
-        raise NotImplementedError("Exercise 20.1: write your solution here.")
+        raise NotImplementedError("Exercise 21.1: write your solution here.")
 
-    with pytest.raises(NotImplementedError, match="Exercise 20.1"):
+    with pytest.raises(NotImplementedError, match="Exercise 21.1"):
         checks.check_traffic_challenge(train_traffic_controller)

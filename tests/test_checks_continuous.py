@@ -14,7 +14,7 @@ def stub(*args):
     raise NotImplementedError("Exercise 15.x: replace this line with your code.")
 
 
-# --- 15.1 -----------------------------------------------------------------------------------------
+# --- 16.1 -----------------------------------------------------------------------------------------
 
 
 def target_right(rewards, terminateds, next_q1, next_q2, next_logp, alpha, gamma):
@@ -57,7 +57,7 @@ def target_ignores_gamma_argument(rewards, terminateds, next_q1, next_q2, next_l
 @pytest.mark.parametrize("answer", [target_right, target_in_torch])
 def test_sac_critic_target_accepts_the_reference(answer, capsys):
     checks.check_sac_critic_target(answer)
-    assert "Exercise 15.1 passed" in capsys.readouterr().out
+    assert "Exercise 16.1 passed" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
@@ -102,7 +102,7 @@ def test_sac_critic_target_names_the_mistake(wrong, hint):
         checks.check_sac_critic_target(wrong)
 
 
-# --- 15.2 -----------------------------------------------------------------------------------------
+# --- 16.2 -----------------------------------------------------------------------------------------
 
 
 def gaussian_logp(u, mean, log_std):
@@ -151,7 +151,7 @@ def logp_in_torch(u, mean, log_std, low, high):
 @pytest.mark.parametrize("answer", [logp_right, logp_in_torch])
 def test_squashed_gaussian_logp_accepts_the_reference(answer, capsys):
     checks.check_squashed_gaussian_logp(answer)
-    assert "Exercise 15.2 passed" in capsys.readouterr().out
+    assert "Exercise 16.2 passed" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Graders of lesson 19 accept right answers and name the mistake in wrong ones."""
+"""Graders of lesson 20 accept right answers and name the mistake in wrong ones."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from course_lib import checks
 from course_lib.policy.heuristics import BeatLastHeuristic, HeuristicPolicy
 
-# --- 19.1 policy mapping ----------------------------------------------------------------------
+# --- 20.1 policy mapping ----------------------------------------------------------------------
 
 
 def select_policy_right(agent_id, episode, **kwargs):
@@ -21,7 +21,7 @@ def select_policy_right(agent_id, episode, **kwargs):
 
 def test_mapping_accepts_the_reference(capsys):
     checks.check_policy_mapping(select_policy_right)
-    assert "Exercise 19.1 passed" in capsys.readouterr().out
+    assert "Exercise 20.1 passed" in capsys.readouterr().out
 
 
 def test_mapping_without_kwargs_is_explained():
@@ -76,7 +76,7 @@ def test_player1_not_learning_is_explained():
         checks.check_policy_mapping(both_heuristic)
 
 
-# --- 19.2 heuristic policy --------------------------------------------------------------------
+# --- 20.2 heuristic policy --------------------------------------------------------------------
 
 
 class CopyLastRight(HeuristicPolicy):
@@ -95,7 +95,7 @@ class CopyLastRight(HeuristicPolicy):
 
 def test_heuristic_accepts_the_reference(capsys):
     checks.check_heuristic_policy(CopyLastRight)
-    assert "Exercise 19.2 passed" in capsys.readouterr().out
+    assert "Exercise 20.2 passed" in capsys.readouterr().out
 
 
 def test_heuristic_returning_only_actions_is_told_about_the_triple():

@@ -13,7 +13,7 @@ def stub(*args):
     raise NotImplementedError("Exercise 16.x: replace this line with your code.")
 
 
-# --- 16.1 -----------------------------------------------------------------------------------------
+# --- 17.1 -----------------------------------------------------------------------------------------
 
 
 def estimates_from_ratios(
@@ -93,7 +93,7 @@ def estimates_summed(rewards, behaviour_probs, target_probs, gamma):
 
 def test_off_policy_estimates_accept_the_reference(capsys):
     checks.check_off_policy_estimates(estimates_right)
-    assert "Exercise 16.1 passed" in capsys.readouterr().out
+    assert "Exercise 17.1 passed" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
@@ -121,7 +121,7 @@ def test_off_policy_estimates_name_the_mistake(wrong, hint):
         checks.check_off_policy_estimates(wrong)
 
 
-# --- 16.2 -----------------------------------------------------------------------------------------
+# --- 17.2 -----------------------------------------------------------------------------------------
 
 
 def weights_right(returns, values, beta, sqd_adv_norm, rate):
@@ -171,7 +171,7 @@ def weights_norm_not_updated(returns, values, beta, sqd_adv_norm, rate):
 
 def test_marwil_weights_accept_the_reference(capsys):
     checks.check_marwil_weights(weights_right)
-    assert "Exercise 16.2 passed" in capsys.readouterr().out
+    assert "Exercise 17.2 passed" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(

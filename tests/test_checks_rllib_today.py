@@ -1,4 +1,4 @@
-"""Graders of lesson 18 (RLlib today) accept right answers and name the mistake in wrong ones; the
+"""Graders of lesson 19 (RLlib today) accept right answers and name the mistake in wrong ones; the
 deprecation collector of course_lib.rllib_today sees RLlib's logged deprecations."""
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def test_quiet_logs_drop_only_the_notices(caplog):
     assert texts == ["A real warning about your config."]
 
 
-# --- 18.1 to_ppo_config -----------------------------------------------------------------------
+# --- 19.1 to_ppo_config -----------------------------------------------------------------------
 
 TRAINING_KEYS = {
     "train_batch_size": "train_batch_size_per_learner",
@@ -99,7 +99,7 @@ def to_ppo_config_right(course_config, *, skip=(), old_learner_spelling=False):
 
 def test_ppo_config_accepts_the_reference(capsys):
     checks.check_ppo_config(to_ppo_config_right)
-    assert "Exercise 18.1 passed" in capsys.readouterr().out
+    assert "Exercise 19.1 passed" in capsys.readouterr().out
 
 
 def test_ppo_config_names_the_method_of_a_missing_setting():
@@ -134,7 +134,7 @@ def test_ppo_config_lets_rllib_validate_the_result():
         checks.check_ppo_config(too_big_minibatch)
 
 
-# --- 18.2 A2C learner -------------------------------------------------------------------------
+# --- 19.2 A2C learner -------------------------------------------------------------------------
 
 
 def a2c_terms(learner, module_id, batch, fwd_out):
@@ -177,7 +177,7 @@ class A2CDetached(PPOTorchLearner):
 
 def test_a2c_learner_accepts_the_reference(capsys):
     checks.check_a2c_learner(A2CRight)
-    assert "Exercise 18.2 passed" in capsys.readouterr().out
+    assert "Exercise 19.2 passed" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
@@ -206,7 +206,7 @@ def test_a2c_learner_wants_a_ppo_learner_class():
         checks.check_a2c_learner(A2CRight.compute_loss_for_module)
 
 
-# --- 18.3 cart drift callback -----------------------------------------------------------------
+# --- 19.3 cart drift callback -----------------------------------------------------------------
 
 
 class CartDriftRight(RLlibCallback):
@@ -240,7 +240,7 @@ class CartDriftEveryStep(RLlibCallback):
 
 def test_cart_drift_accepts_the_reference(capsys):
     checks.check_cart_drift_callback(CartDriftRight)
-    assert "Exercise 18.3 passed" in capsys.readouterr().out
+    assert "Exercise 19.3 passed" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Multi-agent sampling and training (lesson 19).
+"""Multi-agent sampling and training (lesson 20).
 
 Per-agent trajectories, per-policy batches, policies_to_train.
 """

@@ -366,5 +366,5 @@ def test_lessons_that_start_ray_are_the_ones_rerun(tmp_path):
         nbformat.write(notebook, tmp_path / f"{name}.ipynb")
         assert LessonKernel(tmp_path / f"{name}.ipynb").starts_ray is expected
     lessons = {path.name: LessonKernel(path).starts_ray for path in LESSONS}
-    assert lessons["14_tune.ipynb"] and lessons["17_serving.ipynb"] and lessons["00_welcome.ipynb"]
+    assert lessons["14_tune.ipynb"] and lessons["18_serving.ipynb"] and lessons["00_welcome.ipynb"]
     assert all(lessons[name] for name in INTERRUPT_AFTER), "the interrupted lessons start Ray"

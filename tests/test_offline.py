@@ -1,7 +1,7 @@
 """Specification of offline datasets (course_lib/offline/), off-policy estimation, BC and MARWIL.
 
 The learning tests record CartPole data from a PPO run into tmp_path (nothing is committed) and
-assert what notebooks/16_offline_rl.ipynb teaches: BC from an expert's data balances the pole, and
+assert what notebooks/17_offline_rl.ipynb teaches: BC from an expert's data balances the pole, and
 on half-random data MARWIL's advantage weighting beats plain imitation.
 """
 

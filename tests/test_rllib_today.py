@@ -9,7 +9,7 @@ cannot keep teaching a name RLlib is about to drop.
 
 One test function (or a few) per lesson, named `test_lesson_NN_...`, its docstring quoting the
 claim it proves; `test_every_lesson_maps_to_rllib_today_and_is_tested_here` makes sure a new
-lesson's section cannot go untested. Lesson 18 is the RLlib lesson itself: it runs RLlib in its own
+lesson's section cannot go untested. Lesson 19 is the RLlib lesson itself: it runs RLlib in its own
 code cells, so it has no section to check here.
 
 The fast tests need no Ray; the `slow` ones share one Ray instance (conftest's `ray_session`) and
@@ -61,8 +61,8 @@ from ray.rllib.utils.metrics import (
 from course_lib.rllib_today import handle_rllib_deprecations, is_internal_deprecation
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-# Lesson 18 ("RLlib today") runs RLlib in its own code cells instead of ending with a section.
-RLLIB_LESSON = "18"
+# Lesson 19 ("RLlib today") runs RLlib in its own code cells instead of ending with a section.
+RLLIB_LESSON = "19"
 LESSONS = {
     path.name[:2]: path
     for path in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
@@ -685,7 +685,7 @@ def test_lesson_08_env_runner_group_and_its_config():
     from ray.rllib.env.vector.vector_multi_agent_env import VectorMultiAgentEnv
 
     assert inspect.isclass(EnvRunnerGroup) and inspect.isclass(VectorMultiAgentEnv)
-    # Lesson 03's test checks the single-agent runner's gymnasium vector env, lesson 19's the
+    # Lesson 03's test checks the single-agent runner's gymnasium vector env, lesson 20's the
     # multi-agent runner's VectorMultiAgentEnv.
     config = AlgorithmConfig().env_runners(
         num_env_runners=2,
@@ -1307,11 +1307,11 @@ def test_lesson_14_tuner_takes_the_config_object(ray_session, tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------
-# 15 continuous control
+# 16 continuous control
 # ---------------------------------------------------------------------------------------------
 
 
-def test_lesson_15_sac_config_defaults_and_names():
+def test_lesson_16_sac_config_defaults_and_names():
     """Claims: "SAC is `SACConfig` in `ray.rllib.algorithms.sac`, on the new API stack:
     `SACConfig().environment("Pendulum-v1").training(twin_q=True, tau=0.005,
     initial_alpha=1.0, target_entropy="auto", actor_lr=..., critic_lr=..., alpha_lr=...)`. Those are
@@ -1351,7 +1351,7 @@ def test_lesson_15_sac_config_defaults_and_names():
     assert "-np.prod(" in auto and "action_space.shape" in auto
 
 
-def test_lesson_15_sac_loss_lives_in_the_learner():
+def test_lesson_16_sac_loss_lives_in_the_learner():
     """Claims: "`SACTorchLearner.compute_loss_for_module` builds the same soft target,
     r + γⁿ(1 − terminated)(Q_targ(s′, a′) − α log π(a′|s′)), with the min over the twin target
     critics taken in the RLModule's `forward_target`; the critics regress onto it with a Huber loss
@@ -1373,7 +1373,7 @@ def test_lesson_15_sac_loss_lives_in_the_learner():
     assert "if self.twin_q:" in target and "torch.min(" in target
 
 
-def test_lesson_15_squashed_gaussian_and_its_deterministic_action():
+def test_lesson_16_squashed_gaussian_and_its_deterministic_action():
     """Claims: "The actor's distribution is `TorchSquashedGaussian`
     (`ray.rllib.core.distribution.torch.torch_distribution`), which SAC's catalog picks for a Box
     action space; it squashes into [-1, 1] by default. Its `to_deterministic()` (used with
@@ -1401,7 +1401,7 @@ def test_lesson_15_squashed_gaussian_and_its_deterministic_action():
     assert torch.allclose(course_greedy, torch.tanh(torch.tensor([[2.0]])))
 
 
-def test_lesson_15_normalize_actions_connector():
+def test_lesson_16_normalize_actions_connector():
     """Claims: "`normalize_actions=True` and `clip_actions=False` are still the defaults, set with
     `.environment(normalize_actions=..., clip_actions=...)`; the `NormalizeAndClipActions` piece of
     the module-to-env `ConnectorV2` pipeline does what `to_env_actions` does here, with the same
@@ -1430,7 +1430,7 @@ def test_lesson_15_normalize_actions_connector():
     assert "batch[Columns.ACTIONS_FOR_ENV] = copy.deepcopy(batch[Columns.ACTIONS])" in call
 
 
-def test_lesson_15_sac_explores_by_sampling_its_distribution():
+def test_lesson_16_sac_explores_by_sampling_its_distribution():
     """Claim: "SAC needs no exploration object: its RLModule's `forward_exploration` returns the
     same distribution inputs as `forward_inference`, and the `GetActions` connector samples from
     them while exploring"."""
@@ -1459,7 +1459,7 @@ def test_lesson_15_sac_explores_by_sampling_its_distribution():
     assert sampled[0].shape == (64, 1) and not torch.equal(sampled[0], sampled[1])
 
 
-def test_lesson_15_which_continuous_control_algorithms_ship():
+def test_lesson_16_which_continuous_control_algorithms_ship():
     """Claims: "DDPG and TD3 are no longer part of RLlib"; "`TQCConfig` (truncated quantile
     critics) and, for offline data, `CQLConfig` both subclass `SACConfig`"."""
     from ray.rllib.algorithms.cql import CQL, CQLConfig
@@ -1473,11 +1473,11 @@ def test_lesson_15_which_continuous_control_algorithms_ship():
 
 
 # ---------------------------------------------------------------------------------------------
-# 16 offline RL
+# 17 offline RL
 # ---------------------------------------------------------------------------------------------
 
 
-def test_lesson_16_offline_data_is_read_and_written_through_ray_data():
+def test_lesson_17_offline_data_is_read_and_written_through_ray_data():
     """Claims: "Offline data is configured with `AlgorithmConfig.offline_data(input_=...,
     output=...)` and read through **Ray Data**: `OfflineData` calls `ray.data.<input_read_method>`
     on `input_`, by default `"read_parquet"`"; "`input_read_episodes=True` reads whole
@@ -1520,7 +1520,7 @@ def test_lesson_16_offline_data_is_read_and_written_through_ray_data():
     assert "Multi-agent recording is not supported, yet." in source
 
 
-def test_lesson_16_marwil_bc_and_the_other_offline_algorithms():
+def test_lesson_17_marwil_bc_and_the_other_offline_algorithms():
     """Claims: "`MARWILConfig().training(beta=1.0, vf_coeff=1.0,
     moving_average_sqd_adv_norm_start=100.0, moving_average_sqd_adv_norm_update_rate=1e-8)` has
     the defaults used here, and `BCConfig` subclasses it with `beta=0.0` (validation refuses
@@ -1558,7 +1558,7 @@ def test_lesson_16_marwil_bc_and_the_other_offline_algorithms():
     ).lower() and callable(IQLConfig)
 
 
-def test_lesson_16_off_policy_evaluation_today():
+def test_lesson_17_off_policy_evaluation_today():
     """Claims: "The 2021 key `input_evaluation` is deprecated"; "off-policy evaluation runs in
     `OfflinePolicyEvaluationRunner`s: `.evaluation(offline_evaluation_interval=1,
     offline_evaluation_type="is")`, where the type is `"eval_loss"` (the default), `"is"` or
@@ -1600,11 +1600,11 @@ def test_lesson_16_off_policy_evaluation_today():
 
 
 # ---------------------------------------------------------------------------------------------
-# 17 serving
+# 18 serving
 # ---------------------------------------------------------------------------------------------
 
 
-def test_lesson_17_rllib_serves_rl_modules_with_serve():
+def test_lesson_18_rllib_serves_rl_modules_with_serve():
     """Claims: RLlib's own example is "`ray/rllib/examples/ray_serve/ray_serve_with_rllib.py`
     (deployment in `classes/cartpole_deployment.py`)", "a `@serve.deployment` class whose
     `__call__` reads `{"observation": [...]}` and returns `{"action": ...}`, one request per
@@ -1645,12 +1645,12 @@ def test_lesson_17_rllib_serves_rl_modules_with_serve():
 
 
 # ---------------------------------------------------------------------------------------------
-# 19 multi-agent
+# 20 multi-agent
 # ---------------------------------------------------------------------------------------------
 
 
 def rock_paper_scissors_config():
-    """Lesson 19's game on today's stack: a learned module against a heuristic one."""
+    """Lesson 20's game on today's stack: a learned module against a heuristic one."""
     from ray.rllib.connectors.env_to_module import FlattenObservations
     from ray.rllib.core.rl_module import MultiRLModuleSpec, RLModuleSpec
     from ray.rllib.examples.envs.classes.multi_agent.rock_paper_scissors import RockPaperScissors
@@ -1690,7 +1690,7 @@ def rock_paper_scissors_config():
     )
 
 
-def test_lesson_19_multi_agent_on_the_new_stack():
+def test_lesson_20_multi_agent_on_the_new_stack():
     """Claims: "`MultiAgentEnv` stays, with the same dicts and `"__all__"`; agent ids are listed in
     `possible_agents` and spaces per agent in `observation_spaces`/`action_spaces`"; "The multiagent
     block is `AlgorithmConfig.multi_agent(policies={...}, policy_mapping_fn=lambda agent_id,
@@ -1732,11 +1732,11 @@ def test_lesson_19_multi_agent_on_the_new_stack():
 
 
 # ---------------------------------------------------------------------------------------------
-# 20 capstone
+# 21 capstone
 # ---------------------------------------------------------------------------------------------
 
 
-def test_lesson_20_custom_multi_agent_algorithm_pieces():
+def test_lesson_21_custom_multi_agent_algorithm_pieces():
     """Claims: "a custom algorithm subclasses `Algorithm` (or `PPO`) and overrides
     `training_step()`, which samples with `EnvRunner`s (`synchronous_parallel_sample(...,
     max_agent_steps=...)`), updates the `Learner`s and logs its metrics with `self.metrics`; configs

@@ -1,4 +1,4 @@
-"""course_lib.serving (lesson 17) and its grader, exercise 17.1.
+"""course_lib.serving (lesson 18) and its grader, exercise 17.1.
 
 The unit tests parse request bodies, restore a tiny PPO checkpoint as a ``ServedPolicy`` and drive
 ``PolicyDeployment``'s class directly, without Ray. The slow tests start real Ray Serve on
@@ -626,7 +626,7 @@ def test_start_serve_keeps_its_port(serve_port):
 
 
 def batched_policy_class():
-    """The solution of exercise 17.1 (solutions/17_serving.ipynb)."""
+    """The solution of exercise 18.1 (solutions/18_serving.ipynb)."""
     from ray import serve
     from starlette.responses import JSONResponse
 
@@ -687,7 +687,7 @@ def grader_app_is_gone():
 def test_grader_accepts_the_solution(trained, serve_port, capsys):
     checks.check_batched_deployment(batched_policy_class(), trained["A"])
     out = capsys.readouterr().out
-    assert "✔ Exercise 17.1 passed" in out
+    assert "✔ Exercise 18.1 passed" in out
     assert "every action matches" in out
     assert grader_app_is_gone()
     assert not serving.port_is_free(serve_port), "the grader used the running Serve"

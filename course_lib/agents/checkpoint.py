@@ -256,7 +256,7 @@ def training_config(checkpoint_dir: str, trainer_cls: type) -> dict:
     those and are left out, as are keys ``trainer_cls`` does not know. A checkpoint saved outside
     a results folder has no params.json: the result is ``{}`` (the trainer's defaults). Raises
     ``ValueError`` when params.json is damaged. Used by ``course-rl rollout`` and
-    ``course_lib.serving`` (notebooks/17_serving.ipynb).
+    ``course_lib.serving`` (notebooks/18_serving.ipynb).
     """
     params = Path(checkpoint_dir).parent / "params.json"
     if not params.is_file():
@@ -286,6 +286,6 @@ def rllib_checkpoint_message(checkpoint_dir: str) -> str:
         f"{checkpoint_dir!r} is an RLlib checkpoint (written by ray.rllib's save_to_path() or "
         "save()), not a course_lib one; course_lib cannot load it. Load it with RLlib itself, "
         "ray.rllib.algorithms.algorithm.Algorithm.from_checkpoint(path) (see "
-        "notebooks/18_rllib_today.ipynb), or pass a folder that a course_lib trainer.save() "
+        "notebooks/19_rllib_today.ipynb), or pass a folder that a course_lib trainer.save() "
         "returned."
     )

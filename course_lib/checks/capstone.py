@@ -1,4 +1,4 @@
-"""Grader of lesson 20's challenge: learn traffic lights for a 3 x 3 grid within a fixed budget.
+"""Grader of lesson 21's challenge: learn traffic lights for a 3 x 3 grid within a fixed budget.
 
 The grader runs your training function itself, then evaluates the trained policies greedily on
 traffic it never showed you (held-out episode seeds), next to the hand-written controllers.
@@ -50,7 +50,7 @@ def _agent_steps(trainer) -> tuple[int, int]:
     metrics = trainer._shared_metrics()
     if metrics is None:
         raise CheckFailed(
-            "20.1",
+            "21.1",
             "the trainer's execution plan keeps no counters, so the check cannot see how many "
             "agent steps it sampled: end the plan with StandardMetricsReporting(...).",
         )
@@ -95,7 +95,7 @@ def baseline_waits(seeds=HELD_OUT_SEEDS) -> dict:
 
 
 def check_traffic_challenge(train_traffic_controller) -> None:
-    """Exercise 20.1: learned lights for a 3 x 3 grid, within 5 % of longest-queue on new traffic.
+    """Exercise 21.1: learned lights for a 3 x 3 grid, within 5 % of longest-queue on new traffic.
 
     Calls ``train_traffic_controller(env_config, max_agent_steps, seed)`` with the challenge's
     grid (``CHALLENGE_ENV``), a budget of 100,000 agent steps sampled and seed 0. It must return
@@ -118,7 +118,7 @@ def check_traffic_challenge(train_traffic_controller) -> None:
         "check_traffic_challenge", "train_traffic_controller", train_traffic_controller
     )
     returned = call_learner(
-        "20.1",
+        "21.1",
         "train_traffic_controller(env_config, max_agent_steps, seed)",
         train_traffic_controller,
         dict(CHALLENGE_ENV),
@@ -129,28 +129,28 @@ def check_traffic_challenge(train_traffic_controller) -> None:
     )
     if not (isinstance(returned, tuple) and len(returned) == 2 and callable(returned[1])):
         raise CheckFailed(
-            "20.1",
+            "21.1",
             f"train_traffic_controller returned {type(returned).__name__} {returned!r:.80}; "
             "return the pair (trainer, policy_mapping_fn).",
         )
     trainer, policy_mapping_fn = returned
     if not hasattr(trainer, "compute_single_action") or not hasattr(trainer, "_shared_metrics"):
         raise CheckFailed(
-            "20.1",
+            "21.1",
             f"the first item returned is {type(trainer).__name__}, not a trainer: return the "
             "trainer you built with build_trainer(...) and trained.",
         )
     sampled, trained = _agent_steps(trainer)
     if sampled > CHALLENGE_BUDGET:
         raise CheckFailed(
-            "20.1",
+            "21.1",
             f"the trainer sampled {sampled:,} agent steps, over the budget of "
             f"{CHALLENGE_BUDGET:,}: stop calling train() once the next iteration would pass "
             "max_agent_steps (read result['info']['num_agent_steps_sampled']).",
         )
     if trained == 0:
         raise CheckFailed(
-            "20.1",
+            "21.1",
             "the trainer never trained (0 agent steps trained): call trainer.train() in a loop "
             "until the budget is nearly spent.",
         )
@@ -161,7 +161,7 @@ def check_traffic_challenge(train_traffic_controller) -> None:
             trainer.get_policy(policy_id)
         except (KeyError, ValueError) as error:
             raise CheckFailed(
-                "20.1",
+                "21.1",
                 f"policy_mapping_fn({agent!r}, None) returned {policy_id!r}, which is not one "
                 f"of the trainer's policies ({error}).",
             ) from error
@@ -171,7 +171,7 @@ def check_traffic_challenge(train_traffic_controller) -> None:
     levels = ", ".join(f"{name} {value:.2f}" for name, value in baselines.items())
     if switches == 0:
         raise CheckFailed(
-            "20.1",
+            "21.1",
             f"on the held-out traffic your policies never switched a light (mean waiting time "
             f"{wait:.2f}; {levels}). The greedy policy always asks for the phase it has: it "
             "learned nothing useful yet. Look at the critic first: with returns in the hundreds "
@@ -179,7 +179,7 @@ def check_traffic_challenge(train_traffic_controller) -> None:
         )
     if wait > target:
         raise CheckFailed(
-            "20.1",
+            "21.1",
             f"mean waiting time {wait:.2f} steps per vehicle on the {len(HELD_OUT_SEEDS)} "
             f"held-out episodes, above the target {target:.2f} (1.05 x longest-queue); "
             f"{levels}. Trained on {trained:,} agent steps. Open the hints for what made the "
@@ -191,7 +191,7 @@ def check_traffic_challenge(train_traffic_controller) -> None:
         else f" Stretch goal: longest-queue's {baselines['longest-queue']:.2f}."
     )
     passed(
-        "20.1",
+        "21.1",
         f"mean waiting time {wait:.2f} on {len(HELD_OUT_SEEDS)} held-out episodes after "
         f"{sampled:,} agent steps, under the target {target:.2f} ({levels}).{stretch}",
     )

@@ -1,4 +1,4 @@
-"""Graders for notebooks/15_continuous_control.ipynb: SAC's critic target, and the log-density of
+"""Graders for notebooks/16_continuous_control.ipynb: SAC's critic target, and the log-density of
 a tanh-squashed Gaussian action.
 
 Each compares your function with the library's own code (``bellman_targets`` and
@@ -20,7 +20,7 @@ from ._common import (
     require_callable,
 )
 
-# --- Exercise 15.1: the SAC critic target ------------------------------------------------------
+# --- Exercise 16.1: the SAC critic target ------------------------------------------------------
 
 # Six transitions: two end the episode (terminated), the twin critics disagree in both
 # directions, and alpha is neither 0 nor 1, so each usual mistake gives its own targets.
@@ -117,22 +117,22 @@ def _call_sac_target(sac_critic_target, case: str, *args) -> np.ndarray:
     extra_axis = " Did you keep an extra axis, e.g. (B, 1)?"
     hints = {(size, 1): extra_axis, (1, size): extra_axis}
     return expect_array(
-        "15.1", f"on {case} {what}", got, (size,), "one target per transition", hints
+        "16.1", f"on {case} {what}", got, (size,), "one target per transition", hints
     )
 
 
 def check_sac_critic_target(sac_critic_target) -> None:
-    """Exercise 15.1: ``y = r + gamma * (1 - terminated) * (min(Q1', Q2') - alpha * logp')``."""
+    """Exercise 16.1: ``y = r + gamma * (1 - terminated) * (min(Q1', Q2') - alpha * logp')``."""
     require_callable("check_sac_critic_target", "sac_critic_target", sac_critic_target)
     args = (_REWARDS, _TERMINATEDS, _NEXT_Q1, _NEXT_Q2, _NEXT_LOGP, _ALPHA, _GAMMA)
     case = "the lesson's six transitions (alpha=0.2, gamma=0.9)"
     got = _call_sac_target(sac_critic_target, case, *args)
     want = _reference_sac_target(*args)
     if not np.allclose(got, want, atol=1e-6):
-        name_known_mistake("15.1", got, _sac_target_mistakes(*args), f"on {case} ", atol=1e-6)
+        name_known_mistake("16.1", got, _sac_target_mistakes(*args), f"on {case} ", atol=1e-6)
         first = first_difference(got, want, atol=1e-6)
         raise CheckFailed(
-            "15.1",
+            "16.1",
             f"on {case} the targets should be {want.round(4).tolist()}; got "
             f"{got.round(4).tolist()} (first difference at row {first}). The target is "
             "r + gamma * (1 - terminated) * (min(next_q1, next_q2) - alpha * next_logp).",
@@ -155,19 +155,19 @@ def check_sac_critic_target(sac_critic_target) -> None:
         if not np.allclose(got, want, atol=1e-6):
             first = first_difference(got, want, atol=1e-6)
             raise CheckFailed(
-                "15.1",
+                "16.1",
                 f"on {case} the targets first differ at row {first}: got {got[first]:.4f}, "
                 f"expected {want[first]:.4f}. Does your code use the alpha and gamma it is "
                 "given, and work for any batch size?",
             )
     passed(
-        "15.1",
+        "16.1",
         "the soft Bellman target takes the smaller critic, subtracts alpha * logp inside the "
         "discount, stops at terminated steps, and matches the library's on random batches.",
     )
 
 
-# --- Exercise 15.2: the log-density of a squashed Gaussian --------------------------------------
+# --- Exercise 16.2: the log-density of a squashed Gaussian --------------------------------------
 
 
 def _reference_squashed_logp(u, mean, log_std, low, high) -> np.ndarray:
@@ -249,7 +249,7 @@ def _call_squashed_logp(squashed_gaussian_logp, case: str, u, mean, log_std, low
         "dimensions are independent, so their log-densities add up."
     )
     return expect_array(
-        "15.2",
+        "16.2",
         f"on {case} {what}",
         got,
         (u.shape[0],),
@@ -273,14 +273,14 @@ def _compare_squashed(squashed_gaussian_logp, case: str, args) -> None:
         return
     if not np.all(np.isfinite(got)):
         raise CheckFailed(
-            "15.2",
+            "16.2",
             f"on {case} your log-density holds nan or inf where the right one is finite; is "
             "the standard deviation np.exp(log_std)?",
         )
-    name_known_mistake("15.2", got, _squashed_logp_mistakes(*args), f"on {case} ", atol=1e-5)
+    name_known_mistake("16.2", got, _squashed_logp_mistakes(*args), f"on {case} ", atol=1e-5)
     first = first_difference(got, want, atol=1e-5)
     raise CheckFailed(
-        "15.2",
+        "16.2",
         f"on {case} the log-densities first differ at row {first}: got {got[first]:.5f}, "
         f"expected {want[first]:.5f}. log p(a) = sum over dimensions of log N(u; mean, std) - "
         "log(1 - tanh(u)^2) - log((high - low) / 2).",
@@ -288,7 +288,7 @@ def _compare_squashed(squashed_gaussian_logp, case: str, args) -> None:
 
 
 def check_squashed_gaussian_logp(squashed_gaussian_logp) -> None:
-    """Exercise 15.2: ``log p(a)`` of ``a = low + (tanh(u) + 1) * (high - low) / 2``, ``(B,)``."""
+    """Exercise 16.2: ``log p(a)`` of ``a = low + (tanh(u) + 1) * (high - low) / 2``, ``(B,)``."""
     require_callable(
         "check_squashed_gaussian_logp", "squashed_gaussian_logp", squashed_gaussian_logp
     )
@@ -318,19 +318,19 @@ def check_squashed_gaussian_logp(squashed_gaussian_logp) -> None:
     want = _reference_squashed_logp(u, mean, log_std, *bounds)
     if not np.all(np.isfinite(got)):
         raise CheckFailed(
-            "15.2",
+            "16.2",
             f"on {case} your log-density is {got.round(3).tolist()}: np.log(1 - np.tanh(u)**2) "
             "is log(0) there. Use the identity log(1 - tanh(u)^2) = 2 * (log(2) - u - "
             "softplus(-2u)), with softplus(x) = np.logaddexp(0, x), which stays finite.",
         )
     if not np.allclose(got, want, atol=1e-5):
         raise CheckFailed(
-            "15.2",
+            "16.2",
             f"on {case} the log-densities should be {want.round(4).tolist()}; got "
             f"{got.round(4).tolist()}.",
         )
     passed(
-        "15.2",
+        "16.2",
         "your log-density matches TorchSquashedGaussian's in [-1, 1] and in [-2, 2], over "
         "several dimensions, and stays finite far out in the tails.",
     )

@@ -1,4 +1,4 @@
-"""Graders for notebooks/19_multi_agent.ipynb: a policy mapping function and a heuristic policy."""
+"""Graders for notebooks/20_multi_agent.ipynb: a policy mapping function and a heuristic policy."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def _rps_policies(extra: dict | None = None) -> dict:
 
 
 def check_policy_mapping(select_policy) -> None:
-    """Exercise 19.1: player1 -> "learned"; player2 -> "always_same" in even episodes, "beat_last"
+    """Exercise 20.1: player1 -> "learned"; player2 -> "always_same" in even episodes, "beat_last"
     in odd ones."""
     require_callable("check_policy_mapping", "select_policy", select_policy)
     episodes = [_FakeEpisode(episode_id) for episode_id in (0, 1, 2, 7, 10, 2**61 + 1)]
@@ -52,21 +52,21 @@ def check_policy_mapping(select_policy) -> None:
                 pid = select_policy(agent_id, episode, worker=None)
             except TypeError as error:
                 raise CheckFailed(
-                    "19.1",
+                    "20.1",
                     f"select_policy({agent_id!r}, episode, worker=None) raised TypeError: {error}. "
                     "A worker calls the mapping function with keyword arguments (worker=...); "
                     "accept them with `def select_policy(agent_id, episode, **kwargs)`.",
                 ) from error
             if not isinstance(pid, str):
                 raise CheckFailed(
-                    "19.1",
+                    "20.1",
                     f"select_policy({agent_id!r}, {episode}) returned {pid!r} "
                     f"({type(pid).__name__}); return a policy id, a string that is a key "
                     f"of config['multiagent']['policies']: one of {list(RPS_POLICY_IDS)}.",
                 )
             if pid not in RPS_POLICY_IDS:
                 raise CheckFailed(
-                    "19.1",
+                    "20.1",
                     f"select_policy({agent_id!r}, {episode}) returned {pid!r}, which is not a "
                     "policy of this config; the policies are "
                     f"{list(RPS_POLICY_IDS)} (check the spelling).",
@@ -74,7 +74,7 @@ def check_policy_mapping(select_policy) -> None:
             again = select_policy(agent_id, episode, worker=None)
             if again != pid:
                 raise CheckFailed(
-                    "19.1",
+                    "20.1",
                     f"two calls for {agent_id!r} in the same episode ({episode}) returned {pid!r} "
                     f"and {again!r}. Do not draw at random: derive the opponent from "
                     "episode.episode_id, so that the choice is the "
@@ -94,7 +94,7 @@ def check_policy_mapping(select_policy) -> None:
                         '% 2 == 0 and "beat_last" otherwise.'
                     )
                 raise CheckFailed(
-                    "19.1",
+                    "20.1",
                     f"select_policy({agent_id!r}, {episode}) "
                     f"returned {pid!r}, expected {expected!r}. {hint}",
                 )
@@ -118,22 +118,22 @@ def check_policy_mapping(select_policy) -> None:
     samples = worker.sample()
     batches = samples.policy_batches
     if batches["learned"].count != samples.env_steps():
-        raise CheckFailed("19.1", "in a real worker, not every player1 step went to 'learned'.")
+        raise CheckFailed("20.1", "in a real worker, not every player1 step went to 'learned'.")
     for pid, parity in (("always_same", 0), ("beat_last", 1)):
         if pid not in batches:
             raise CheckFailed(
-                "19.1",
+                "20.1",
                 "in 16 real episodes no agent was mapped to "
                 f"{pid!r}; player2 should meet both heuristics.",
             )
         episode_ids = {int(e) for e in batches[pid]["eps_id"]}
         if any(e % 2 != parity for e in episode_ids):
             raise CheckFailed(
-                "19.1",
+                "20.1",
                 f"in a real worker, {pid!r} played episodes with the wrong parity of episode_id.",
             )
     passed(
-        "19.1",
+        "20.1",
         "player1 -> learned; player2 -> always_same in "
         f"{len({int(e) for e in batches['always_same']['eps_id']})} even episodes and "
         f"beat_last in {len({int(e) for e in batches['beat_last']['eps_id']})} odd ones",
@@ -141,7 +141,7 @@ def check_policy_mapping(select_policy) -> None:
 
 
 def check_heuristic_policy(policy_cls) -> None:
-    """Exercise 19.2: CopyLastHeuristic plays the opponent's last move (its observation) and never
+    """Exercise 20.2: CopyLastHeuristic plays the opponent's last move (its observation) and never
     learns."""
     from gymnasium import spaces
 
@@ -149,7 +149,7 @@ def check_heuristic_policy(policy_cls) -> None:
 
     require_subclass(
         "check_heuristic_policy",
-        "19.2",
+        "20.2",
         "CopyLastHeuristic",
         policy_cls,
         HeuristicPolicy,
@@ -163,7 +163,7 @@ def check_heuristic_policy(policy_cls) -> None:
         out = policy.compute_actions(obs)
         if not isinstance(out, tuple) or len(out) != 3:
             raise CheckFailed(
-                "19.2",
+                "20.2",
                 f"compute_actions returned {type(out).__name__} {out!r:.80}; it must return the "
                 "triple (actions, state_outs, extra_fetches): "
                 "`return actions, [], {}` for a policy without state.",
@@ -172,39 +172,39 @@ def check_heuristic_policy(policy_cls) -> None:
         actions = np.asarray(actions)
         if actions.shape != (len(obs),):
             raise CheckFailed(
-                "19.2",
+                "20.2",
                 f"for {len(obs)} observations of shape {obs.shape} compute_actions returned "
                 f"actions of shape {actions.shape}; return one action per row, an "
                 "array of shape (B,) (e.g. np.asarray(obs_batch, dtype=np.int64)).",
             )
         if not np.issubdtype(actions.dtype, np.integer):
             raise CheckFailed(
-                "19.2",
+                "20.2",
                 f"actions have dtype {actions.dtype}; moves are integers, use dtype=np.int64.",
             )
         if not isinstance(state_outs, (list, tuple)) or len(state_outs) != 0:
             raise CheckFailed(
-                "19.2",
+                "20.2",
                 f"state_outs is {state_outs!r:.60}; a policy "
                 "without recurrent state returns an empty list [].",
             )
         if not isinstance(extra, dict):
             raise CheckFailed(
-                "19.2",
+                "20.2",
                 f"extra_fetches is {extra!r:.60}; return a dict, {{}} when there are no extras.",
             )
         wrong = [(int(o), int(a)) for o, a in zip(obs, actions, strict=True) if o != a]
         if wrong:
             o, a = wrong[0]
             raise CheckFailed(
-                "19.2",
+                "20.2",
                 f"with {num_moves} moves, the observation {o} (the opponent's last move) got the "
                 f"action {a}; copy the observation: the "
                 "action is the move the opponent played last.",
             )
         if not all(moves.contains(int(a)) for a in actions):
             raise CheckFailed(
-                "19.2", f"some actions {actions} are not in the action space {moves}."
+                "20.2", f"some actions {actions} are not in the action space {moves}."
             )
 
     before = policy.get_weights()
@@ -215,7 +215,7 @@ def check_heuristic_policy(policy_cls) -> None:
     )
     if not isinstance(stats, dict) or policy.get_weights() != before:
         raise CheckFailed(
-            "19.2",
+            "20.2",
             "learn_on_batch must change nothing and return {'learner_stats': {}}; "
             "keep HeuristicPolicy's version (do not override it).",
         )
@@ -246,15 +246,15 @@ def check_heuristic_policy(policy_cls) -> None:
     batch = worker.sample().policy_batches["copy"]
     if not np.array_equal(batch["actions"], batch["obs"]):
         raise CheckFailed(
-            "19.2", "in a real game some of your policy's actions differ from its observations."
+            "20.2", "in a real game some of your policy's actions differ from its observations."
         )
     if "copy" in worker.get_weights() and worker.get_weights()["copy"]:
         raise CheckFailed(
-            "19.2",
+            "20.2",
             "your heuristic has weights; get_weights() should stay {} (keep HeuristicPolicy's).",
         )
     passed(
-        "19.2",
+        "20.2",
         f"{policy_cls.__name__} copies the opponent's last move in {batch.count} "
         "moves of real games, with 3 and 5 moves, and never learns",
     )

@@ -1,4 +1,4 @@
-"""Graders for notebooks/16_offline_rl.ipynb: the IS and WIS off-policy estimators, and MARWIL's
+"""Graders for notebooks/17_offline_rl.ipynb: the IS and WIS off-policy estimators, and MARWIL's
 advantage weights. The references are course_lib's own estimators and loss formula."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from ._common import (
     require_callable,
 )
 
-# --- Exercise 16.1: IS and WIS from per-step probabilities ---------------------------------------
+# --- Exercise 17.1: IS and WIS from per-step probabilities ---------------------------------------
 
 
 def _reference_estimates(rewards, behaviour_probs, target_probs, gamma) -> tuple[float, float]:
@@ -141,12 +141,12 @@ def _call_estimates(off_policy_estimates, rewards, behaviour, target, gamma):
         [np.array(x) for x in target],
         gamma,
     )
-    got = expect_pair("16.1", what, got, "a pair (is_estimate, wis_estimate) of numbers")
+    got = expect_pair("17.1", what, got, "a pair (is_estimate, wis_estimate) of numbers")
     try:
         values = tuple(float(np.asarray(v).item()) for v in got)
     except (TypeError, ValueError):
         raise CheckFailed(
-            "16.1",
+            "17.1",
             f"{what} should return two numbers, the means over the episodes; got {got!r:.80}. "
             "Average the per-episode estimates (np.mean).",
         ) from None
@@ -158,10 +158,10 @@ def _compare(got, rewards, behaviour, target, gamma, case: str) -> None:
     if np.allclose(got, want, rtol=1e-6, atol=1e-9):
         return
     mistakes = _typical_mistakes(rewards, behaviour, target, gamma)
-    name_known_mistake("16.1", got, mistakes, f"on {case}: ", rtol=1e-6, atol=1e-9)
+    name_known_mistake("17.1", got, mistakes, f"on {case}: ", rtol=1e-6, atol=1e-9)
     which = "IS" if not np.isclose(got[0], want[0], rtol=1e-6) else "WIS"
     raise CheckFailed(
-        "16.1",
+        "17.1",
         f"on {case} the estimates should be IS {want[0]:.4f} and WIS {want[1]:.4f}; got "
         f"{got[0]:.4f} and {got[1]:.4f} (the {which} estimate differs). IS averages "
         "sum_t gamma**t p_t r_t over the episodes, with p_t = prod_{i<=t} target/behaviour; "
@@ -170,7 +170,7 @@ def _compare(got, rewards, behaviour, target, gamma, case: str) -> None:
 
 
 def check_off_policy_estimates(off_policy_estimates) -> None:
-    """Exercise 16.1: per-decision IS and WIS estimates, means over the episodes."""
+    """Exercise 17.1: per-decision IS and WIS estimates, means over the episodes."""
     require_callable("check_off_policy_estimates", "off_policy_estimates", off_policy_estimates)
     cases = [
         # The behaviour itself as target: every ratio is 1, both give the behaviour's return.
@@ -186,13 +186,13 @@ def check_off_policy_estimates(off_policy_estimates) -> None:
         got = _call_estimates(off_policy_estimates, rewards, behaviour, target, gamma)
         _compare(got, rewards, behaviour, target, gamma, case)
     passed(
-        "16.1",
+        "17.1",
         "IS and WIS match course_lib's estimators on episodes of different lengths, and give back "
         "the behaviour's own return when the target is the behaviour.",
     )
 
 
-# --- Exercise 16.2: MARWIL's advantage weights ---------------------------------------------------
+# --- Exercise 17.2: MARWIL's advantage weights ---------------------------------------------------
 
 
 def _reference_weights(returns, values, beta, sqd_adv_norm, rate):
@@ -246,28 +246,28 @@ def _weight_mistakes(returns, values, beta, sqd_adv_norm, rate):
 def _call_weights(marwil_weights, returns, values, beta, sqd_adv_norm, rate):
     what = "marwil_weights(returns, values, beta, sqd_adv_norm, rate)"
     got = marwil_weights(np.array(returns), np.array(values), beta, sqd_adv_norm, rate)
-    got = expect_pair("16.2", what, got, "a pair (weights, new_sqd_adv_norm)")
+    got = expect_pair("17.2", what, got, "a pair (weights, new_sqd_adv_norm)")
     weights, new_norm = got
-    weights = expect_array("16.2", what, weights, (len(returns),), "one weight per row")
+    weights = expect_array("17.2", what, weights, (len(returns),), "one weight per row")
     try:
         new_norm = float(np.asarray(new_norm).item())
     except (TypeError, ValueError):
         raise CheckFailed(
-            "16.2",
+            "17.2",
             f"the second value of {what} should be the new c**2, a number; got {new_norm!r:.60}.",
         ) from None
     return weights, new_norm
 
 
 def check_marwil_weights(marwil_weights) -> None:
-    """Exercise 16.2: ``exp(beta * A / c)`` with ``c**2`` a moving average of ``mean(A**2)``."""
+    """Exercise 17.2: ``exp(beta * A / c)`` with ``c**2`` a moving average of ``mean(A**2)``."""
     require_callable("check_marwil_weights", "marwil_weights", marwil_weights)
     rng = np.random.default_rng(0)
     returns, values = rng.uniform(0, 60, size=32), rng.uniform(0, 60, size=32)
     weights, new_norm = _call_weights(marwil_weights, returns, values, 0.0, 100.0, 0.5)
     if not np.allclose(weights, 1.0):
         raise CheckFailed(
-            "16.2",
+            "17.2",
             f"with beta=0 every weight should be 1 (behaviour cloning); got weights from "
             f"{weights.min():.4g} to {weights.max():.4g}. The weight is exp(beta * A / c).",
         )
@@ -290,22 +290,22 @@ def check_marwil_weights(marwil_weights) -> None:
             else:
                 hint = "c**2 + rate * (mean(A**2) - c**2), with A = returns - values"
             raise CheckFailed(
-                "16.2",
+                "17.2",
                 f"with {case} the new c**2 should be {want_norm:.4f}; got {new_norm:.4f}: {hint}.",
             )
         if np.allclose(weights, want_weights, rtol=1e-6):
             continue
         mistakes = _weight_mistakes(returns, values, beta, norm, rate)
-        name_known_mistake("16.2", weights, mistakes, f"with {case}: ", rtol=1e-6)
+        name_known_mistake("17.2", weights, mistakes, f"with {case}: ", rtol=1e-6)
         first = first_difference(weights, want_weights, rtol=1e-6)
         raise CheckFailed(
-            "16.2",
+            "17.2",
             f"with {case} the weights first differ at row {first}: got {weights[first]:.4f}, "
             f"expected {want_weights[first]:.4f} (A = {returns[first] - values[first]:.3f}). The "
             "weight is exp(beta * A / c) with A = returns - values and c = sqrt of the new c**2.",
         )
     passed(
-        "16.2",
+        "17.2",
         "the weights are exp(beta * A / c) with c**2 updated first, beta=0 gives behaviour "
         "cloning, and the new c**2 matches course_lib's MARWIL loss.",
     )

@@ -1,4 +1,4 @@
-"""Graders for notebooks/18_rllib_today.ipynb: a course_lib config as a PPOConfig, an A2C loss
+"""Graders for notebooks/19_rllib_today.ipynb: a course_lib config as a PPOConfig, an A2C loss
 in a TorchLearner, and a custom metric logged by an RLlibCallback, all on real RLlib 2.60.
 
 RLlib is imported inside the graders, so ``import course_lib.checks`` stays fast for the lessons
@@ -99,7 +99,7 @@ def _refuse_deprecations(exercise: str, messages: list[str]) -> None:
 
 
 def check_ppo_config(to_ppo_config) -> None:
-    """Exercise 18.1: ``to_ppo_config(course_config) -> PPOConfig`` with the same settings."""
+    """Exercise 19.1: ``to_ppo_config(course_config) -> PPOConfig`` with the same settings."""
     require_callable("check_ppo_config", "to_ppo_config", to_ppo_config)
     from ray.rllib.algorithms.ppo import PPOConfig
 
@@ -108,10 +108,10 @@ def check_ppo_config(to_ppo_config) -> None:
     for course_config in COURSE_CONFIGS:
         with rllib_deprecations() as messages:
             config = to_ppo_config(dict(course_config, model=dict(course_config["model"])))
-        _refuse_deprecations("18.1", messages)
+        _refuse_deprecations("19.1", messages)
         if not isinstance(config, PPOConfig):
             raise CheckFailed(
-                "18.1",
+                "19.1",
                 f"to_ppo_config returned {type(config).__name__}, expected a PPOConfig: start "
                 "from `PPOConfig()` and return the object its methods give back.",
             )
@@ -122,7 +122,7 @@ def check_ppo_config(to_ppo_config) -> None:
             got = getattr(config, attribute)
             if not _same(got, want):
                 raise CheckFailed(
-                    "18.1",
+                    "19.1",
                     f"for {key}={want!r} the PPOConfig has {attribute}={got!r}. Set it with "
                     f".{method}.",
                 )
@@ -131,7 +131,7 @@ def check_ppo_config(to_ppo_config) -> None:
             got = model_config.get(key) if isinstance(model_config, dict) else None
             if not _same(got, want):
                 raise CheckFailed(
-                    "18.1",
+                    "19.1",
                     f"for model {key}={want!r} the PPOConfig's model_config has {key}={got!r}. "
                     f"Set it with .{MODEL_MAP[key]}.",
                 )
@@ -139,12 +139,12 @@ def check_ppo_config(to_ppo_config) -> None:
             config.validate()
         except Exception as error:  # RLlib's own check of the whole config
             raise CheckFailed(
-                "18.1",
+                "19.1",
                 f"RLlib's config.validate() refused the result: {type(error).__name__}: "
                 f"{str(error)[:300]}",
             ) from error
     passed(
-        "18.1",
+        "19.1",
         "the tuned PPO CartPole config and a 15-key variant became PPOConfigs with the same "
         "settings, validated by RLlib, with no deprecated spelling",
     )
@@ -232,7 +232,7 @@ def _a2c_hint(got: float, ref: dict, vf_loss_coeff: float, entropy_coeff: float)
 
 
 def check_a2c_learner(learner_class) -> None:
-    """Exercise 18.2: A2C's loss in ``compute_loss_for_module`` of a PPOTorchLearner subclass."""
+    """Exercise 19.2: A2C's loss in ``compute_loss_for_module`` of a PPOTorchLearner subclass."""
     import torch
     from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
 
@@ -240,7 +240,7 @@ def check_a2c_learner(learner_class) -> None:
 
     require_subclass(
         "check_a2c_learner",
-        "18.2",
+        "19.2",
         "A2CLearner",
         learner_class,
         PPOTorchLearner,
@@ -251,7 +251,7 @@ def check_a2c_learner(learner_class) -> None:
     for vf_loss_coeff, entropy_coeff in ((0.5, 0.01), (1.0, 0.0), (0.25, 0.1)):
         with rllib_deprecations() as messages:
             learner = _cartpole_learner(learner_class, vf_loss_coeff, entropy_coeff)
-        _refuse_deprecations("18.2", messages)
+        _refuse_deprecations("19.2", messages)
         module = learner.module["default_policy"]
         batch = _a2c_batch()
         fwd_out = module.forward_train(batch)
@@ -261,13 +261,13 @@ def check_a2c_learner(learner_class) -> None:
         )
         if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
             raise CheckFailed(
-                "18.2",
+                "19.2",
                 f"compute_loss_for_module returned {type(loss).__name__}, expected a scalar "
                 "torch tensor (the total loss the Learner differentiates).",
             )
         if not loss.requires_grad:
             raise CheckFailed(
-                "18.2",
+                "19.2",
                 "the loss has no gradient: compute it from fwd_out and the module's values with "
                 "torch operations, without .item(), .detach() or numpy on the way.",
             )
@@ -275,23 +275,23 @@ def check_a2c_learner(learner_class) -> None:
         got = float(loss.detach())
         if not math.isclose(got, ref["total"], rel_tol=1e-4, abs_tol=1e-5):
             raise CheckFailed(
-                "18.2",
+                "19.2",
                 f"with vf_loss_coeff={vf_loss_coeff} and entropy_coeff={entropy_coeff} your loss "
                 f"is {got:.5f}, expected {ref['total']:.5f}."
                 + _a2c_hint(got, ref, vf_loss_coeff, entropy_coeff),
             )
         loss.backward()
         if not any(p.grad is not None and p.grad.abs().sum() > 0 for p in module.parameters()):
-            raise CheckFailed("18.2", "backward() left every gradient at zero.")
+            raise CheckFailed("19.2", "backward() left every gradient at zero.")
     passed(
-        "18.2",
+        "19.2",
         "compute_loss_for_module gives -mean(logp * A) + vf_loss_coeff * value MSE "
         "- entropy_coeff * entropy for three coefficient settings, with gradients",
     )
 
 
 def check_cart_drift_callback(callback_class) -> None:
-    """Exercise 18.3: an RLlibCallback that logs ``|cart position|`` at each episode's end."""
+    """Exercise 19.3: an RLlibCallback that logs ``|cart position|`` at each episode's end."""
     from ray.rllib.algorithms.ppo import PPOConfig
     from ray.rllib.callbacks.callbacks import RLlibCallback
     from ray.rllib.env.single_agent_env_runner import SingleAgentEnvRunner
@@ -300,7 +300,7 @@ def check_cart_drift_callback(callback_class) -> None:
 
     require_subclass(
         "check_cart_drift_callback",
-        "18.3",
+        "19.3",
         "CartDrift",
         callback_class,
         RLlibCallback,
@@ -322,7 +322,7 @@ def check_cart_drift_callback(callback_class) -> None:
             except AttributeError as error:
                 if "custom_metrics" in str(error) or "user_data" in str(error):
                     raise CheckFailed(
-                        "18.3",
+                        "19.3",
                         f"{error}. On the new API stack an episode has no custom_metrics or "
                         "user_data: log with metrics_logger.log_value(...), keep scratch data in "
                         "episode.custom_data.",
@@ -331,11 +331,11 @@ def check_cart_drift_callback(callback_class) -> None:
             metrics = runner.get_metrics()
         finally:
             runner.stop()
-    _refuse_deprecations("18.3", messages)
+    _refuse_deprecations("19.3", messages)
     if "cart_drift" not in metrics:
         logged = sorted(k for k in metrics if not k.startswith(("num_", "episode_", "agent_")))
         raise CheckFailed(
-            "18.3",
+            "19.3",
             f"no 'cart_drift' metric was logged (custom keys found: {logged}). In "
             'on_episode_end call metrics_logger.log_value("cart_drift", value, reduce="mean").',
         )
@@ -351,13 +351,13 @@ def check_cart_drift_callback(callback_class) -> None:
         elif math.isclose(abs(got), want, rel_tol=1e-5) or got < 0:
             hint = " Log the absolute value, abs(position)."
         raise CheckFailed(
-            "18.3",
+            "19.3",
             f"cart_drift averaged {got:.5f} over {len(finals)} episodes, expected {want:.5f}, the "
             "mean of |cart position| (observation index 0) in each episode's last observation."
             + hint,
         )
     passed(
-        "18.3",
+        "19.3",
         f"cart_drift = {want:.4f}, the mean |cart position| at the end of {len(finals)} real "
         "CartPole episodes sampled by an RLlib EnvRunner",
     )

@@ -1,4 +1,4 @@
-"""Grader for notebooks/17_serving.ipynb: a Ray Serve deployment that batches requests and
+"""Grader for notebooks/18_serving.ipynb: a Ray Serve deployment that batches requests and
 answers bad input with a 4xx.
 
 The grader deploys your class on the running Ray Serve under its own route, calls its batched
@@ -40,7 +40,7 @@ def _require_deployment(BatchedPolicy) -> None:
         return
     if isinstance(BatchedPolicy, type):
         raise CheckFailed(
-            "17.1",
+            "18.1",
             f"{BatchedPolicy.__name__} is a plain Python class. Put @serve.deployment(...) on "
             f"the line above `class {BatchedPolicy.__name__}` so that Serve can run it.",
         )
@@ -73,7 +73,7 @@ def _same_action(answer, expected: dict) -> bool:
 
 
 def check_batched_deployment(BatchedPolicy, checkpoint) -> None:
-    """Exercise 17.1: ``BatchedPolicy`` answers concurrent requests in shared forward passes,
+    """Exercise 18.1: ``BatchedPolicy`` answers concurrent requests in shared forward passes,
     with the checkpoint's greedy actions, and bad input with a 4xx and ``{"error": ...}``."""
 
     from course_lib.serving import ServedPolicy, ensure_serve, quiet_logger
@@ -88,7 +88,7 @@ def check_batched_deployment(BatchedPolicy, checkpoint) -> None:
     with quiet_logger("ray.serve"):
         sizes = _check_deployed(BatchedPolicy, checkpoint, observations, expected, url)
     passed(
-        "17.1",
+        "18.1",
         f"{CONCURRENT_CALLS} concurrent calls shared forward passes (largest batch "
         f"{max(sizes)}), every action matches the checkpoint's policy, and bad input gets "
         "400/422 with a message",
@@ -100,7 +100,7 @@ def _check_deployed(BatchedPolicy, checkpoint, observations, expected, url) -> l
     from ray import serve
 
     handle = call_learner(
-        "17.1",
+        "18.1",
         "serve.run(BatchedPolicy.bind(checkpoint))",
         lambda: _deploy(BatchedPolicy, checkpoint),
         seconds=DEPLOY_LIMIT_S,
@@ -108,7 +108,7 @@ def _check_deployed(BatchedPolicy, checkpoint, observations, expected, url) -> l
     )
     try:
         first = call_learner(
-            "17.1",
+            "18.1",
             "BatchedPolicy.predict(observation)",
             lambda: _off_the_event_loop(lambda: handle.predict.remote(observations[0]).result()),
             seconds=CALL_LIMIT_S,
@@ -116,7 +116,7 @@ def _check_deployed(BatchedPolicy, checkpoint, observations, expected, url) -> l
         )
         if not _same_action(first, expected[0]):
             raise CheckFailed(
-                "17.1",
+                "18.1",
                 f"predict() answered {first!r:.200} for one observation; expected a dict with "
                 f'the policy\'s action {expected[0]["action"]!r} under "action". Return one '
                 "answer per observation: self.served.act(np.stack(observations)) gives them "
@@ -124,7 +124,7 @@ def _check_deployed(BatchedPolicy, checkpoint, observations, expected, url) -> l
             )
         if "batch_size" not in first:
             raise CheckFailed(
-                "17.1",
+                "18.1",
                 "each answer should say how many requests shared its forward pass, under "
                 '"batch_size": {**answer, "batch_size": len(observations)}.',
             )
@@ -134,7 +134,7 @@ def _check_deployed(BatchedPolicy, checkpoint, observations, expected, url) -> l
             return _off_the_event_loop(lambda: [response.result() for response in responses])
 
         answers = call_learner(
-            "17.1",
+            "18.1",
             f"{CONCURRENT_CALLS} concurrent BatchedPolicy.predict calls",
             many_at_once,
             seconds=CALL_LIMIT_S,
@@ -148,7 +148,7 @@ def _check_deployed(BatchedPolicy, checkpoint, observations, expected, url) -> l
         if wrong:
             i = wrong[0]
             raise CheckFailed(
-                "17.1",
+                "18.1",
                 f"{len(wrong)} of {CONCURRENT_CALLS} concurrent calls got another observation's "
                 f"or a wrong action (call {i}: {answers[i]!r:.120}, expected action "
                 f"{expected[i]['action']!r}). Answer the observations in the order they came: "
@@ -157,7 +157,7 @@ def _check_deployed(BatchedPolicy, checkpoint, observations, expected, url) -> l
         sizes = [a.get("batch_size", 1) for a in answers]
         if max(sizes) <= 1:
             raise CheckFailed(
-                "17.1",
+                "18.1",
                 f"all {CONCURRENT_CALLS} concurrent calls were answered in batches of 1. Keep "
                 "@serve.batch on predict (async def, taking a list), and leave the deployment's "
                 "max_ongoing_requests above 1 so that a replica holds several requests at once.",
@@ -166,7 +166,7 @@ def _check_deployed(BatchedPolicy, checkpoint, observations, expected, url) -> l
         good = requests.post(url, json={"observation": observations[0].tolist()}, timeout=30)
         if good.status_code != 200:
             raise CheckFailed(
-                "17.1",
+                "18.1",
                 f"POST {ROUTE} with a good observation answered {good.status_code} "
                 f"({good.text[:200]!r}); expected 200 with the answer as JSON. __call__ should "
                 "parse the body with self.served.parse_request(await request.body()) and "
@@ -174,7 +174,7 @@ def _check_deployed(BatchedPolicy, checkpoint, observations, expected, url) -> l
             )
         if not _same_action(good.json(), expected[0]):
             raise CheckFailed(
-                "17.1",
+                "18.1",
                 f"POST {ROUTE} answered {good.json()!r:.200}; expected the action "
                 f'{expected[0]["action"]!r} under "action".',
             )
@@ -186,7 +186,7 @@ def _check_deployed(BatchedPolicy, checkpoint, observations, expected, url) -> l
             answer = requests.post(url, data=body, timeout=30)
             if answer.status_code != status:
                 raise CheckFailed(
-                    "17.1",
+                    "18.1",
                     f"{what} got status {answer.status_code} ({answer.text[:160]!r}); expected "
                     f"{status}. Catch BadRequest around parse_request and return "
                     'JSONResponse({"error": str(error)}, status_code=error.status).',
@@ -197,14 +197,14 @@ def _check_deployed(BatchedPolicy, checkpoint, observations, expected, url) -> l
                 message = None
             if not message:
                 raise CheckFailed(
-                    "17.1",
+                    "18.1",
                     f'{what} got {status} but no JSON {{"error": ...}} that says what was '
                     f"wrong (got {answer.text[:160]!r}). Send str(error) back to the client.",
                 )
         after = requests.post(url, json={"observation": observations[1].tolist()}, timeout=30)
         if after.status_code != 200:
             raise CheckFailed(
-                "17.1",
+                "18.1",
                 f"after the bad requests a good one got {after.status_code}: the deployment "
                 "should keep serving after refusing bad input.",
             )

@@ -12,7 +12,7 @@ own terminated/truncated flag is True), so agents can take turns, join late and 
 This module holds the base class, ``make_multi_agent`` (N copies of a single-agent env as N
 agents) and the 2021 RLlib tutorial's ``RockPaperScissors``.
 
-Introduced in notebooks/19_multi_agent.ipynb.
+Introduced in notebooks/20_multi_agent.ipynb.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ ALL_AGENTS = "__all__"
 class MultiAgentEnv:
     """Base class of environments that host several agents, identified by agent ids.
 
-    Introduced in notebooks/19_multi_agent.ipynb.
+    Introduced in notebooks/20_multi_agent.ipynb.
 
     Subclasses implement:
 
@@ -201,7 +201,7 @@ class MultiAgentEnv:
 def make_multi_agent(env_name_or_creator) -> type[MultiAgentEnv]:
     """A MultiAgentEnv class whose agents ``0..N-1`` each play their own copy of a single-agent env.
 
-    Introduced in notebooks/19_multi_agent.ipynb.
+    Introduced in notebooks/20_multi_agent.ipynb.
 
     ``env_name_or_creator`` is anything ``make_env`` accepts (a gymnasium id, a registered name, an
     env class or creator). The class is built with ``env_config``; ``env_config["num_agents"]``
@@ -282,7 +282,7 @@ def make_multi_agent(env_name_or_creator) -> type[MultiAgentEnv]:
     MultiAgentCopies.__name__ = MultiAgentCopies.__qualname__ = f"MultiAgent{env_name}"
     MultiAgentCopies.__doc__ = (
         f"``env_config['num_agents']`` copies of {env_name_or_creator!r} as agents "
-        "0..N-1 (see make_multi_agent).\n\nIntroduced in notebooks/19_multi_agent.ipynb."
+        "0..N-1 (see make_multi_agent).\n\nIntroduced in notebooks/20_multi_agent.ipynb."
     )
     return MultiAgentCopies
 
@@ -291,7 +291,7 @@ class RockPaperScissors(MultiAgentEnv):
     """Two-player rock paper scissors, from the 2021 RLlib tutorial; the observation is the
     opponent's last move.
 
-    Introduced in notebooks/19_multi_agent.ipynb.
+    Introduced in notebooks/20_multi_agent.ipynb.
 
     * agents: ``"player1"`` and ``"player2"``, both acting at every step
     * actions: ``Discrete(3)`` (rock, paper, scissors), or ``Discrete(5)`` adding lizard and Spock

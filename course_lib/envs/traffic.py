@@ -1,6 +1,6 @@
 """A grid of traffic lights as a multi-agent env, and the controllers it is compared with.
 
-Introduced in notebooks/20_custom_multi_agent_trainer.ipynb.
+Introduced in notebooks/21_custom_multi_agent_trainer.ipynb.
 
 Every intersection of a ``rows x cols`` grid is an agent, ``"i_<row>_<col>"``, that picks each step
 which pair of approaches gets green: ``0`` = north-south, ``1`` = east-west. Each intersection has
@@ -50,7 +50,7 @@ GROUP_SCHEMES = ("rows", "cols", "all", "each")
 class TrafficGridEnv(MultiAgentEnv):
     """Traffic-signal control on a ``rows x cols`` grid; one agent per intersection.
 
-    Introduced in notebooks/20_custom_multi_agent_trainer.ipynb.
+    Introduced in notebooks/21_custom_multi_agent_trainer.ipynb.
 
     * observation of an agent, ``Box(0, 1, shape=(11,), float32)``: its 4 incoming queues
       ``[N, S, E, W]``, then the 4 queues those approaches feed into (0 where vehicles leave the
@@ -209,7 +209,7 @@ class TrafficGridEnv(MultiAgentEnv):
 def agent_id(row: int, col: int) -> str:
     """The id of the intersection at ``(row, col)``: ``"i_<row>_<col>"``.
 
-    Introduced in notebooks/20_custom_multi_agent_trainer.ipynb.
+    Introduced in notebooks/21_custom_multi_agent_trainer.ipynb.
     """
     return f"i_{row}_{col}"
 
@@ -234,7 +234,7 @@ def _arrival_rates(value) -> dict:
 class FixedTimeController:
     """Switch the lights on a clock: NS green for ``ns_share`` of each ``cycle`` steps, then EW.
 
-    Introduced in notebooks/20_custom_multi_agent_trainer.ipynb.
+    Introduced in notebooks/21_custom_multi_agent_trainer.ipynb.
 
     Like every controller here, ``controller(obs, env) -> {agent_id: phase}``. All intersections
     switch together; the demand does not matter.
@@ -262,7 +262,7 @@ class FixedTimeController:
 class MaxPressureController:
     """Give green to the phase with the larger pressure, per intersection.
 
-    Introduced in notebooks/20_custom_multi_agent_trainer.ipynb.
+    Introduced in notebooks/21_custom_multi_agent_trainer.ipynb.
 
     The pressure of a phase sums, over its two green approaches, the queue minus the queue it
     feeds into (0 for vehicles leaving the grid); ties keep the current phase. It reads the env's
@@ -279,7 +279,7 @@ class MaxPressureController:
 class LongestQueueController:
     """Give green to the pair of approaches with more vehicles queued (a greedy rule of thumb).
 
-    Introduced in notebooks/20_custom_multi_agent_trainer.ipynb.
+    Introduced in notebooks/21_custom_multi_agent_trainer.ipynb.
     """
 
     def __call__(self, obs: dict, env: TrafficGridEnv) -> dict:
@@ -296,7 +296,7 @@ def _heavier_phase(weights: np.ndarray, env: TrafficGridEnv) -> dict:
 def run_controller(env: TrafficGridEnv, controller, seed: int | None = 0) -> dict:
     """Run one episode with ``controller(obs, env) -> action_dict``; return its metrics.
 
-    Introduced in notebooks/20_custom_multi_agent_trainer.ipynb.
+    Introduced in notebooks/21_custom_multi_agent_trainer.ipynb.
 
     Returns :meth:`TrafficGridEnv.metrics` plus ``queues``, ``(steps, n_agents)``, the vehicles
     queued at each intersection after every step, and ``agent_ids``, the column order.
@@ -320,7 +320,7 @@ def plot_queues(
 ):
     """Plot a :func:`run_controller` result: one line per intersection, or their ``total``.
 
-    Introduced in notebooks/20_custom_multi_agent_trainer.ipynb.
+    Introduced in notebooks/21_custom_multi_agent_trainer.ipynb.
 
     To compare controllers, draw each with ``total=True, label=name`` on the same ``ax``.
     Returns the matplotlib axes.
@@ -346,7 +346,7 @@ def plot_queues(
 def intersection_groups(rows: int, cols: int, scheme: str = "rows") -> dict:
     """Map each intersection's agent id to a group id, e.g. for one policy per group.
 
-    Introduced in notebooks/20_custom_multi_agent_trainer.ipynb.
+    Introduced in notebooks/21_custom_multi_agent_trainer.ipynb.
 
     ``scheme``: ``"rows"`` (``"row_0"``, ...), ``"cols"`` (``"col_0"``, ...), ``"all"`` (one group,
     ``"all"``) or ``"each"`` (every intersection its own group, named by its agent id). Use it as

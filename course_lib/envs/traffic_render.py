@@ -1,6 +1,6 @@
 """Pictures of a TrafficGrid: the queue at every approach and the light of every intersection.
 
-Introduced in notebooks/20_custom_multi_agent_trainer.ipynb.
+Introduced in notebooks/21_custom_multi_agent_trainer.ipynb.
 
 :func:`snapshot` copies what a picture needs from the env after a step; :func:`record_snapshots`
 runs one episode with a controller and keeps the snapshots at chosen steps; :func:`draw_grid`

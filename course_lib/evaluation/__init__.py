@@ -1,6 +1,6 @@
 """Policy evaluation: rollout workers that turn policies and envs into sample batches.
 
-Introduced in notebooks/08_rollout_workers.ipynb (single-agent) and notebooks/19_multi_agent.ipynb.
+Introduced in notebooks/08_rollout_workers.ipynb (single-agent) and notebooks/20_multi_agent.ipynb.
 """
 
 from course_lib.evaluation.episode import DEFAULT_AGENT_ID, Episode

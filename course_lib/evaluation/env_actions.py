@@ -15,7 +15,7 @@ How it is wired: ``build_policy_map`` gives each policy ``policy_action_space(en
 config)``, the ``[-1, 1]`` Box when normalizing, and records the env's space on the policy as
 ``policy.env_action_space``; every sampler sends ``to_env_actions(actions, policy, config)`` to
 ``env.step``, and so does ``Trainer.compute_single_action``. Introduced in
-notebooks/15_continuous_control.ipynb.
+notebooks/16_continuous_control.ipynb.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def normalized_action_space(env_space: spaces.Box) -> spaces.Box:
     """The ``[-1, 1]`` Box of ``env_space``'s shape that a policy acts in when normalizing.
 
     Raises a ValueError naming the fix when a bound is infinite: there is no affine map from
-    ``[-1, 1]`` onto an infinite interval. Introduced in notebooks/15_continuous_control.ipynb.
+    ``[-1, 1]`` onto an infinite interval. Introduced in notebooks/16_continuous_control.ipynb.
     """
     if not (np.all(np.isfinite(env_space.low)) and np.all(np.isfinite(env_space.high))):
         raise ValueError(
@@ -49,7 +49,7 @@ def normalized_action_space(env_space: spaces.Box) -> spaces.Box:
 def policy_action_space(env_space, config: dict):
     """The action space a policy acts in: normalized for a float Box when
     ``config["normalize_actions"]``, else the env's own. Introduced in
-    notebooks/15_continuous_control.ipynb."""
+    notebooks/16_continuous_control.ipynb."""
     if config.get("normalize_actions") and is_float_box(env_space):
         return normalized_action_space(env_space)
     return env_space
@@ -60,7 +60,7 @@ def unsquash_action(action, env_space: spaces.Box) -> np.ndarray:
 
     ``action``: ``(*shape)`` or a batch ``(B, *shape)`` (flattened ``(B, d)`` is reshaped).
     Values outside ``[-1, 1]`` (a Gaussian sample) land on the nearest bound.
-    Introduced in notebooks/15_continuous_control.ipynb.
+    Introduced in notebooks/16_continuous_control.ipynb.
     """
     action = _shaped(action, env_space)
     low, high = env_space.low, env_space.high
@@ -70,7 +70,7 @@ def unsquash_action(action, env_space: spaces.Box) -> np.ndarray:
 def clip_action(action, env_space: spaces.Box) -> np.ndarray:
     """``action`` (one, or a batch on the first axis) clipped into the env's bounds.
 
-    Introduced in notebooks/15_continuous_control.ipynb.
+    Introduced in notebooks/16_continuous_control.ipynb.
     """
     action = _shaped(action, env_space)
     return np.clip(action, env_space.low, env_space.high).astype(env_space.dtype, copy=False)
@@ -81,7 +81,7 @@ def to_env_actions(actions, policy, config: dict):
 
     Unsquashed into ``policy.env_action_space`` when the policy acts in a normalized space,
     clipped into it when ``config["clip_actions"]``, untouched otherwise (and for Discrete
-    spaces). Introduced in notebooks/15_continuous_control.ipynb.
+    spaces). Introduced in notebooks/16_continuous_control.ipynb.
     """
     env_space = getattr(policy, "env_action_space", policy.action_space)
     if not is_float_box(env_space):

@@ -13,7 +13,7 @@ ends): rewards that arrive in between (turn-based games) are added to it. So eac
 in time order, and its last row in an episode is terminated or truncated. What it shares with the
 single-agent sampler (filters, rows, episode hooks, metrics) lives in sampler.py.
 
-Introduced in notebooks/19_multi_agent.ipynb.
+Introduced in notebooks/20_multi_agent.ipynb.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from course_lib.sample_batch import STEP_COUNTS, MultiAgentBatch, SampleBatch
 class SingleAgentEnvAsMulti(MultiAgentEnv):
     """A gymnasium env seen as a MultiAgentEnv with one agent, ``DEFAULT_AGENT_ID``.
 
-    Introduced in notebooks/19_multi_agent.ipynb.
+    Introduced in notebooks/20_multi_agent.ipynb.
     """
 
     def __init__(self, env):
@@ -91,7 +91,7 @@ class MultiAgentSampler(Sampler):
     ``config["multiagent"]["count_steps_by"]``: ``"env_steps"`` runs ``rollout_fragment_length``
     env steps per env; ``"agent_steps"`` runs until ``rollout_fragment_length * num_envs`` agent
     actions were taken. Episodes in progress are not part of ``get_state()``: a restored worker
-    starts new episodes. Introduced in notebooks/19_multi_agent.ipynb.
+    starts new episodes. Introduced in notebooks/20_multi_agent.ipynb.
     """
 
     def __init__(self, worker, envs: list, env_seeds: list, *, rng, metrics: list):

@@ -2,7 +2,7 @@
 
 A single-agent worker holds one policy, ``"default_policy"``. A multi-agent one holds one per
 entry of ``config["multiagent"]["policies"]``; ``policy_mapping_fn(agent_id, episode, **kw)``
-says which of them each agent of an episode acts with. Introduced in notebooks/19_multi_agent.ipynb.
+says which of them each agent of an episode acts with. Introduced in notebooks/20_multi_agent.ipynb.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from course_lib.sample_batch import DEFAULT_POLICY_ID
 def default_policy_mapping_fn(agent_id, episode, **kwargs) -> str:
     """Every agent to ``"default_policy"``: all agents share one policy.
 
-    Introduced in notebooks/19_multi_agent.ipynb.
+    Introduced in notebooks/20_multi_agent.ipynb.
     """
     return DEFAULT_POLICY_ID
 
@@ -28,7 +28,7 @@ def build_policy_map(env, default_policy_class, policy_config: dict, worker) -> 
     policy, and ``policy.env_action_space`` keeps the env's (see env_actions.py). The policies
     are built in the order of the entries and draw their initial weights one after the other
     from the process's random stream, so no two start alike.
-    Introduced in notebooks/19_multi_agent.ipynb.
+    Introduced in notebooks/20_multi_agent.ipynb.
     """
     multiagent = policy_config.get("multiagent") or {}
     specs = multiagent.get("policies") or {DEFAULT_POLICY_ID: (None, None, None, {})}

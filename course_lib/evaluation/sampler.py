@@ -2,7 +2,7 @@
 
 A ``RolloutWorker`` holds one sampler: a ``SingleAgentSampler`` for a gymnasium env
 (single_agent_sampler.py, notebooks/08_rollout_workers.ipynb) or a ``MultiAgentSampler`` for a
-``MultiAgentEnv`` (multi_agent_sampler.py, notebooks/19_multi_agent.ipynb). Both step all of the
+``MultiAgentEnv`` (multi_agent_sampler.py, notebooks/20_multi_agent.ipynb). Both step all of the
 worker's envs together and answer ``sample()``, ``get_metrics()``, ``get_state()`` and
 ``set_state()``. What they do the same way lives here, in the ``Sampler`` base class:
 

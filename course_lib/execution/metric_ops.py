@@ -55,7 +55,7 @@ def StandardMetricsReporting(
     ``agent_timesteps_total``, ``episodes_total``, ``num_healthy_workers``,
     ``info`` (``{"learner": {policy_id: stats}, **counters}``) and ``timers``
     (``{"<name>_time_ms": ...}``); with recorded ``"input"`` and ``"input_evaluation"``, also
-    ``off_policy_estimator`` (lesson 16). Introduced in notebooks/11_execution_plans.ipynb.
+    ``off_policy_estimator`` (lesson 17). Introduced in notebooks/11_execution_plans.ipynb.
     """
     min_time_s = config.get("min_iter_time_s", 0) or 0
     min_steps = config.get("timesteps_per_iteration", 0) or 0

@@ -296,7 +296,7 @@ class TorchSquashedGaussian(ActionDistribution):
     ``logp(actions)`` of given actions inverts it with ``atanh``, clipped just inside +-1.
     There is no closed form for the entropy or the KL of two such distributions.
     ``low``/``high`` are floats or ``(d,)`` arrays; the catalog passes the action space's
-    (``dist_type="squashed_gaussian"``). Introduced in notebooks/15_continuous_control.ipynb.
+    (``dist_type="squashed_gaussian"``). Introduced in notebooks/16_continuous_control.ipynb.
     """
 
     # atanh(1 - 1e-6) ~ 7.25: actions on a bound count as just inside it.

@@ -1,5 +1,5 @@
 """Offline datasets: record experience (``"output"``), learn from it (``"input"``), and estimate
-a new policy's return from it (``"input_evaluation"``). Introduced in notebooks/16_offline_rl.ipynb.
+a new policy's return from it (``"input_evaluation"``). Introduced in notebooks/17_offline_rl.ipynb.
 """
 
 from course_lib.offline.input_reader import (

@@ -8,7 +8,7 @@
   of those sources per batch with the given probabilities.
 
 With ``"output": "<folder>"`` every batch the worker returns is also written there
-(``JsonWriter``). Introduced in notebooks/16_offline_rl.ipynb.
+(``JsonWriter``). Introduced in notebooks/17_offline_rl.ipynb.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ SAMPLER = "sampler"
 
 class InputReader:
     """A source of batches: ``next()`` returns the next one. Introduced in
-    notebooks/16_offline_rl.ipynb."""
+    notebooks/17_offline_rl.ipynb."""
 
     def next(self):
         raise NotImplementedError(f"{type(self).__name__} must implement next().")
@@ -36,7 +36,7 @@ class InputReader:
 class SamplerInput(InputReader):
     """Fresh experience: ``next()`` calls ``sample_fn()`` (the worker's sampler).
 
-    Introduced in notebooks/16_offline_rl.ipynb.
+    Introduced in notebooks/17_offline_rl.ipynb.
     """
 
     def __init__(self, sample_fn):
@@ -50,7 +50,7 @@ class MixedInput(InputReader):
     """Per ``next()``: one source, drawn with probabilities ``weights``, gives the batch.
 
     ``readers`` and ``weights`` line up; ``rng`` is a seeded ``numpy.random.Generator``.
-    Introduced in notebooks/16_offline_rl.ipynb.
+    Introduced in notebooks/17_offline_rl.ipynb.
     """
 
     def __init__(self, readers: list[InputReader], weights: list[float], rng):
@@ -63,7 +63,7 @@ class MixedInput(InputReader):
 def check_mix(mix: dict) -> None:
     """Refuse a mixed ``"input"`` whose weights are not probabilities summing to 1.
 
-    Introduced in notebooks/16_offline_rl.ipynb.
+    Introduced in notebooks/17_offline_rl.ipynb.
     """
     if not mix:
         raise ValueError(f'"input" is an empty dict. {INPUT_ACCEPTS}')
@@ -86,7 +86,7 @@ def check_mix(mix: dict) -> None:
 def uses_sampler_only(config: dict) -> bool:
     """Whether the worker learns only from its own envs (``"input": "sampler"``).
 
-    Introduced in notebooks/16_offline_rl.ipynb.
+    Introduced in notebooks/17_offline_rl.ipynb.
     """
     return config.get("input", SAMPLER) == SAMPLER
 
@@ -95,7 +95,7 @@ def absolute_paths(config: dict) -> dict:
     """``config`` with the paths of ``"input"`` and ``"output"`` made absolute.
 
     Remote rollout workers may run in another folder than the trainer; the trainer's folder is
-    what a relative path means. Introduced in notebooks/16_offline_rl.ipynb.
+    what a relative path means. Introduced in notebooks/17_offline_rl.ipynb.
     """
 
     def absolute(source):
@@ -120,7 +120,7 @@ def postprocess_by_episode(policy, batch):
     """``policy.postprocess_trajectory`` on each episode of a recorded batch, concatenated.
 
     Recorded batches hold several episodes; postprocessing (returns, advantages) works on one.
-    Introduced in notebooks/16_offline_rl.ipynb.
+    Introduced in notebooks/17_offline_rl.ipynb.
     """
     if not isinstance(batch, SampleBatch):
         raise NotImplementedError(
@@ -136,7 +136,7 @@ def make_input_reader(config: dict, worker, sample_fn, seed: int | None) -> Inpu
 
     ``sample_fn`` samples the worker's envs; ``seed`` orders the files and draws a mix's sources.
     With ``"postprocess_inputs"``, recorded batches go through the worker's default policy's
-    ``postprocess_trajectory`` episode by episode. Introduced in notebooks/16_offline_rl.ipynb.
+    ``postprocess_trajectory`` episode by episode. Introduced in notebooks/17_offline_rl.ipynb.
     """
     source = config["input"]
     postprocess = None
@@ -166,7 +166,7 @@ def make_input_reader(config: dict, worker, sample_fn, seed: int | None) -> Inpu
 def make_output_writer(config: dict, worker_index: int) -> JsonWriter | None:
     """A ``JsonWriter`` into ``config["output"]``, or None when it is None.
 
-    Introduced in notebooks/16_offline_rl.ipynb.
+    Introduced in notebooks/17_offline_rl.ipynb.
     """
     if not config["output"]:
         return None

@@ -5,7 +5,7 @@
 random order (seeded: each rollout worker draws its own order), line by line, and starts a new
 random pass when all are read, so ``next()`` never runs out. A line that is not a batch stops
 with an error that names the file, the line and what was wrong with it.
-Introduced in notebooks/16_offline_rl.ipynb.
+Introduced in notebooks/17_offline_rl.ipynb.
 """
 
 from __future__ import annotations
@@ -32,14 +32,14 @@ INPUT_ACCEPTS = (
 class OfflineDataError(ValueError):
     """A line of an offline-data file is not a batch; the message says where and why.
 
-    Introduced in notebooks/16_offline_rl.ipynb.
+    Introduced in notebooks/17_offline_rl.ipynb.
     """
 
 
 def expand_input_files(inputs) -> list[str]:
     """The JSON files behind ``inputs`` (a folder, a file, a glob, or a list of these), sorted.
 
-    Introduced in notebooks/16_offline_rl.ipynb.
+    Introduced in notebooks/17_offline_rl.ipynb.
     """
     items = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
     if not items:
@@ -73,7 +73,7 @@ def expand_input_files(inputs) -> list[str]:
 def decode_column(name: str, encoded) -> np.ndarray:
     """The numpy column that ``encode_column`` wrote; ``ValueError`` saying what is wrong.
 
-    Introduced in notebooks/16_offline_rl.ipynb.
+    Introduced in notebooks/17_offline_rl.ipynb.
     """
     if not isinstance(encoded, dict) or "dtype" not in encoded or "shape" not in encoded:
         raise ValueError(
@@ -134,7 +134,7 @@ def _decode_batch(record, what: str) -> SampleBatch:
 def batch_from_json(line: str) -> SampleBatch | MultiAgentBatch:
     """The batch of one line that ``batch_to_json`` wrote; ``ValueError`` saying what is wrong.
 
-    Introduced in notebooks/16_offline_rl.ipynb.
+    Introduced in notebooks/17_offline_rl.ipynb.
     """
     try:
         record = json.loads(line)
@@ -162,7 +162,7 @@ class JsonReader:
 
     ``seed`` orders the files (None: a random order each time); ``postprocess`` (optional) maps
     each batch read to the batch returned, e.g. a policy's postprocessing episode by episode.
-    Introduced in notebooks/16_offline_rl.ipynb.
+    Introduced in notebooks/17_offline_rl.ipynb.
     """
 
     def __init__(self, inputs, *, seed: int | None = None, postprocess=None):

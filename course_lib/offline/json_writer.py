@@ -12,7 +12,7 @@ readable in any editor) or, for the columns named in ``"output_compress_columns"
 bytes compressed with zlib and written as base64 text (``"zlib_base64"``): observations are most
 of a batch's size and compress well. Columns of Python objects (``infos``) are always lists.
 A ``MultiAgentBatch`` line holds one such ``{"count", "columns"}`` entry per policy.
-Introduced in notebooks/16_offline_rl.ipynb.
+Introduced in notebooks/17_offline_rl.ipynb.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def _plain(value):
 def encode_column(name: str, column: np.ndarray, compress: bool) -> dict:
     """One column as a JSON-ready dict: ``dtype``, ``shape`` and ``data`` or ``zlib_base64``.
 
-    Introduced in notebooks/16_offline_rl.ipynb.
+    Introduced in notebooks/17_offline_rl.ipynb.
     """
     if column.dtype == object:
         try:
@@ -76,7 +76,7 @@ def batch_to_json(batch: SampleBatch | MultiAgentBatch, compress_columns=()) -> 
     """One line of JSON (no newline) that ``batch_from_json`` turns back into an equal batch.
 
     ``compress_columns``: names of the columns to store as zlib-compressed base64 bytes.
-    Introduced in notebooks/16_offline_rl.ipynb.
+    Introduced in notebooks/17_offline_rl.ipynb.
     """
     compress_columns = set(compress_columns)
     if isinstance(batch, MultiAgentBatch):
@@ -102,7 +102,7 @@ class JsonWriter:
     A new file (``n + 1``) starts once the current one holds ``max_file_size`` bytes or more.
     Each rollout worker writes its own files (``worker_index``), so workers never share one.
     Lines are flushed as they are written: a reader sees every finished batch.
-    Introduced in notebooks/16_offline_rl.ipynb.
+    Introduced in notebooks/17_offline_rl.ipynb.
     """
 
     def __init__(

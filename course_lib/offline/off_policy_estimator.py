@@ -22,7 +22,7 @@ The estimate is for the *stochastic* target policy (its action distribution, no 
 Each recorded batch is split into episodes at ``eps_id`` changes; pieces of episodes (data
 recorded with ``batch_mode="truncate_episodes"``) count as episodes starting at t = 0, so record
 with ``"batch_mode": "complete_episodes"`` for estimates of whole episodes.
-Introduced in notebooks/16_offline_rl.ipynb.
+Introduced in notebooks/17_offline_rl.ipynb.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ ACTION_PROB = "action_prob"
 class OffPolicyEstimate:
     """One episode's estimate: ``metrics`` is ``{"V_prev": ..., "V_target": ...}``.
 
-    Introduced in notebooks/16_offline_rl.ipynb.
+    Introduced in notebooks/17_offline_rl.ipynb.
     """
 
     estimator_name: str
@@ -51,7 +51,7 @@ class OffPolicyEstimate:
 def behaviour_probs(batch: SampleBatch, estimator_name: str) -> np.ndarray:
     """b(a_t | s_t) for every row, from ``action_prob`` (or ``exp(action_logp)``), shape (B,).
 
-    Introduced in notebooks/16_offline_rl.ipynb.
+    Introduced in notebooks/17_offline_rl.ipynb.
     """
     if ACTION_PROB in batch:
         return batch[ACTION_PROB].astype(np.float64)
@@ -71,7 +71,7 @@ class OffPolicyEstimator:
     """Estimates the target ``policy``'s return from a batch of logged episodes.
 
     ``estimate(batch)`` returns one ``OffPolicyEstimate`` per episode of the batch. Subclasses
-    implement ``_targets(rewards, ratios)``. Introduced in notebooks/16_offline_rl.ipynb.
+    implement ``_targets(rewards, ratios)``. Introduced in notebooks/17_offline_rl.ipynb.
     """
 
     name = ""
@@ -117,7 +117,7 @@ class OffPolicyEstimator:
 class ImportanceSampling(OffPolicyEstimator):
     """Per-decision importance sampling: ``V_target = sum_t gamma^t r_t p_t`` per episode.
 
-    Introduced in notebooks/16_offline_rl.ipynb.
+    Introduced in notebooks/17_offline_rl.ipynb.
     """
 
     name = "is"
@@ -134,7 +134,7 @@ class WeightedImportanceSampling(OffPolicyEstimator):
     act alike and the reward is 0, so its ratio stops changing). RLlib 2021 averaged over the
     episodes still running at t instead; when every reward is 1 (CartPole) that gives back
     ``V_prev`` whatever the target policy does, since then the return is the episode's length.
-    Introduced in notebooks/16_offline_rl.ipynb.
+    Introduced in notebooks/17_offline_rl.ipynb.
     """
 
     name = "wis"
@@ -158,7 +158,7 @@ def make_estimators(names, policy, gamma: float | None = None) -> list[OffPolicy
 
     ``gamma`` discounts the returns (None: the policy's ``config["gamma"]``).
 
-    Introduced in notebooks/16_offline_rl.ipynb.
+    Introduced in notebooks/17_offline_rl.ipynb.
     """
     if isinstance(names, str):
         raise TypeError(
@@ -183,7 +183,7 @@ def summarize_estimates(estimates: list[OffPolicyEstimate]) -> dict:
 
     ``V_gain_est`` is the ratio of the two means (rather than a mean of per-episode ratios, which
     weighs a short episode like a long one and explodes when a V_prev is near 0).
-    Introduced in notebooks/16_offline_rl.ipynb.
+    Introduced in notebooks/17_offline_rl.ipynb.
     """
     grouped = defaultdict(lambda: defaultdict(list))
     for estimate in estimates:
@@ -204,7 +204,7 @@ def summarize_estimates(estimates: list[OffPolicyEstimate]) -> dict:
 def collect_off_policy_estimates(local_worker, remote_workers=(), timeout_s=None) -> list:
     """Gather (and clear) the estimates of every rollout worker, like ``collect_episodes``.
 
-    Introduced in notebooks/16_offline_rl.ipynb.
+    Introduced in notebooks/17_offline_rl.ipynb.
     """
     estimates = list(local_worker.get_off_policy_estimates())
     if remote_workers:

@@ -7,7 +7,7 @@ policy, and a trainer leaves them out of ``policies_to_train``. They know the ga
 (``course_lib.rock_paper_scissors``) and the number of moves from their action space, not from
 the env.
 
-Introduced in notebooks/19_multi_agent.ipynb.
+Introduced in notebooks/20_multi_agent.ipynb.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from course_lib.sample_batch import SampleBatch
 class HeuristicPolicy(Policy):
     """A policy that acts by a fixed rule on ``Discrete`` rock-paper-scissors moves; no weights.
 
-    Introduced in notebooks/19_multi_agent.ipynb.
+    Introduced in notebooks/20_multi_agent.ipynb.
 
     ``learn_on_batch`` changes nothing and returns empty stats; ``get_weights()`` is ``{}``.
     """
@@ -57,7 +57,7 @@ class HeuristicPolicy(Policy):
 class AlwaysSameHeuristic(HeuristicPolicy):
     """Pick one random move at the start of each episode and play it for the whole episode.
 
-    Introduced in notebooks/19_multi_agent.ipynb.
+    Introduced in notebooks/20_multi_agent.ipynb.
 
     A policy does not see episode starts, but a worker asks it for ``get_initial_state()`` at each
     one: the chosen move is that recurrent state, a single array of shape ``()``.
@@ -102,7 +102,7 @@ class AlwaysSameHeuristic(HeuristicPolicy):
 class BeatLastHeuristic(HeuristicPolicy):
     """Play the move that beats the opponent's last move, which is this agent's observation.
 
-    Introduced in notebooks/19_multi_agent.ipynb.
+    Introduced in notebooks/20_multi_agent.ipynb.
 
     With 3 moves that answer is unique (paper beats rock, ...); with lizard and Spock each move is
     beaten by two, and the lower-numbered one is played. Shapes: ``obs_batch`` (B,) or one-hot

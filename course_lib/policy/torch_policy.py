@@ -210,7 +210,7 @@ class TorchPolicy(Policy):
         """log pi(a | obs) of the policy's action distribution (no exploration), shape ``(B,)``.
 
         Off-policy estimation (course_lib/offline/) compares it with the logged behaviour's.
-        Feed-forward policies only. Introduced in notebooks/16_offline_rl.ipynb.
+        Feed-forward policies only. Introduced in notebooks/17_offline_rl.ipynb.
         """
         if self.is_recurrent():
             raise NotImplementedError(

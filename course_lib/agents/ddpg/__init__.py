@@ -1,6 +1,6 @@
 """DDPG and TD3: deterministic actor-critic for continuous (Box) actions, from a replay buffer.
 
-Introduced in notebooks/15_continuous_control.ipynb.
+Introduced in notebooks/16_continuous_control.ipynb.
 """
 
 from course_lib.agents.ddpg.ddpg import DEFAULT_CONFIG, DDPGTrainer

@@ -4,7 +4,7 @@ The dataflow is DQN's (``Concurrently``, round-robin): one branch samples with n
 stores the transitions, the other replays minibatches and takes one learning step on each. The
 target networks move inside that step (``DelayedActorMixin``), by ``tau`` after every actor
 update, instead of DQN's copy every ``target_network_update_freq`` steps.
-Introduced in notebooks/15_continuous_control.ipynb.
+Introduced in notebooks/16_continuous_control.ipynb.
 """
 
 from __future__ import annotations

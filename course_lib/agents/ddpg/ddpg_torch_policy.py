@@ -11,7 +11,7 @@ critic's overestimation: the smaller of two critics in the target, noise on the 
 and an actor (and targets) that move only every ``policy_delay`` critic steps. The targets
 follow the online networks slowly: ``target <- tau * online + (1 - tau) * target`` after each
 actor step. Exploration adds noise to ``mu(s)`` (``GaussianNoise``, ``OrnsteinUhlenbeckNoise``).
-Introduced in notebooks/15_continuous_control.ipynb.
+Introduced in notebooks/16_continuous_control.ipynb.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from course_lib.sample_batch import SampleBatch
 
 def get_default_config() -> dict:
     """DDPG's defaults: ``DEFAULT_CONFIG`` in ddpg.py (imported when called: ddpg.py imports this
-    module). Introduced in notebooks/15_continuous_control.ipynb."""
+    module). Introduced in notebooks/16_continuous_control.ipynb."""
     from course_lib.agents.ddpg.ddpg import DEFAULT_CONFIG
 
     return DEFAULT_CONFIG
@@ -45,7 +45,7 @@ def get_default_config() -> dict:
 
 def check_continuous_actions(algorithm: str, action_space, config: dict) -> None:
     """DDPG, TD3 and SAC act with a network that outputs a point in a bounded Box; say what to
-    use instead before anything is built. Introduced in notebooks/15_continuous_control.ipynb."""
+    use instead before anything is built. Introduced in notebooks/16_continuous_control.ipynb."""
     if not is_float_box(action_space):
         raise TypeError(
             f"{algorithm} learns a continuous action with a network, so it needs a Box action "
@@ -85,7 +85,7 @@ class DDPGTorchModel(TorchModelV2):
     - ``q_values(obs, actions)`` and, with ``twin_q``, ``twin_q_values``: ``(B,)`` each, from
       ``actions (B, d)`` in the policy's Box.
 
-    ``d = prod(action_space.shape)``. Introduced in notebooks/15_continuous_control.ipynb.
+    ``d = prod(action_space.shape)``. Introduced in notebooks/16_continuous_control.ipynb.
     """
 
     def __init__(
@@ -152,7 +152,7 @@ def critics_held_fixed(model: DDPGTorchModel):
 
     Why: the actor's loss ``-Q(s, mu(s))`` must move the actor only. Gradients still flow through
     the critic to its action input, and from there into the actor. Introduced in
-    notebooks/15_continuous_control.ipynb.
+    notebooks/16_continuous_control.ipynb.
     """
     params = model.critic_parameters()
     for p in params:
@@ -186,7 +186,7 @@ def target_policy_actions(policy, next_obs: torch.Tensor) -> torch.Tensor:
     with ``c = target_noise_clip`` and ``half_range = (high - low) / 2`` (1 in a normalized Box):
     the target then averages Q over a small neighbourhood of the action, so a sharp, wrong peak
     of the critic is not copied into the target. Introduced in
-    notebooks/15_continuous_control.ipynb.
+    notebooks/16_continuous_control.ipynb.
     """
     target = policy.target_model
     next_actions = target({SampleBatch.OBS: next_obs})[0]
@@ -202,7 +202,7 @@ def bellman_targets(rewards, terminateds, gamma: float, next_q) -> torch.Tensor:
     """``r + gamma * (1 - terminated) * next_q`` ``(B,)``: no bootstrap after a real end.
 
     A truncated episode (time limit) still bootstraps: its next state had a future. Introduced
-    in notebooks/15_continuous_control.ipynb.
+    in notebooks/16_continuous_control.ipynb.
     """
     return rewards + gamma * (1.0 - terminateds.float()) * next_q
 
@@ -219,7 +219,7 @@ def ddpg_loss(policy, model, dist_class, train_batch):
 
     The min over two critics is TD3's (``twin_q``); DDPG has one. Shapes: obs, new_obs
     ``(B, obs_size)``; actions ``(B, d)``; rewards, terminateds ``(B,)``.
-    Introduced in notebooks/15_continuous_control.ipynb.
+    Introduced in notebooks/16_continuous_control.ipynb.
     """
     obs, actions = train_batch[SampleBatch.OBS], train_batch[SampleBatch.ACTIONS].float()
     with torch.no_grad():
@@ -268,7 +268,7 @@ class DelayedActorMixin:
     """Counts critic steps; every ``policy_delay``-th one also moves the actor and then the
     targets (``update_target``, by ``tau``). The count is part of ``get_state``.
 
-    Introduced in notebooks/15_continuous_control.ipynb.
+    Introduced in notebooks/16_continuous_control.ipynb.
     """
 
     def learn_on_batch(self, samples: SampleBatch) -> dict:

@@ -3,7 +3,7 @@
 The same policy and plan as DDPG; only the defaults differ, to the paper's: ``twin_q``,
 ``smooth_target_policy`` with noise 0.2 clipped at 0.5, ``policy_delay`` 2, and plain
 ``GaussianNoise`` exploration with standard deviation 0.1 (in half-ranges of the Box).
-Introduced in notebooks/15_continuous_control.ipynb.
+Introduced in notebooks/16_continuous_control.ipynb.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """MARWIL and BC: learning a policy from recorded episodes (offline RL).
 
-Introduced in notebooks/16_offline_rl.ipynb.
+Introduced in notebooks/17_offline_rl.ipynb.
 """
 
 from course_lib.agents.marwil.bc import DEFAULT_CONFIG as BC_DEFAULT_CONFIG

@@ -1,6 +1,6 @@
 """BC (behaviour cloning): MARWIL with beta = 0, imitating every recorded action alike.
 
-Introduced in notebooks/16_offline_rl.ipynb.
+Introduced in notebooks/17_offline_rl.ipynb.
 """
 
 from __future__ import annotations

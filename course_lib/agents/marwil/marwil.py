@@ -7,7 +7,7 @@ one gradient step on each ``train_batch_size`` rows: the default execution plan,
 data where sampling would be. Its own rollout workers never step an env; the evaluation workers
 do (``evaluation_config`` samples the real env), so ``result["evaluation"]["episode_reward_mean"]``
 is the learned policy's return.
-Introduced in notebooks/16_offline_rl.ipynb.
+Introduced in notebooks/17_offline_rl.ipynb.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ every recorded step (``value_targets``); a value head learns ``V(s) ~ R``, and t
 ``A_t = R_t - V(s_t)`` says whether the recorded action did better than the behaviour usually
 does from ``s_t``. The policy imitates each action with weight ``exp(beta * A_t / c)``: good
 actions count for more, bad ones for less. ``beta = 0`` gives every action weight 1: plain
-behaviour cloning (BC). Introduced in notebooks/16_offline_rl.ipynb.
+behaviour cloning (BC). Introduced in notebooks/17_offline_rl.ipynb.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from course_lib.sample_batch import SampleBatch
 def get_default_config() -> dict:
     """MARWIL's defaults: ``DEFAULT_CONFIG`` in marwil.py (imported late: it imports this file).
 
-    Introduced in notebooks/16_offline_rl.ipynb.
+    Introduced in notebooks/17_offline_rl.ipynb.
     """
     from course_lib.agents.marwil.marwil import DEFAULT_CONFIG
 
@@ -36,7 +36,7 @@ class AdvantageNormMixin:
     """``policy.sqd_adv_norm``: the moving average of the squared advantage, ``c**2`` in the loss.
 
     Part of ``get_state()``, so a restored policy weighs actions as the saved one did.
-    Introduced in notebooks/16_offline_rl.ipynb.
+    Introduced in notebooks/17_offline_rl.ipynb.
     """
 
     def get_state(self) -> dict:
@@ -56,7 +56,7 @@ def marwil_postprocess(policy, sample_batch, other_agent_batches=None, episode=N
 
     An episode piece that ends without termination (time limit, or cut by the recording) is
     bootstrapped from the value head's ``V(new_obs)`` of its last step. Introduced in
-    notebooks/16_offline_rl.ipynb.
+    notebooks/17_offline_rl.ipynb.
     """
     return compute_advantages_by_episode(
         sample_batch,
@@ -81,7 +81,7 @@ def marwil_loss(policy, model, dist_class, train_batch):
 
     ``c`` makes ``beta`` independent of the reward scale. With ``beta = 0`` every weight is 1 and
     no value head is trained: behaviour cloning, ``-mean(log pi(a_t | s_t))``.
-    Shapes: ``actions``, ``value_targets`` (B,). Introduced in notebooks/16_offline_rl.ipynb.
+    Shapes: ``actions``, ``value_targets`` (B,). Introduced in notebooks/17_offline_rl.ipynb.
     """
     config = policy.config
     logits, _ = model.from_batch(train_batch)

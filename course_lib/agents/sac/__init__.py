@@ -1,6 +1,6 @@
 """SAC: soft actor-critic (squashed Gaussian actor, twin critics, learned entropy weight).
 
-Introduced in notebooks/15_continuous_control.ipynb.
+Introduced in notebooks/16_continuous_control.ipynb.
 """
 
 from course_lib.agents.sac.sac import DEFAULT_CONFIG, SACTrainer

@@ -4,7 +4,7 @@ critics and automatic entropy tuning, for continuous (Box) actions.
 The dataflow is DDPG's (``ddpg.execution_plan``): store each sampled step, replay a minibatch,
 take one learning step (critics, actor, alpha, then the target critics by ``tau``).
 Exploration is the policy's own randomness (``StochasticSampling``), after
-``random_timesteps`` uniformly random steps. Introduced in notebooks/15_continuous_control.ipynb.
+``random_timesteps`` uniformly random steps. Introduced in notebooks/16_continuous_control.ipynb.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ SAC maximizes reward plus alpha times the policy's entropy. The actor samples
 the soft Bellman target; alpha is tuned so that the policy's entropy stays near a target
 (``-|A|`` by default). Actor, critics and alpha learn in one step on each replayed minibatch,
 then the target critics move by ``tau`` (DDPG's ``DelayedActorMixin`` with ``policy_delay`` 1).
-Introduced in notebooks/15_continuous_control.ipynb.
+Introduced in notebooks/16_continuous_control.ipynb.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
 
 def get_default_config() -> dict:
     """SAC's defaults: ``DEFAULT_CONFIG`` in sac.py (imported when called: sac.py imports this
-    module). Introduced in notebooks/15_continuous_control.ipynb."""
+    module). Introduced in notebooks/16_continuous_control.ipynb."""
     from course_lib.agents.sac.sac import DEFAULT_CONFIG
 
     return DEFAULT_CONFIG
@@ -55,7 +55,7 @@ class SACTorchModel(DDPGTorchModel):
     ``forward``: obs ``(B, obs_size)`` -> ``[mean, log_std]`` ``(B, 2d)``, log-std clamped to
     ``[LOG_STD_MIN, LOG_STD_MAX]``: the inputs of ``TorchSquashedGaussian``. ``log_alpha``: a
     scalar parameter (alpha = exp(log_alpha) stays positive). Critics as in ``DDPGTorchModel``.
-    Introduced in notebooks/15_continuous_control.ipynb.
+    Introduced in notebooks/16_continuous_control.ipynb.
     """
 
     def __init__(self, *args, initial_alpha: float = 1.0, **kwargs):
@@ -84,7 +84,7 @@ def make_sac_model(policy, obs_space, action_space, config):
 
 def target_entropy(config: dict, action_space) -> float:
     """``config["target_entropy"]``, or ``-|A|`` (minus the number of action dimensions, the SAC
-    paper's choice) when it is None. Introduced in notebooks/15_continuous_control.ipynb."""
+    paper's choice) when it is None. Introduced in notebooks/16_continuous_control.ipynb."""
     if config["target_entropy"] is not None:
         return float(config["target_entropy"])
     return -float(np.prod(action_space.shape))
@@ -96,7 +96,7 @@ def alpha_loss_fn(log_alpha: torch.Tensor, logp: torch.Tensor, entropy_target: f
     Its gradient in ``log_alpha`` is ``-(mean(logp) + target) = entropy - target`` (the entropy
     estimated as ``-mean(logp)``): a step down it lowers alpha while the entropy is above the
     target and raises it while below, pushing the policy towards the target entropy.
-    Introduced in notebooks/15_continuous_control.ipynb.
+    Introduced in notebooks/16_continuous_control.ipynb.
     """
     return -(log_alpha * (logp.detach() + entropy_target)).mean()
 
@@ -114,7 +114,7 @@ def sac_loss(policy, model, dist_class, train_batch):
         alpha_loss  = alpha_loss_fn(log_alpha, logp(a~|s), target_entropy)
 
     Shapes: obs, new_obs ``(B, obs_size)``; actions ``(B, d)``; the rest ``(B,)``.
-    Introduced in notebooks/15_continuous_control.ipynb.
+    Introduced in notebooks/16_continuous_control.ipynb.
     """
     obs, actions = train_batch[SampleBatch.OBS], train_batch[SampleBatch.ACTIONS].float()
     alpha = model.log_alpha.exp().detach()
