@@ -237,6 +237,17 @@ def test_a_trial_needing_more_cpus_than_ray_has_is_refused_with_both_fixes():
     _check_cpus(PGTrainer, {"env": "CartPole-v1", "num_workers": 1}, cpus=2)
 
 
+def test_es_is_told_to_use_fewer_tasks_not_fewer_workers():
+    from course_lib.agents.es import ESTrainer
+
+    with pytest.raises(
+        UsageError,
+        match=r"num_tasks=4 needs 5 CPUs \(the trainer's and one per task\) but Ray has 2\. "
+        r"Pass --num-cpus 5 .*--config '\{\"num_tasks\": 1\}'",
+    ):
+        _check_cpus(ESTrainer, {"env": "CartPole-v1", "num_tasks": 4}, cpus=2)
+
+
 def test_list_shows_algorithms_and_tuned_examples(tmp_path, monkeypatch, capsys):
     (tmp_path / "tuned_examples").mkdir()
     (tmp_path / "tuned_examples" / "cartpole-pg.yaml").write_text(EXPERIMENT_FILE)

@@ -147,7 +147,10 @@ def test_make_env_unknown_name_suggests_close_match():
         make_env("CartPol-v1")
     message = str(error.value)
     assert message.startswith("Unknown environment 'CartPol-v1'. Did you mean 'CartPole-v1'")
-    assert "Registered course envs: ['Corridor', 'MyEnv', 'SlowCartPole', 'TrafficGrid']" in message
+    assert (
+        "Registered course envs: ['Corridor', 'MyEnv', 'SlowCartPole', 'SlowSimulator', "
+        "'TrafficGrid']" in message
+    )
     assert "Any gymnasium id also works" in message
 
 

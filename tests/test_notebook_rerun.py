@@ -12,7 +12,7 @@ name already registered, actors still alive, a results folder that already exist
 each lesson that starts Ray twice in the same kernel (without writing the notebook back) and checks
 that the second run ends with the same Ray actors alive as the first.
 
-Lessons that never start Ray (03, 04, 06, 07, 09, 10, 13, 15, 16, 19, 20 today) run once: what a
+Lessons that never start Ray (03, 04, 06, 07, 09, 10, 13, 16, 17, 20, 21 today) run once: what a
 second run could trip over is Ray's state (a running instance, its actors, Tune's registry that
 ``ray.shutdown()`` forgets, Serve applications), and the second runs of those lessons cost about
 five minutes of the suite on 2 cores. Their kernel-level state (env, model and trainer

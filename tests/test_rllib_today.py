@@ -1307,6 +1307,143 @@ def test_lesson_14_tuner_takes_the_config_object(ray_session, tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------
+# 15 scaling out
+# ---------------------------------------------------------------------------------------------
+
+
+def test_lesson_15_impala_and_appo_on_the_new_stack():
+    """Claims: "IMPALA and APPO (IMPALA's asynchronous sampling with PPO's clipped loss;
+    `APPOConfig` subclasses `IMPALAConfig`) ship in RLlib 2.60 on the new API stack. The sampling
+    actors are `EnvRunner`s (`.env_runners(num_env_runners=...)`, 2 by default for IMPALA);
+    learning happens in a `Learner` (`IMPALALearner`, one remote learner actor by default,
+    `.learners(num_learners=...)`), which still learns in a thread of its own fed by a queue.
+    Optional aggregator actors (`.learners(num_aggregator_actors_per_learner=...)`, 0 by default)
+    turn the EnvRunners' episodes into train batches off the algorithm's process"."""
+    import threading
+
+    from ray.rllib.algorithms.appo import APPO, APPOConfig
+    from ray.rllib.algorithms.appo.torch.appo_torch_learner import APPOTorchLearner
+    from ray.rllib.algorithms.impala import IMPALA, IMPALAConfig, impala_learner
+    from ray.rllib.algorithms.impala.impala_learner import IMPALALearner
+    from ray.rllib.algorithms.utils import AggregatorActor
+
+    config = IMPALAConfig()
+    assert config.enable_rl_module_and_learner and config.enable_env_runner_and_connector_v2
+    assert issubclass(APPOConfig, IMPALAConfig) and issubclass(APPO, IMPALA)
+    appo_loss = inspect.getsource(APPOTorchLearner.compute_loss_for_module)
+    assert "torch.clip(logp_ratio, 1 - config.clip_param, 1 + config.clip_param)" in appo_loss
+    assert (config.num_env_runners, config.num_learners) == (2, 1)
+    assert config.num_aggregator_actors_per_learner == 0
+    assert "num_env_runners" in inspect.signature(AlgorithmConfig.env_runners).parameters
+    learner_keywords = inspect.signature(AlgorithmConfig.learners).parameters
+    assert {"num_learners", "num_aggregator_actors_per_learner"} <= set(learner_keywords)
+    assert issubclass(config.get_default_learner_class(), IMPALALearner)
+    assert issubclass(IMPALALearner, Learner)
+    assert issubclass(impala_learner._LearnerThread, threading.Thread)
+    assert "self._in_queue.get()" in inspect.getsource(impala_learner._LearnerThread.step)
+    assert "self._learner_thread: threading.Thread = _LearnerThread(" in inspect.getsource(
+        IMPALALearner.build
+    )
+    assert "LearnerConnector pipeline" in AggregatorActor.__doc__
+    assert callable(AggregatorActor.get_batch)
+
+
+def test_lesson_15_vtrace_of_today():
+    """Claims: "V-trace is `vtrace_torch` in `ray.rllib.algorithms.impala.torch.vtrace_torch_v2`,
+    with `vtrace_clip_rho_threshold` and `vtrace_clip_pg_rho_threshold` (1.0 by default); c̄ is
+    fixed at 1.0 there, with no setting of its own"; and it computes the targets the lesson's
+    `vtrace_from_importance_weights` computes with c̄ = 1."""
+    from ray.rllib.algorithms.impala import IMPALAConfig
+    from ray.rllib.algorithms.impala.torch.vtrace_torch_v2 import vtrace_torch
+
+    from course_lib.agents.impala import vtrace_from_importance_weights
+
+    config = IMPALAConfig()
+    assert (config.vtrace_clip_rho_threshold, config.vtrace_clip_pg_rho_threshold) == (1.0, 1.0)
+    keywords = inspect.signature(vtrace_torch).parameters
+    assert {"clip_rho_threshold", "clip_pg_rho_threshold"} <= set(keywords)
+    assert not any("clip_c" in name for name in keywords)
+    assert "cs = torch.clamp(rhos, max=1.0)" in inspect.getsource(vtrace_torch)
+    assert not any("clip_c" in name for name in inspect.signature(IMPALAConfig.training).parameters)
+
+    rng = np.random.default_rng(15)
+    target_logp, behaviour_logp = (torch.as_tensor(rng.normal(-0.7, 0.5, (6, 3))) for _ in "ab")
+    discounts = torch.as_tensor(0.9 * (rng.random((6, 3)) > 0.2))
+    rewards, values = (torch.as_tensor(rng.normal(size=(6, 3))) for _ in "ab")
+    bootstrap = torch.as_tensor(rng.normal(size=3))
+    for rho_bar in (1.0, 2.0):
+        rllib_vs, rllib_advantages = vtrace_torch(
+            target_action_log_probs=target_logp,
+            behaviour_action_log_probs=behaviour_logp,
+            discounts=discounts,
+            rewards=rewards,
+            values=values,
+            bootstrap_values=bootstrap,
+            clip_rho_threshold=rho_bar,
+            clip_pg_rho_threshold=1.0,
+        )
+        course = vtrace_from_importance_weights(
+            target_logp - behaviour_logp,
+            discounts,
+            rewards,
+            values,
+            bootstrap,
+            clip_rho_threshold=rho_bar,
+            clip_c_threshold=1.0,
+        )
+        np.testing.assert_allclose(course.vs.numpy(), rllib_vs.numpy(), atol=1e-5)
+        np.testing.assert_allclose(
+            course.pg_advantages.numpy(), rllib_advantages.numpy(), atol=1e-5
+        )
+
+
+def test_lesson_15_a3c_apex_and_es_are_gone():
+    """Claims: "A3C, Ape-X DQN and ES (with its cousin ARS) are gone from RLlib" (the move to
+    `rllib_contrib` around Ray 2.8 and its removal in 2024 are history); "Today's DQN keeps one
+    replay buffer in the algorithm's process (`PrioritizedEpisodeReplayBuffer` by default) and
+    explores with one epsilon schedule for every EnvRunner (`DQNConfig().training(epsilon=[(0,
+    1.0), (10000, 0.05)])`)"."""
+    from ray.rllib.algorithms import registry
+    from ray.rllib.algorithms.dqn import DQN
+
+    for gone in ("a3c", "a2c", "apex_dqn", "es", "ars"):
+        assert importlib.util.find_spec(f"ray.rllib.algorithms.{gone}") is None, gone
+    for name in ("A3C", "APEX", "ES", "ARS"):
+        assert name not in registry.ALGORITHMS, name
+    assert {"IMPALA", "APPO", "DQN"} <= set(registry.ALGORITHMS)
+    assert importlib.util.find_spec("rllib_contrib") is None
+    assert importlib.util.find_spec("ray.rllib_contrib") is None
+
+    defaults = DQNConfig()
+    assert defaults.replay_buffer_config["type"] == "PrioritizedEpisodeReplayBuffer"
+    assert defaults.epsilon == [(0, 1.0), (10000, 0.05)]
+    config = DQNConfig().training(epsilon=[(0, 1.0), (10000, 0.05)])
+    assert config.epsilon == [(0, 1.0), (10000, 0.05)]
+    training_step = inspect.getsource(DQN._training_step_new_api_stack)
+    assert "self.local_replay_buffer.add(episodes)" in training_step
+    assert "self.local_replay_buffer.sample(" in training_step
+
+
+def test_lesson_15_fault_tolerance_and_placement_names():
+    """Claims: "`recreate_failed_workers` is `restart_failed_env_runners`, set with
+    `.fault_tolerance(...)` and on by default; the old name raises an error.
+    `custom_resources_per_worker` is `.env_runners(custom_resources_per_env_runner=...)`";
+    "`ray.cluster_utils.Cluster` is still Ray's tool for a multi-node cluster on one machine"."""
+    from ray.cluster_utils import Cluster
+
+    assert AlgorithmConfig().restart_failed_env_runners is True
+    config = PPOConfig().fault_tolerance(restart_failed_env_runners=False)
+    assert config.restart_failed_env_runners is False
+    with pytest.raises(ValueError, match="restart_failed_env_runners"):
+        PPOConfig().fault_tolerance(recreate_failed_workers=True)
+    config = PPOConfig().env_runners(custom_resources_per_env_runner={"simulator": 1})
+    assert config.custom_resources_per_env_runner == {"simulator": 1}
+    for method in ("add_node", "remove_node", "wait_for_nodes", "shutdown"):
+        assert callable(getattr(Cluster, method)), method
+    assert {"initialize_head", "head_node_args"} <= set(inspect.signature(Cluster).parameters)
+
+
+# ---------------------------------------------------------------------------------------------
 # 16 continuous control
 # ---------------------------------------------------------------------------------------------
 

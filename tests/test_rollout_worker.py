@@ -367,8 +367,10 @@ def test_remote_workers_ask_ray_for_their_cpus_and_gpus(monkeypatch):
 
     requests = []
 
-    def as_remote(num_cpus=1, num_gpus=0, max_restarts=0):
-        return FakeActorClass(requests, {"num_cpus": num_cpus, "num_gpus": num_gpus})
+    def as_remote(num_cpus=1, num_gpus=0, max_restarts=0, resources=None):
+        return FakeActorClass(
+            requests, {"num_cpus": num_cpus, "num_gpus": num_gpus, "resources": resources}
+        )
 
     monkeypatch.setattr(RolloutWorker, "as_remote", as_remote)
     monkeypatch.setattr(ray, "is_initialized", lambda: True)
@@ -377,9 +379,38 @@ def test_remote_workers_ask_ray_for_their_cpus_and_gpus(monkeypatch):
         env_creator=cartpole, policy_class=PGTorchPolicy, trainer_config=config, num_workers=2
     )
     assert requests == [
-        {"num_cpus": 2, "num_gpus": 0.5, "worker_index": 1},
-        {"num_cpus": 2, "num_gpus": 0.5, "worker_index": 2},
+        {"num_cpus": 2, "num_gpus": 0.5, "resources": {}, "worker_index": 1},
+        {"num_cpus": 2, "num_gpus": 0.5, "resources": {}, "worker_index": 2},
     ]
+
+
+def test_remote_workers_ask_for_custom_resources_and_warn_when_no_node_has_them(monkeypatch):
+    import ray
+
+    requests = []
+
+    def as_remote(num_cpus=1, num_gpus=0, max_restarts=0, resources=None):
+        return FakeActorClass(requests, {"resources": resources})
+
+    monkeypatch.setattr(RolloutWorker, "as_remote", as_remote)
+    monkeypatch.setattr(ray, "is_initialized", lambda: True)
+    cluster = {"CPU": 4.0, "memory": 1e9, "node:127.0.0.1": 1.0, "simulator": 2.0}
+    monkeypatch.setattr(ray, "cluster_resources", lambda: cluster)
+    config = {**CONFIG, "custom_resources_per_worker": {"simulator": 1}}
+    WorkerSet(
+        env_creator=cartpole, policy_class=PGTorchPolicy, trainer_config=config, num_workers=2
+    )
+    assert [r["resources"] for r in requests] == [{"simulator": 1}, {"simulator": 1}]
+
+    misspelt = {**CONFIG, "custom_resources_per_worker": {"simulater": 1}}
+    with pytest.warns(
+        UserWarning,
+        match=r"\['simulater'\], which no node.*\(it has \['CPU', 'simulator'\]\).*"
+        r"Did you mean 'simulator'",
+    ):
+        WorkerSet(
+            env_creator=cartpole, policy_class=PGTorchPolicy, trainer_config=misspelt, num_workers=1
+        )
 
 
 def test_the_local_worker_does_not_sample_when_there_are_remote_workers(ray_session):

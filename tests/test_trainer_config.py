@@ -290,3 +290,18 @@ def test_checkpoint_keeps_the_shape_of_every_array(tmp_path):
 def test_loading_a_folder_that_is_not_a_checkpoint_says_what_to_pass(tmp_path):
     with pytest.raises(FileNotFoundError, match="not a course_lib checkpoint.*trainer.save"):
         checkpoint.load_metadata(str(tmp_path))
+
+
+def test_tune_reserves_each_workers_custom_resources_in_the_trials_placement_group():
+    request = PPOTrainer.default_resource_request(
+        {
+            "num_workers": 2,
+            "num_cpus_per_worker": 0.5,
+            "custom_resources_per_worker": {"simulator": 1},
+        }
+    )
+    assert request.bundles == [
+        {"CPU": 1.0},
+        {"CPU": 0.5, "simulator": 1},
+        {"CPU": 0.5, "simulator": 1},
+    ]

@@ -61,7 +61,7 @@ COMMON_CONFIG: dict[str, Any] = {
     "evaluation_num_workers": 0,
     # === Advanced Rollout Settings ===
     # Box actions: the policy acts in [-1, 1] and the sampler maps its actions onto the env's
-    # bounds before env.step (course_lib/evaluation/env_actions.py, lesson 15).
+    # bounds before env.step (course_lib/evaluation/env_actions.py, lesson 16).
     "normalize_actions": True,
     # Clip the policy's actions into the env's Box bounds before env.step (when not normalizing).
     "clip_actions": False,
@@ -86,8 +86,11 @@ COMMON_CONFIG: dict[str, Any] = {
     "num_gpus": 0.0,
     "num_cpus_per_worker": 1.0,
     "num_gpus_per_worker": 0.0,
+    # Other resources each rollout worker needs, such as {"simulator": 1} for a simulator licence
+    # that only some nodes of a cluster have (ray start --resources='{"simulator": 4}', lesson 15).
+    "custom_resources_per_worker": {},
     "num_cpus_for_driver": 1.0,
-    # === Offline Datasets (lesson 16) ===
+    # === Offline Datasets (lesson 17) ===
     # Where rollout workers get batches: "sampler" (their envs), a folder / file / glob / list of
     # JSON files written with "output", or a mix with weights, {"sampler": 0.5, "/data": 0.5}.
     "input": "sampler",

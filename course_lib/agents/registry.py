@@ -16,13 +16,16 @@ ALGORITHMS = {
     "PG": ("course_lib.agents.pg", "PGTrainer"),
     "A2C": ("course_lib.agents.a3c", "A2CTrainer"),
     "A3C": ("course_lib.agents.a3c.a3c", "A3CTrainer"),
+    "IMPALA": ("course_lib.agents.impala.impala", "IMPALATrainer"),
     "PPO": ("course_lib.agents.ppo", "PPOTrainer"),
     "DQN": ("course_lib.agents.dqn", "DQNTrainer"),
+    "APEX": ("course_lib.agents.dqn.apex", "ApexTrainer"),
     "DDPG": ("course_lib.agents.ddpg.ddpg", "DDPGTrainer"),
     "TD3": ("course_lib.agents.ddpg.td3", "TD3Trainer"),
     "SAC": ("course_lib.agents.sac", "SACTrainer"),
     "MARWIL": ("course_lib.agents.marwil.marwil", "MARWILTrainer"),
     "BC": ("course_lib.agents.marwil.bc", "BCTrainer"),
+    "ES": ("course_lib.agents.es", "ESTrainer"),
 }
 
 

@@ -79,7 +79,7 @@ def default_execution_plan(workers: WorkerSet, config: dict):
     """The 2021 RLlib tutorial's A2C dataflow: sample in parallel -> concatenate -> one gradient
     step -> report.
 
-    Multi-agent (lesson 19): ``train_batch_size`` counts ``multiagent.count_steps_by`` and only
+    Multi-agent (lesson 20): ``train_batch_size`` counts ``multiagent.count_steps_by`` and only
     ``multiagent.policies_to_train`` learn (None: every policy).
     """
     multiagent = config["multiagent"]
@@ -276,7 +276,11 @@ class Trainer(Trainable):
             cf["evaluation_num_workers"] if cf["evaluation_interval"] else 0
         )
         bundles = [bundle(cf["num_cpus_for_driver"], cf["num_gpus"])]
-        bundles += [bundle(cf["num_cpus_per_worker"], cf["num_gpus_per_worker"])] * workers
+        worker_bundle = {
+            **bundle(cf["num_cpus_per_worker"], cf["num_gpus_per_worker"]),
+            **cf["custom_resources_per_worker"],
+        }
+        bundles += [worker_bundle] * workers
         return PlacementGroupFactory(bundles, strategy="PACK")
 
     # --- training -----------------------------------------------------------------------------
@@ -349,7 +353,7 @@ class Trainer(Trainable):
         Returns the action, or ``(action, state_out, extra_fetches)`` when ``state`` is given
         (recurrent policies) or ``full_fetch=True``. The action is ready for ``env.step``: a
         Box action is mapped onto the env's bounds as ``normalize_actions``/``clip_actions``
-        say, as the rollout workers do (lesson 15).
+        say, as the rollout workers do (lesson 16).
         """
         _check_single_observation(observation, self.get_policy(policy_id).observation_space)
         worker = self.workers.local_worker()

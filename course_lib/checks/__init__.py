@@ -21,6 +21,7 @@ from .rl_primer import check_discounted_returns, check_mc_policy_gradient, check
 from .rllib_today import check_a2c_learner, check_cart_drift_callback, check_ppo_config
 from .rollouts import check_parallel_training_step, check_pole_angle_callbacks
 from .sample_batches import check_discount_cumsum, check_gae
+from .scaling import check_es_gradient, check_vtrace_targets
 from .serving import check_batched_deployment
 from .trainers import check_evaluation_loop, check_resume
 from .tune import check_tune_search
@@ -39,6 +40,7 @@ __all__ = [
     "check_decaying_boltzmann",
     "check_discount_cumsum",
     "check_discounted_returns",
+    "check_es_gradient",
     "check_evaluation_loop",
     "check_execution_plan",
     "check_gae",
@@ -65,4 +67,5 @@ __all__ = [
     "check_traffic_challenge",
     "check_tune_search",
     "check_value_iteration",
+    "check_vtrace_targets",
 ]

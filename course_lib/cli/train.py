@@ -146,15 +146,17 @@ def _check_cpus(trainer_cls: type, config: dict, cpus: float) -> None:
     trial_config = first_grid_values(config)
     needed = trainer_cls.default_resource_request(trial_config).required_resources.get("CPU", 0)
     if needed > cpus:
-        workers = trainer_cls.merge_trainer_configs(trainer_cls._default_config, trial_config)[
-            "num_workers"
-        ]
-        fitting = max(0, workers - math.ceil(needed - cpus))
+        merged = trainer_cls.merge_trainer_configs(trainer_cls._default_config, trial_config)
+        # ES spreads its episodes over plain tasks ("num_tasks") and keeps num_workers at 0.
+        key, what = (
+            ("num_tasks", "task") if "num_tasks" in merged else ("num_workers", "rollout worker")
+        )
+        fitting = max(0 if key == "num_workers" else 1, merged[key] - math.ceil(needed - cpus))
         raise UsageError(
-            f"{trainer_cls._name} with num_workers={workers} needs {needed:g} CPUs (the "
-            f"trainer's and one per rollout worker) but Ray has {cpus:g}. Pass --num-cpus "
+            f"{trainer_cls._name} with {key}={merged[key]} needs {needed:g} CPUs (the "
+            f"trainer's and one per {what}) but Ray has {cpus:g}. Pass --num-cpus "
             f"{math.ceil(needed)} (Ray then shares the cores), or --config "
-            f"'{{\"num_workers\": {fitting}}}'."
+            f"'{{\"{key}\": {fitting}}}'."
         )
 
 

@@ -13,6 +13,7 @@ from course_lib.envs.registry import (
     register_env,
     registered_envs,
 )
+from course_lib.envs.slow_simulator import SlowSimulator, calibrate_cpu_substeps
 from course_lib.envs.traffic import (
     FixedTimeController,
     LongestQueueController,
@@ -42,6 +43,8 @@ __all__ = [
     "OneHotObservation",
     "RockPaperScissors",
     "SlowEnv",
+    "SlowSimulator",
+    "calibrate_cpu_substeps",
     "check_env",
     "get_env_creator",
     "make_env",

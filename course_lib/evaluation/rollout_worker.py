@@ -3,7 +3,7 @@
 A worker owns ``num_envs_per_worker`` envs, its policies (one, unless multi-agent) with their
 observation filters, and one sampler that steps the envs: a ``SingleAgentSampler``
 (single_agent_sampler.py) for a gymnasium env, a ``MultiAgentSampler`` (multi_agent_sampler.py,
-notebooks/19_multi_agent.ipynb) for a ``MultiAgentEnv`` or when
+notebooks/20_multi_agent.ipynb) for a ``MultiAgentEnv`` or when
 ``config["multiagent"]["policies"]`` is set. ``sample()`` returns a ``SampleBatch`` from the
 first and a ``MultiAgentBatch`` from the second.
 
@@ -46,13 +46,13 @@ WORKER_DEFAULTS = {
     "callbacks": None,
     "explore": True,
     # Box actions: act in [-1, 1] and unsquash onto the env's bounds / clip into them
-    # (env_actions.py, notebooks/15_continuous_control.ipynb).
+    # (env_actions.py, notebooks/16_continuous_control.ipynb).
     "normalize_actions": True,
     "clip_actions": False,
     # The fast path (vector_sampler.py): the worker's envs as one gymnasium vector env, sampled
     # into column buffers. Feed-forward policies with batch_mode="truncate_episodes" only.
     "vectorize_envs": False,
-    # Offline datasets (course_lib/offline/, notebooks/16_offline_rl.ipynb): where sample() gets
+    # Offline datasets (course_lib/offline/, notebooks/17_offline_rl.ipynb): where sample() gets
     # its batches, what it estimates from recorded ones, and where it writes them.
     "input": "sampler",
     "input_evaluation": ["is", "wis"],
@@ -60,7 +60,7 @@ WORKER_DEFAULTS = {
     "output": None,
     "output_compress_columns": ["obs", "new_obs"],
     "output_max_file_size": 64 * 1024 * 1024,
-    # Lesson 19: {"policies": {pid: (cls, obs_space, act_space, overrides)},
+    # Lesson 20: {"policies": {pid: (cls, obs_space, act_space, overrides)},
     # "policy_mapping_fn": fn, "count_steps_by": "env_steps" or "agent_steps"}
     "multiagent": {},
 }
@@ -162,11 +162,23 @@ class RolloutWorker:
         return env_from_creator(self.env_creator, context, self.config.get("env"))
 
     @classmethod
-    def as_remote(cls, num_cpus: float = 1, num_gpus: float = 0, max_restarts: int = 0):
-        """This class as a Ray actor class with the given resources."""
+    def as_remote(
+        cls,
+        num_cpus: float = 1,
+        num_gpus: float = 0,
+        max_restarts: int = 0,
+        resources: dict | None = None,
+    ):
+        """This class as a Ray actor class with the given resources (``resources``: custom ones,
+        ``{name: amount}``)."""
         import ray
 
-        return ray.remote(num_cpus=num_cpus, num_gpus=num_gpus, max_restarts=max_restarts)(cls)
+        return ray.remote(
+            num_cpus=num_cpus,
+            num_gpus=num_gpus,
+            max_restarts=max_restarts,
+            resources=resources or None,
+        )(cls)
 
     # --- policies and weights -----------------------------------------------------------------
 
@@ -225,7 +237,7 @@ class RolloutWorker:
 
     def sample(self) -> SampleBatch | MultiAgentBatch:
         """The next batch from ``"input"``: by default ``rollout_fragment_length`` steps in every
-        env, postprocessed, from the sampler; or batches recorded in files (lesson 16).
+        env, postprocessed, from the sampler; or batches recorded in files (lesson 17).
 
         A ``SampleBatch``, or in multi-agent mode a ``MultiAgentBatch`` with one SampleBatch
         per policy. With ``"output"`` set, the batch is also written there; recorded input is

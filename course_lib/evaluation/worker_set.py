@@ -12,7 +12,7 @@ from __future__ import annotations
 from course_lib.evaluation.rollout_worker import RolloutWorker
 from course_lib.offline.input_reader import absolute_paths
 from course_lib.sample_batch import MultiAgentBatch, SampleBatch
-from course_lib.validation import require_whole_number
+from course_lib.validation import did_you_mean, require_whole_number
 
 
 class WorkerSet:
@@ -20,9 +20,11 @@ class WorkerSet:
 
     ``trainer_config`` keys read here: ``num_cpus_per_worker`` (default 1),
     ``num_gpus_per_worker`` (default 0: each remote worker's share of a GPU, where its policies
-    then run), ``recreate_failed_workers`` (default False), plus everything ``RolloutWorker``
-    reads. ``process_seeded=True`` tells the local worker that this process's random generators
-    are seeded already (by a trainer); remote workers always seed their own process.
+    then run), ``custom_resources_per_worker`` (default ``{}``: other Ray resources a worker
+    needs, so that Ray places it only on nodes that have them; notebooks/15_scaling_out.ipynb),
+    ``recreate_failed_workers`` (default False), plus everything ``RolloutWorker`` reads.
+    ``process_seeded=True`` tells the local worker that this process's random generators are
+    seeded already (by a trainer); remote workers always seed their own process.
     Introduced in notebooks/08_rollout_workers.ipynb.
     """
 
@@ -58,9 +60,13 @@ class WorkerSet:
             raise RuntimeError(
                 "num_workers > 0 needs Ray running: call course_lib.init_ray() first."
             )
+        custom_resources = self._config.get("custom_resources_per_worker") or {}
+        if custom_resources:
+            _warn_if_no_node_has(custom_resources, ray.cluster_resources())
         actor_cls = RolloutWorker.as_remote(
             num_cpus=self._config.get("num_cpus_per_worker", 1),
             num_gpus=self._config.get("num_gpus_per_worker", 0),
+            resources=custom_resources,
         )
         return actor_cls.remote(
             env_creator=self._env_creator,
@@ -178,3 +184,24 @@ class WorkerSet:
                 pass
             ray.kill(worker)
         self._remote = []
+
+
+def _warn_if_no_node_has(custom_resources: dict, cluster_resources: dict) -> None:
+    """Warn when a worker asks for a resource no node of the cluster has: Ray would wait silently.
+
+    A warning, not an error: an autoscaler may still add a node that has it.
+    """
+    import warnings
+
+    missing = sorted(name for name in custom_resources if name not in cluster_resources)
+    if missing:
+        # Leave out the memory totals and Ray's per-node "node:<ip>" markers.
+        known = sorted(k for k in cluster_resources if not k.endswith("memory") and ":" not in k)
+        warnings.warn(
+            f'"custom_resources_per_worker" asks for {missing}, which no node of this Ray cluster '
+            f"has (it has {known}), so the rollout workers wait until a node with them joins."
+            f"{did_you_mean(missing[0], known)} Start such nodes with "
+            """ray start --resources='{"<name>": <amount>}' (or resources= in ray.init for a """
+            "local Ray), or fix the name.",
+            stacklevel=2,
+        )

@@ -12,6 +12,12 @@ Introduced in notebooks/11_execution_plans.ipynb.
 """
 
 from course_lib.execution.concurrency_ops import Concurrently
+from course_lib.execution.learner_thread import (
+    Enqueue,
+    LearnerThread,
+    RecordLearnerResults,
+    run_with_learner_thread,
+)
 from course_lib.execution.local_iterator import (
     LocalIterator,
     NextValueNotReady,
@@ -37,6 +43,14 @@ from course_lib.execution.metric_ops import (
     StandardMetricsReporting,
 )
 from course_lib.execution.metrics_context import MetricsContext, TimerStat
+from course_lib.execution.replay_actor import (
+    ParallelRolloutRefs,
+    ReplayActor,
+    ReplayFromActors,
+    StoreToReplayActors,
+    UpdateReplayActorPriorities,
+    create_replay_actors,
+)
 from course_lib.execution.replay_buffer import PrioritizedReplayBuffer, ReplayBuffer
 from course_lib.execution.replay_ops import Replay, StoreToReplayBuffer, UpdatePriorities
 from course_lib.execution.rollout_ops import (
@@ -76,26 +90,36 @@ __all__ = [
     "ComputeGradients",
     "ConcatBatches",
     "Concurrently",
+    "Enqueue",
+    "LearnerThread",
     "LocalIterator",
     "MetricsContext",
     "MinSegmentTree",
     "NextValueNotReady",
+    "ParallelRolloutRefs",
     "ParallelRollouts",
     "PrioritizedReplayBuffer",
+    "RecordLearnerResults",
     "Replay",
+    "ReplayActor",
     "ReplayBuffer",
+    "ReplayFromActors",
     "SelectExperiences",
     "StandardMetricsReporting",
     "StandardizeFields",
+    "StoreToReplayActors",
     "StoreToReplayBuffer",
     "SumSegmentTree",
     "TimerStat",
     "TrainOneStep",
     "UpdatePriorities",
+    "UpdateReplayActorPriorities",
     "UpdateTargetNetwork",
     "agent_steps",
+    "create_replay_actors",
     "env_steps",
     "gather_async",
     "gather_sync",
     "get_shared_metrics",
+    "run_with_learner_thread",
 ]

@@ -351,7 +351,12 @@ def gather_sync(
 
 
 def gather_async(
-    actors: list, method_name: str, *args, num_async: int = 1, wait_timer: str | None = None
+    actors: list,
+    method_name: str,
+    *args,
+    num_async: int = 1,
+    wait_timer: str | None = None,
+    with_source: bool = False,
 ) -> LocalIterator:
     """Results of ``actor.<method_name>(*args)`` in the order they finish.
 
@@ -359,6 +364,9 @@ def gather_async(
     ``shared_metrics.current_actor`` is the actor that produced it. That actor's next call is only
     sent when the next item is requested, so whatever the plan sent it in between (new weights)
     reaches it first. ``wait_timer`` names a shared timer for the time spent waiting.
+    ``with_source=True`` makes each item an ``(actor, result)`` pair: needed when two sub-plans run
+    in threads (``Concurrently(mode="async")``), where ``current_actor`` names the source of the
+    latest item of either thread (Ape-X, notebooks/15_scaling_out.ipynb).
     Introduced in notebooks/11_execution_plans.ipynb.
     """
     import ray
@@ -388,7 +396,7 @@ def gather_async(
                 metrics.timers[wait_timer].push(time.perf_counter() - started)
             previous = pending.pop(ready)
             metrics.current_actor = previous
-            yield result
+            yield (previous, result) if with_source else result
 
     return LocalIterator(results, name=f"gather_async({method_name})")
 

@@ -252,20 +252,26 @@ class TargetNetworkMixin:
             for name, target_tensor in self.target_model.state_dict().items():
                 target_tensor.copy_(tau * online[name] + (1.0 - tau) * target_tensor)
 
-    def get_state(self) -> dict:
-        target_weights = {
+    def get_target_weights(self) -> dict[str, np.ndarray]:
+        """The target network's weights, ``{name: array}`` like ``get_weights()``'s."""
+        return {
             name: t.detach().cpu().numpy().copy()
             for name, t in self.target_model.state_dict().items()
         }
-        return {**super().get_state(), "target_weights": target_weights}
+
+    def set_target_weights(self, weights: dict) -> None:
+        """Load ``get_target_weights()``'s dict into the target network (Ape-X's workers use
+        the learner's target network to compute the priorities of what they sample)."""
+        self.target_model.load_state_dict(
+            {name: torch.as_tensor(np.array(value)) for name, value in weights.items()}
+        )
+
+    def get_state(self) -> dict:
+        return {**super().get_state(), "target_weights": self.get_target_weights()}
 
     def set_state(self, state: dict) -> None:
         super().set_state(state)
-        target_weights = {
-            name: torch.as_tensor(np.array(value))
-            for name, value in state["target_weights"].items()
-        }
-        self.target_model.load_state_dict(target_weights)
+        self.set_target_weights(state["target_weights"])
 
 
 class TDErrorMixin:
@@ -276,6 +282,16 @@ class TDErrorMixin:
         result = super().learn_on_batch(samples)
         result["td_error"] = self.td_error.cpu().numpy()
         return result
+
+    def compute_td_error(self, samples: SampleBatch) -> np.ndarray:
+        """The loss's ``td_error`` (B,) of ``samples`` under the current networks; nothing learns.
+
+        Ape-X's rollout workers call it on what they sample, so that new rows enter replay with
+        their own priority (notebooks/15_scaling_out.ipynb).
+        """
+        with torch.no_grad():
+            self.loss(self.model, self.dist_class, self._lazy_tensor_dict(samples))
+        return self.td_error.cpu().numpy()
 
 
 @contextlib.contextmanager
