@@ -487,17 +487,16 @@ def test_impala_runs_its_plan_on_two_workers_and_a_learner_failure_stops_it(ray_
 
 
 TUNED_EXAMPLE = pathlib.Path(__file__).parents[1] / "tuned_examples" / "impala-cartpole.yaml"
-# Env steps within which the 20-episode mean return must reach 475. Measured with the tuned
-# example's settings: 36-100k (median 56k) over 22 runs, seeds 0-21, on 2 busy cores.
-BUDGET = 150_000
+BUDGET = 250_000  # env steps
 
 
 @pytest.mark.slow
 def test_impala_learns_cartpole_on_two_workers(ray_session, tmp_path):
-    """tuned_examples/impala-cartpole.yaml reaches a 20-episode mean return of 475 within 150k
-    env steps on 2 Ray workers (measured: 36-100k steps, median 56k, 22 runs; seed 0 alone
-    40-70k). The asynchronous order, and so the run, changes with the machine's load: the
-    budget is 1.5x the slowest run seen."""
+    """tuned_examples/impala-cartpole.yaml reaches a 20-episode mean return of 475 within 250k
+    env steps on 2 Ray workers. Measured on 2 cores: 36-148k steps (median 68k) over 70 runs;
+    seed 0, run three times, 124k, 76k and 148k; seed 1 64k, 56k and 88k. The asynchronous
+    order, and so the run, changes from run to run with the machine's load: the budget is 1.7x
+    the slowest run seen."""
     [experiment] = yaml.safe_load(TUNED_EXAMPLE.read_text()).values()
     assert experiment["stop"]["timesteps_total"] == BUDGET
     config = {

@@ -6,7 +6,8 @@ and a learner thread in the trainer's process learns on them one after the other
 (``LearnerThread``, course_lib/execution/learner_thread.py). The worker that sent a batch gets the
 learner's newest weights back, every ``broadcast_interval`` of its batches; meanwhile it samples
 with the weights it has, so its experience is a few updates stale. V-trace
-(impala_torch_policy.py) corrects for that.
+(impala_torch_policy.py) corrects for that, up to a point: results report the staleness as
+``info["policy_lag"]``, and tuned_examples/impala-cartpole.yaml shows what too much of it does.
 
 Compared with A3C (a3c.py), the workers send experience, not gradients: the learner does all the
 gradient work on large batches, which suits one fast learner (a GPU) fed by many cheap actors.
