@@ -189,7 +189,11 @@ CLI_CASES = [
         ["train", "--run", "PPX", "--env", "CartPole-v1"],
         {},
         None,
-        ["Unknown algorithm 'PPX'", "Did you mean 'PPO'?", "Available: PG, A2C, A3C, IMPALA, PPO, DQN, APEX"],
+        [
+            "Unknown algorithm 'PPX'",
+            "Did you mean 'PPO'?",
+            "Available: PG, A2C, A3C, IMPALA, PPO, DQN, APEX",
+        ],
         id="unknown-algorithm",
     ),
     pytest.param(
