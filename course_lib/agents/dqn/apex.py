@@ -120,8 +120,8 @@ def validate_config(config: dict) -> None:
 
 
 def put_sample_with_td_errors(worker) -> tuple:
-    """Runs inside a rollout worker: one sample, plus each row's |TD error| under this worker's
-    networks as the ``td_errors`` column (B,), put in the object store (``put_batch``).
+    """Runs inside a rollout worker: one sample, plus each row's absolute TD error under this
+    worker's networks as the ``td_errors`` column (B,), put in the object store (``put_batch``).
 
     This is Ape-X's worker-side prioritization: the shard turns the column into the rows' first
     priorities. Introduced in notebooks/15_scaling_out.ipynb.
